@@ -1,0 +1,40 @@
+"""Settings from environment variables. Every variable starts with MODELOPSX_ (documented in README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_PREFIX = "MODELOPSX_"
+DEFAULT_BASIN_ENDPOINT = "http://127.0.0.1:8014"
+DEFAULT_STORE = "0x0000000000000000000000000000000000000001.modelopsx"
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """Read MODELOPSX_<name>; empty strings count as unset."""
+    value = os.environ.get(ENV_PREFIX + name)
+    return value if value else default
+
+
+@dataclass(frozen=True)
+class BasinSettings:
+    endpoint: str
+    access_key: str | None
+    secret_key: str | None
+    store: str
+    region: str = "us-east-1"
+
+    @classmethod
+    def from_env(cls) -> BasinSettings:
+        return cls(
+            endpoint=env("BASIN_ENDPOINT", DEFAULT_BASIN_ENDPOINT) or DEFAULT_BASIN_ENDPOINT,
+            access_key=env("BASIN_ACCESS_KEY"),
+            secret_key=env("BASIN_SECRET_KEY"),
+            store=env("BASIN_STORE", DEFAULT_STORE) or DEFAULT_STORE,
+        )
+
+
+def state_dir() -> Path:
+    """Where local runs keep state that must survive between runs (emulator data, reports)."""
+    return Path(env("HOME", ".modelopsx") or ".modelopsx").resolve()

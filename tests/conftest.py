@@ -1,0 +1,8 @@
+"""Shared fixtures. Tests never touch the network beyond loopback."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
