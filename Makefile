@@ -34,12 +34,56 @@ bench: setup
 compile: setup
 	$(BIN)/modelopsx compile --out pipelines/compiled
 
+# ---- images and clusters (need docker or podman, kind, kubectl; see README "Kubernetes") ----
+IMAGE ?= ghcr.io/modelopsx/modelopsx:0.1.0
+GPU_IMAGE ?= ghcr.io/modelopsx/modelopsx:0.1.0-gpu
+KFP_VERSION ?= 2.17.0
+KIND_CLUSTER ?= modelopsx
+KFP_HOST ?= http://localhost:8080
+ENGINE = $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+need = @command -v $(1) >/dev/null 2>&1 || { echo "error: '$(1)' is not installed. $(2)" >&2; exit 2; }
+
+images:
+	@test -n "$(ENGINE)" || { echo "error: neither docker nor podman is installed; install one (https://docs.docker.com/get-docker/ or https://podman.io)" >&2; exit 2; }
+	@$(ENGINE) info >/dev/null 2>&1 || { echo "error: $(ENGINE) is installed but its engine is not running; start it (e.g. 'sudo systemctl start docker')" >&2; exit 2; }
+	$(ENGINE) build -f images/Dockerfile -t $(IMAGE) .
+	$(ENGINE) build -f images/Dockerfile.gpu -t $(GPU_IMAGE) .
+
+kind-load:
+	$(call need,kind,Install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation)
+	kind load docker-image $(IMAGE) --name $(KIND_CLUSTER)
+
+kind-up:
+	$(call need,kind,Install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation)
+	$(call need,kubectl,Install it: https://kubernetes.io/docs/tasks/tools/)
+	@test -n "$(ENGINE)" || { echo "error: kind needs docker or podman; install one (https://docs.docker.com/get-docker/)" >&2; exit 2; }
+	kind get clusters | grep -qx $(KIND_CLUSTER) || kind create cluster --config manifests/kind/cluster.yaml
+	kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/cluster-scoped-resources?ref=$(KFP_VERSION)"
+	kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
+	kubectl apply -k manifests/kfp/upstream
+	kubectl apply -k manifests/kfp/local
+	$(MAKE) images kind-load
+	kubectl apply -k manifests/basin/overlays/emulator
+	kubectl -n kubeflow wait --for=condition=available --timeout=600s deployment --all
+
+kind-down:
+	$(call need,kind,Install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation)
+	kind delete cluster --name $(KIND_CLUSTER)
+
+submit: setup
+	$(BIN)/modelopsx submit --host $(KFP_HOST) --cpu
+
+serve:
+	$(call need,kubectl,Install it: https://kubernetes.io/docs/tasks/tools/)
+	kubectl apply -k manifests/serving
+	@echo "TF Serving: http://localhost:8501/v1/models/pedestrian-detector (kind maps NodePort 30501)"
+
 gpu-check:
 	KERAS_BACKEND=jax python3 tests/benchmarks/gpu_check.py
 
 lock:
 	rm -rf /tmp/modelopsx-lock && $(PYTHON) -m venv /tmp/modelopsx-lock
-	/tmp/modelopsx-lock/bin/pip install --quiet -e ".[dev]"
+	/tmp/modelopsx-lock/bin/pip install --quiet -e ".[cpu,dev]"
 	{ head -2 requirements.lock; /tmp/modelopsx-lock/bin/pip freeze --exclude-editable; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
