@@ -1,9 +1,266 @@
-"""Commands of this area; `register` adds them to the root `modelopsx` app."""
+"""`modelopsx registry ...`, `modelopsx gate` and `modelopsx dataset publish|list`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from modelopsx.errors import UserError
+
+registry_app = typer.Typer(
+    help="Append-only records of datasets, models, evaluations and promotions.", no_args_is_help=True
+)
+
+STORE_HELP = (
+    "Registry store URL (basin://STORE, s3://, gs:// or a local path); default $MODELOPSX_REGISTRY_URL "
+    "or basin://$MODELOPSX_BASIN_STORE."
+)
+
+
+def default_store_url() -> str:
+    from modelopsx.settings import BasinSettings, env
+
+    return env("REGISTRY_URL") or f"basin://{BasinSettings.from_env().store}"
+
+
+def _registry(store_url: str | None) -> Any:
+    from modelopsx.registry.log import Registry
+    from modelopsx.storage.stores import open_store
+
+    return Registry(open_store(store_url or default_store_url()))
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _summary(kind: str, record: dict[str, Any]) -> str:
+    if kind == "datasets":
+        counts = record.get("counts") or {}
+        return (
+            f"{counts.get('images', '?')} images, {counts.get('boxes', '?')} boxes, {record.get('dvc_hash')}"
+        )
+    if kind == "promotions":
+        return f"{record.get('action')} -> model v{record.get('model_version')}: {record.get('reason')}"
+    metrics = record.get("metrics") or {}
+    shown = ", ".join(
+        f"{k}={v:.3f}"
+        for k, v in metrics.items()
+        if k in ("accuracy", "precision", "recall", "ap50") and isinstance(v, int | float)
+    )
+    return f"{shown} (test split {str(record.get('test_split_hash') or '?')[:12]})"
+
+
+@registry_app.command("list")
+def list_records(
+    kind: str = typer.Argument(..., help="datasets, models, evaluations or promotions"),
+    name: str | None = typer.Argument(None, help="name; omit to list the names of this kind"),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print the records as JSON"),
+) -> None:
+    """List the names of a kind, or every record (version) of one name."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from modelopsx.registry.log import check_kind
+
+    check_kind(kind)
+    registry = _registry(store)
+    if name is None:
+        names = registry.names(kind)
+        if as_json:
+            _print_json(names)
+        elif not names:
+            typer.echo(f"no {kind} records yet")
+        else:
+            typer.echo("\n".join(names))
+        return
+    records = registry.records(kind, name)
+    if as_json:
+        _print_json(records)
+        return
+    if not records:
+        typer.echo(f"no {kind} records for {name!r}")
+        return
+    table = Table(title=f"{kind}/{name}")
+    for col in ("version", "created", "summary"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(str(r["seq"]), str(r.get("created_at", ""))[:19], _summary(kind, r))
+    Console().print(table)
+
+
+@registry_app.command("champion")
+def show_champion(
+    name: str = typer.Argument(..., help="model name"),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print the record as JSON"),
+) -> None:
+    """Show the current champion of a model (the model of the latest promotion)."""
+    from modelopsx.registry.champion import champion
+
+    record = champion(_registry(store), name)
+    if record is None:
+        if as_json:
+            _print_json(None)
+        else:
+            typer.echo(f"model {name!r} has no champion yet (no promotion recorded)")
+        return
+    if as_json:
+        _print_json(record)
+        return
+    promo = record["promotion"]
+    typer.echo(
+        f"champion of {name}: model version {record['seq']} (promotion {promo['seq']}, {promo['action']}: "
+        f"{promo['reason']})"
+    )
+    typer.echo(f"  dvc hash: {record.get('dvc_hash')}  test split: {record.get('test_split_hash')}")
+    for metric, value in (record.get("metrics") or {}).items():
+        typer.echo(f"  {metric}: {value}")
+
+
+@registry_app.command("rollback")
+def rollback_cmd(
+    name: str = typer.Argument(..., help="model name"),
+    to: int = typer.Option(..., "--to", help="model version to make champion again"),
+    reason: str = typer.Option(..., "--reason", help="why (stored in the promotion record)"),
+    serving_uri: str | None = typer.Option(
+        None, "--serving-uri", help="redeploy there as a new serving version"
+    ),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+) -> None:
+    """Make an older model the champion again: a new promotion record, plus a redeploy with --serving-uri."""
+    from modelopsx.registry.champion import rollback
+
+    record = rollback(_registry(store), name, to, reason, serving_uri)
+    typer.echo(f"rolled back {name} to model version {to} (promotion {record['seq']})")
+    if serving_uri:
+        typer.echo(f"deployed to {serving_uri.rstrip('/')}/{name}/{record['seq']}")
+
+
+@registry_app.command("repair")
+def repair_cmd(
+    name: str = typer.Argument(..., help="model name"),
+    serving_uri: str = typer.Option(..., "--serving-uri", help="serving root to check and repair"),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+) -> None:
+    """Finish interrupted deploys and catch serving up with the registry's champion."""
+    from modelopsx.registry.deploy import repair_serving
+
+    version = repair_serving(_registry(store), serving_uri, name)
+    typer.echo(
+        f"serving was up to date for {name}" if version is None else f"repaired: deployed version {version}"
+    )
+
+
+def _read_metrics(path: Path, what: str) -> dict[str, float | None]:
+    from modelopsx.gate import metrics_from_json
+
+    if not path.is_file():
+        raise UserError(
+            f"{what} file {path} does not exist", hint="pass a metrics JSON written by evaluation"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{what} file {path} is not valid JSON: {exc}") from exc
+    return metrics_from_json(data)
+
+
+def gate_cmd(
+    candidate: Path = typer.Option(..., "--candidate", help="candidate metrics JSON"),
+    champion_name: str | None = typer.Option(
+        None, "--champion", help="model name whose registry champion to compare with"
+    ),
+    champion_metrics: Path | None = typer.Option(
+        None, "--champion-metrics", help="champion metrics JSON (instead of --champion)"
+    ),
+    policy: str | None = typer.Option(None, "--policy", help="policy file (YAML/JSON) or inline JSON"),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    out: Path | None = typer.Option(None, "--out", help="write decision.json and decision.md here"),
+    as_json: bool = typer.Option(False, "--json", help="print the decision as JSON"),
+) -> None:
+    """Decide promote or keep; both are normal outcomes and exit 0.
+
+    With --champion the champion's recorded metrics are used as they are; the pipeline's compare step
+    re-evaluates the champion when its test split differs.
+    """
+    from modelopsx.gate import GatePolicy, decide
+
+    gate_policy = GatePolicy.load(policy)
+    cand = _read_metrics(candidate, "candidate metrics")
+    champ: dict[str, float | None] | None = None
+    info: dict[str, Any] | None = None
+    if champion_metrics is not None and champion_name is not None:
+        raise UserError("pass either --champion or --champion-metrics, not both")
+    if champion_metrics is not None:
+        champ, info = (
+            _read_metrics(champion_metrics, "champion metrics"),
+            {"metrics_file": str(champion_metrics)},
+        )
+    elif champion_name is not None:
+        from modelopsx.registry.champion import champion
+
+        record = champion(_registry(store), champion_name)
+        if record is not None:
+            champ = dict(record.get("metrics") or {})
+            info = {
+                "model_name": champion_name,
+                "model_version": record["seq"],
+                "test_split_hash": record.get("test_split_hash"),
+            }
+    decision = decide(cand, champ, gate_policy, champion_info=info)
+    if out is not None:
+        decision.write(out)
+    if as_json:
+        _print_json(decision.to_json())
+    else:
+        typer.echo(decision.to_markdown())
+
+
+def publish_cmd(
+    dataset_dir: Path = typer.Argument(..., help="canonical dataset directory"),
+    name: str = typer.Option(..., "--name", help="dataset name in the registry"),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    description: str | None = typer.Option(None, "--description", help="free text for the record"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+) -> None:
+    """Validate a dataset, push it to the store (DVC layout) and record a new version; prints the version."""
+    from modelopsx.registry.datasets import publish_dataset
+    from modelopsx.storage.stores import open_store
+
+    if not dataset_dir.is_dir():
+        raise UserError(
+            f"{dataset_dir} is not a directory", hint="pass a dataset dir (images/ + annotations.json)"
+        )
+    record = publish_dataset(
+        dataset_dir, name, open_store(store or default_store_url()), quiet=quiet, description=description
+    )
+    if record.get("unchanged"):
+        typer.echo(f"{name}: unchanged, still version {record['version']}")
+    else:
+        typer.echo(f"published {name} version {record['version']} ({record['dvc_hash']})")
+
+
+def dataset_list_cmd(
+    name: str | None = typer.Argument(None, help="dataset name; omit to list all datasets"),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print records as JSON"),
+) -> None:
+    """List datasets, or the versions of one dataset."""
+    list_records("datasets", name, store, as_json)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the root app."""
+    """Add `registry`, `gate` and the dataset publish/list commands."""
+    app.add_typer(registry_app, name="registry")
+    app.command("gate")(gate_cmd)
+    from modelopsx.data import cli as data_cli
+
+    dataset_app = getattr(data_cli, "dataset_app", None)
+    if dataset_app is not None:
+        dataset_app.command("publish")(publish_cmd)
+        dataset_app.command("list")(dataset_list_cmd)

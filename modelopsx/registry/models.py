@@ -1,0 +1,98 @@
+"""Register trained models and their evaluations (the records the gate and the champion read)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from modelopsx.registry.log import Registry
+from modelopsx.registry.records import EvaluationRecord, Lineage, ModelRecord
+from modelopsx.storage.base import ObjectStore
+
+
+def model_file_cids(model_dir: Path) -> dict[str, str]:
+    """CID of every file in MODEL_DIR, by relative path."""
+    from modelopsx.storage.cid import cid_of_file
+
+    root = Path(model_dir)
+    return {p.relative_to(root).as_posix(): cid_of_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def read_model_json(model_dir: Path) -> dict[str, Any]:
+    path = Path(model_dir) / "model.json"
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def register_model(
+    registry: Registry,
+    model_name: str,
+    model_dir: Path,
+    store: ObjectStore,
+    metrics: dict[str, float | None],
+    *,
+    parameters: dict[str, Any] | None = None,
+    score_threshold: float | None = None,
+    test_split_hash: str | None = None,
+    lineage: Lineage | None = None,
+    quiet: bool = True,
+) -> dict[str, Any]:
+    """Push MODEL_DIR to `store` in DVC layout and append a models record; returns it (with "seq").
+
+    parameters and score_threshold default to what MODEL_DIR/model.json records.
+    """
+    from modelopsx.storage.dvc_remote import push_directory
+
+    model_json = read_model_json(model_dir)
+    dvc_hash = push_directory(Path(model_dir), store, quiet=quiet)
+    if score_threshold is None and isinstance(model_json.get("score_threshold"), int | float):
+        score_threshold = float(model_json["score_threshold"])
+    record = ModelRecord(
+        dvc_hash=dvc_hash,
+        dvc_remote=store.url,
+        cids=model_file_cids(model_dir),
+        parameters=parameters if parameters is not None else dict(model_json.get("params") or {}),
+        metrics=dict(metrics),
+        score_threshold=score_threshold,
+        test_split_hash=test_split_hash,
+        lineage=lineage or Lineage(),
+    ).to_dict()
+    seq = registry.append("models", model_name, record)
+    return registry.get("models", model_name, seq)
+
+
+def register_evaluation(
+    registry: Registry,
+    model_name: str,
+    model_version: int | None,
+    metrics: dict[str, float | None],
+    test_split_hash: str | None,
+    *,
+    undefined: dict[str, str] | None = None,
+    score_threshold: float | None = None,
+    lineage: Lineage | None = None,
+) -> dict[str, Any]:
+    record = EvaluationRecord(
+        model_name=model_name,
+        model_version=model_version,
+        test_split_hash=test_split_hash,
+        metrics=dict(metrics),
+        undefined=dict(undefined or {}),
+        score_threshold=score_threshold,
+        lineage=lineage or Lineage(),
+    ).to_dict()
+    seq = registry.append("evaluations", model_name, record)
+    return registry.get("evaluations", model_name, seq)
+
+
+def evaluation_on_split(
+    registry: Registry, model_name: str, model_version: int, test_split_hash: str
+) -> dict[str, Any] | None:
+    """The latest stored evaluation of that model version on that test split, if any."""
+    for record in reversed(registry.records("evaluations", model_name)):
+        if record.get("model_version") == model_version and record.get("test_split_hash") == test_split_hash:
+            return record
+    return None
