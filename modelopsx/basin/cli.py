@@ -1,9 +1,92 @@
-"""Commands of this area; `register` adds them to the root `modelopsx` app."""
+"""`modelopsx basin ...`: the local Basin emulator."""
 
 from __future__ import annotations
 
+import signal
+import threading
+from pathlib import Path
+
 import typer
+
+from modelopsx.errors import UserError
+
+basin_app = typer.Typer(help="Basin object storage: run the local emulator.", no_args_is_help=True)
+
+
+@basin_app.command("serve")
+def serve(
+    root: Path = typer.Option(..., "--root", help="Directory that holds the emulator's stores and objects."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8014, "--port", help="Port to listen on; 0 picks a free one."),
+    access_key: str | None = typer.Option(
+        None, "--access-key", envvar="MODELOPSX_BASIN_ACCESS_KEY", show_envvar=True,
+        help="Check SigV4 signatures against this access key (with --secret-key)."),
+    secret_key: str | None = typer.Option(
+        None, "--secret-key", envvar="MODELOPSX_BASIN_SECRET_KEY", show_envvar=True, show_default=False,
+        help="Secret key for SigV4 checks."),
+    read_only: bool = typer.Option(False, "--read-only", help="Answer every write with NotImplemented."),
+    fail_rate: float = typer.Option(0.0, "--fail-rate", help="Fraction of requests that fail (0..1)."),
+    fail_seed: int = typer.Option(0, "--fail-seed", help="Seed for the fault injector."),
+    fail_kinds: str = typer.Option("500,drop,truncate", "--fail-kinds",
+                                   help="Comma-separated fault kinds: 500, drop, truncate."),
+    latency_ms: int = typer.Option(0, "--latency-ms", help="Delay added to every request (ms)."),
+    max_object_size: int = typer.Option(1 << 30, "--max-object-size", help="Largest object in bytes."),
+    list_cap: int = typer.Option(10_000, "--list-cap", help="Most entries one listing returns."),
+    create_store: list[str] = typer.Option(
+        [], "--create-store", help="Create this store (t2 address or 0x<owner>.<alias>) if missing."),
+) -> None:
+    """Run the Basin emulator until Ctrl-C."""
+    from modelopsx.basin.faults import parse_fault_kinds
+    from modelopsx.basin.s3xml import S3Error
+    from modelopsx.basin.server import BasinEmulator
+
+    if (access_key is None) != (secret_key is None):
+        raise UserError("give both --access-key and --secret-key, or neither",
+                        hint="or set MODELOPSX_BASIN_ACCESS_KEY and MODELOPSX_BASIN_SECRET_KEY")
+    if not 0.0 <= fail_rate <= 1.0:
+        raise UserError(f"--fail-rate must be between 0 and 1, got {fail_rate}", hint="e.g. --fail-rate 0.2")
+    if not 0 <= port <= 65535:
+        raise UserError(f"--port {port} is not a TCP port", hint="use 1-65535, or 0 for a free port")
+    try:
+        kinds = parse_fault_kinds(fail_kinds)
+    except ValueError as exc:
+        raise UserError(str(exc), hint="e.g. --fail-kinds 500,drop") from None
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--root {root} is not a directory",
+                        hint="point --root at a directory (created if missing)")
+    try:
+        emulator = BasinEmulator(
+            root, host=host, port=port, access_key=access_key, secret_key=secret_key, read_only=read_only,
+            fail_rate=fail_rate, fail_seed=fail_seed, latency_ms=latency_ms, max_object_size=max_object_size,
+            list_cap=list_cap, fault_kinds=kinds)
+        for name in create_store:
+            emulator.create_store(name)
+    except S3Error as err:
+        raise UserError(err.message, hint="store names look like 0x<40 hex>.<alias> or t2...") from None
+    except OSError as exc:
+        raise UserError(f"cannot use --root {root}: {exc.strerror}",
+                        hint="choose a writable directory") from None
+    try:
+        emulator.start()
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                        hint="another process may hold the port; pick another with --port, or 0") from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    mode = "read-only" if read_only else "read-write"
+    auth = "SigV4 keys checked" if access_key else "no auth"
+    typer.echo(f"Basin emulator on {emulator.endpoint} ({mode}, {auth}), data in {root.resolve()}", err=True)
+    typer.echo(emulator.endpoint, err=False)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+        typer.echo(f"stopped; served {emulator.stats.requests} requests", err=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
+    app.add_typer(basin_app, name="basin")

@@ -1,0 +1,697 @@
+"""A local Basin emulator: the S3 subset of Basin's `basin_s3` adapter, with Basin's semantics.
+
+Path-style S3 over HTTP/1.1 (keep-alive) on a stdlib ThreadingHTTPServer. Semantics reproduced: buckets are
+object stores named by t2 address or `0x<owner>.<alias>`; objects are immutable ("key exists" on re-put);
+every object carries a BLAKE3 CID (returned as ETag and as `x-amz-meta-cid` on GET; HEAD has no user
+metadata); listings take prefix and delimiter only, return at most `list_cap` entries, never paginate and come
+in hash order; ranges; a size limit (413); deleting a missing key fails; read-only mode answers writes with
+501 NotImplemented; SigV4 is checked when keys are set. Fault injection (500s, dropped connections,
+truncated bodies, latency) serves reliability tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote
+
+import blake3
+
+from modelopsx.basin import s3xml
+from modelopsx.basin.faults import FAULT_KINDS, EmulatorStats, FaultInjector
+from modelopsx.basin.payload import BLOCK, Checksums, iter_aws_chunked, iter_exact, iter_http_chunked
+from modelopsx.basin.s3xml import S3Error
+from modelopsx.basin.sigv4 import SigningContext, SigV4Verifier
+from modelopsx.basin.store_fs import FsStore, ObjectMeta, key_exists
+from modelopsx.storage.cid import cid_from_digest, is_cid
+
+log = logging.getLogger(__name__)
+
+REGION = "us-east-1"
+# An unread body up to this size is drained to keep the connection alive; a bigger one closes it.
+_DRAIN_LIMIT = 1 << 20
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_WRITE_METHODS = {"PUT", "POST", "DELETE"}
+_STORED_HEADERS = ("content-type",)
+
+
+def _size_text(n: int) -> str:
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor:
+            return f"{n / factor:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def classify(method: str, bucket: str, key: str, query: dict[str, list[str]]) -> str:
+    """The S3 operation a request names (used for routing, fault applicability and stats)."""
+    if not bucket:
+        return "ListBuckets" if method == "GET" else "Unsupported"
+    if not key:
+        if method == "PUT":
+            return "CreateBucket" if not query else "Unsupported"
+        if method == "HEAD":
+            return "HeadBucket"
+        if method == "GET":
+            if "location" in query:
+                return "GetBucketLocation"
+            if query.get("list-type") == ["2"]:
+                return "ListObjectsV2"
+            unsupported = set(query) - {"prefix", "delimiter", "encoding-type", "max-keys", "marker",
+                                        "start-after", "continuation-token", "fetch-owner", "list-type"}
+            return "Unsupported" if unsupported else "ListObjects"
+        return "Unsupported"
+    if method == "PUT":
+        if "uploadId" in query and "partNumber" in query:
+            return "UploadPart"
+        return "PutObject" if not query or set(query) <= {"x-id"} else "Unsupported"
+    if method == "GET":
+        return "Unsupported" if "uploadId" in query else "GetObject"
+    if method == "HEAD":
+        return "HeadObject"
+    if method == "DELETE":
+        return "AbortMultipartUpload" if "uploadId" in query else "DeleteObject"
+    if method == "POST":
+        if "uploads" in query:
+            return "CreateMultipartUpload"
+        if "uploadId" in query:
+            return "CompleteMultipartUpload"
+    return "Unsupported"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], emulator: BasinEmulator) -> None:
+        self.emulator = emulator
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def version_string(self) -> str:
+        return "BasinEmulator/0.1"
+
+    # ---- plumbing --------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.connections_lock:
+                self.server.connections.discard(self.connection)
+
+    def handle_expect_100(self) -> bool:
+        # 100 Continue is sent only once the request passed every check, so a rejected upload is never sent.
+        return True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    # ---- request lifecycle -----------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        emu = self.server.emulator
+        self.request_id = secrets.token_hex(8).upper()
+        self.body_state = "unread"  # unread | continued | consumed
+        self.hdrs: dict[str, list[str]] = {}
+        for name, value in self.headers.items():
+            self.hdrs.setdefault(name.lower(), []).append(value)
+        raw_path, _, self.raw_query = self.path.partition("?")
+        if raw_path.startswith(("http://", "https://")):  # absolute-form request target
+            raw_path = "/" + raw_path.split("/", 3)[3] if raw_path.count("/") >= 3 else "/"
+        self.raw_path = raw_path
+        self.query = parse_qs(self.raw_query, keep_blank_values=True)
+        bucket, _, key = unquote(raw_path.lstrip("/")).partition("/")
+        self.bucket, self.key = bucket, key
+        operation = classify(self.command, bucket, key, self.query)
+        emu.stats.count_request(operation)
+        if emu.latency_ms > 0:
+            time.sleep(emu.latency_ms / 1000)
+        fault = emu.faults.pick(truncatable=operation == "GetObject")
+        if fault is not None:
+            emu.stats.count_fault(fault)
+        if fault == "drop":
+            self._drop()
+            return
+        try:
+            if fault == "500":
+                raise S3Error(500, "InternalError", "injected fault: internal error, please retry")
+            self.truncate = fault == "truncate"
+            signing = emu.verifier.verify(self.command, raw_path, self.raw_query, self.hdrs) \
+                if emu.verifier is not None else None
+            self.signing = signing
+            if emu.read_only and self.command in _WRITE_METHODS:
+                raise S3Error(
+                    501, "NotImplemented",
+                    "this store is read-only (no private key configured); writes are not implemented")
+            getattr(self, "_op_" + operation)()
+        except S3Error as err:
+            self._send_error(err)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception as exc:  # a bug must still answer in S3 form, or clients hang and retry blindly
+            log.exception("unexpected error handling %s %s", self.command, self.path)
+            self._send_error(S3Error(500, "InternalError", f"emulator error: {type(exc).__name__}"))
+        self._settle_body()
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _has_body(self) -> bool:
+        length = (self.hdrs.get("content-length") or ["0"])[0]
+        return "transfer-encoding" in self.hdrs or (length.isdigit() and int(length) > 0)
+
+    def _settle_body(self) -> None:
+        """Keep the connection usable: drain a small unread body, or close when we cannot know its end."""
+        if self.body_state == "consumed" or not self._has_body():
+            return
+        if self.body_state == "continued":  # partly read: its end is unknown to us now
+            self.close_connection = True
+            return
+        expects = "100-continue" in (self.hdrs.get("expect") or [""])[0].lower()
+        length = (self.hdrs.get("content-length") or [""])[0]
+        if (expects and self.body_state == "unread") or "transfer-encoding" in self.hdrs \
+                or not length.isdigit() or int(length) > _DRAIN_LIMIT:
+            self.close_connection = True
+            return
+        try:
+            for _ in iter_exact(self.rfile, int(length)):
+                pass
+        except (S3Error, OSError):
+            self.close_connection = True
+
+    def _continue(self) -> None:
+        """Tell an `Expect: 100-continue` client to send its body now."""
+        if self.body_state == "unread" and "100-continue" in (self.hdrs.get("expect") or [""])[0].lower():
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+        self.body_state = "continued"
+
+    def _body_blocks(self) -> tuple[Iterator[bytes], dict[str, str]]:
+        """The decoded body (framing removed) and, filled as it is read, any aws-chunked trailers."""
+        self._continue()
+        trailers: dict[str, str] = {}
+        if "chunked" in (self.hdrs.get("transfer-encoding") or [""])[0].lower():
+            raw: Iterator[bytes] = iter_http_chunked(self.rfile)
+        else:
+            raw = iter_exact(self.rfile, int((self.hdrs.get("content-length") or ["0"])[0] or 0))
+        payload_hash = (self.hdrs.get("x-amz-content-sha256") or [""])[0]
+        encodings = (self.hdrs.get("content-encoding") or [""])[0].lower()
+        if payload_hash.startswith("STREAMING-") or "aws-chunked" in encodings:
+            signed = payload_hash.startswith("STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+            return iter_aws_chunked(raw, trailers, self.signing, signed), trailers
+        return raw, trailers
+
+    def _read_small_body(self, limit: int = 8 << 20) -> bytes:
+        blocks, _ = self._body_blocks()
+        out = bytearray()
+        for block in blocks:
+            out += block
+            if len(out) > limit:
+                raise S3Error(400, "MaxMessageLengthExceeded", "request body too large for this operation")
+        self.body_state = "consumed"
+        return bytes(out)
+
+    def _declared_size(self) -> int | None:
+        """The object size the client announced (None when the body is HTTP-chunked without a hint)."""
+        decoded = (self.hdrs.get("x-amz-decoded-content-length") or [""])[0]
+        if decoded.isdigit():
+            return int(decoded)
+        payload_hash = (self.hdrs.get("x-amz-content-sha256") or [""])[0]
+        encodings = (self.hdrs.get("content-encoding") or [""])[0].lower()
+        if payload_hash.startswith("STREAMING-") or "aws-chunked" in encodings:
+            raise S3Error(411, "MissingContentLength",
+                          "aws-chunked upload without x-amz-decoded-content-length")
+        length = (self.hdrs.get("content-length") or [""])[0]
+        if length.isdigit():
+            return int(length)
+        if "transfer-encoding" in self.hdrs:
+            return None
+        raise S3Error(411, "MissingContentLength", "a Content-Length header is required")
+
+    def _check_size(self, size: int | None) -> None:
+        limit = self.server.emulator.max_object_size
+        if size is not None and size > limit:
+            raise S3Error(
+                413, "EntityTooLarge",
+                f"object of {_size_text(size)} ({size} bytes) exceeds Basin's object size limit of "
+                f"{_size_text(limit)}; split it into smaller objects",
+                self.raw_path)
+
+    def _receive_body(self, max_size: int) -> tuple[Path, int, str, str]:
+        """Stream the body to a temp file -> (path, size, cid, md5 hex); checksums verified, no debris."""
+        emu = self.server.emulator
+        tmp = emu.store.new_temp()
+        payload_hash = (self.hdrs.get("x-amz-content-sha256") or [""])[0]
+        checks = Checksums(self.hdrs, payload_hash)
+        hasher = blake3.blake3()
+        md5 = hashlib.md5(usedforsecurity=False)
+        size = 0
+        try:
+            blocks, trailers = self._body_blocks()
+            with tmp.open("wb") as fh:
+                for block in blocks:
+                    size += len(block)
+                    if size > max_size:
+                        self.close_connection = True
+                        self._check_size(size)
+                    fh.write(block)
+                    hasher.update(block)
+                    md5.update(block)
+                    checks.update(block)
+            self.body_state = "consumed"
+            emu.stats.add_bytes(received=size)
+            declared = self._declared_size()
+            if declared is not None and declared != size:
+                raise S3Error(400, "IncompleteBody",
+                              f"received {size} bytes but the client announced {declared}")
+            checks.verify(trailers)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp, size, cid_from_digest(hasher.digest()), md5.hexdigest()
+
+    def _user_metadata(self) -> dict[str, str]:
+        return {name[len("x-amz-meta-"):]: values[0] for name, values in self.hdrs.items()
+                if name.startswith("x-amz-meta-")}
+
+    def _declared_cid(self) -> str | None:
+        values = self.hdrs.get("x-amz-meta-cid")
+        declared = values[0] if values else None
+        if declared is not None and not is_cid(declared):
+            raise S3Error(400, "BadDigest",
+                          f"x-amz-meta-cid {declared!r} is not a CIDv1 raw BLAKE3-256 CID (bafkr4i...)")
+        return declared
+
+    # ---- responses -------------------------------------------------------------------------------------
+    def _start(self, status: int, headers: Iterable[tuple[str, str]], length: int) -> None:
+        self.send_response(status)
+        self.send_header("x-amz-request-id", self.request_id)
+        self.send_header("Content-Length", str(length))
+        for name, value in headers:
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.server.emulator.stats.count_status(status)
+
+    def _send(self, status: int, body: bytes = b"", headers: Iterable[tuple[str, str]] = (),
+              content_type: str | None = "application/xml") -> None:
+        hdrs = list(headers)
+        if body and content_type:
+            hdrs.append(("Content-Type", content_type))
+        self._start(status, hdrs, len(body))
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+            self.server.emulator.stats.add_bytes(sent=len(body))
+
+    def _send_error(self, err: S3Error) -> None:
+        if self.body_state == "unread" and self._has_body():
+            # the body was not read; decide now whether the connection survives (drain) or must close
+            self._settle_body()
+            self.body_state = "consumed"
+        resource = err.resource or self.raw_path
+        body = s3xml.error_xml(S3Error(err.status, err.code, err.message, resource), self.request_id)
+        try:
+            self._send(err.status, body if self.command != "HEAD" else b"")
+        except OSError:
+            self.close_connection = True
+
+    @staticmethod
+    def _etag(cid: str) -> str:
+        return f'"{cid}"'
+
+    def _object_headers(self, meta: ObjectMeta, with_metadata: bool) -> list[tuple[str, str]]:
+        headers = [
+            ("ETag", self._etag(meta.cid)),
+            ("Last-Modified", s3xml.http_date(meta.last_modified)),
+            ("Accept-Ranges", "bytes"),
+            ("Content-Type", meta.content_type),
+        ]
+        if with_metadata:
+            for name, value in meta.metadata.items():
+                if name != "cid":
+                    headers.append((f"x-amz-meta-{name}", value))
+            headers.append(("x-amz-meta-cid", meta.cid))
+        return headers
+
+    # ---- operations: service and buckets ---------------------------------------------------------------
+    def _op_Unsupported(self) -> None:
+        raise S3Error(501, "NotImplemented",
+                      f"{self.command} {self.raw_path}?{self.raw_query} is not part of the Basin S3 subset")
+
+    def _op_ListBuckets(self) -> None:
+        self._send(200, s3xml.list_buckets_xml(self.server.emulator.store.list_buckets()))
+
+    def _op_CreateBucket(self) -> None:
+        self._read_small_body()  # optional CreateBucketConfiguration; Basin has a single region
+        self.server.emulator.store.create_bucket(self.bucket)
+        self._send(200, headers=[("Location", f"/{self.bucket}")])
+
+    def _op_HeadBucket(self) -> None:
+        self.server.emulator.store.require_bucket(self.bucket)
+        self._send(200, headers=[("x-amz-bucket-region", REGION)])
+
+    def _op_GetBucketLocation(self) -> None:
+        self.server.emulator.store.require_bucket(self.bucket)
+        self._send(200, s3xml.location_xml(REGION))
+
+    def _list(self, v2: bool) -> None:
+        emu = self.server.emulator
+        prefix = (self.query.get("prefix") or [""])[0]
+        delimiter = (self.query.get("delimiter") or [""])[0]
+        url_encode = (self.query.get("encoding-type") or [""])[0] == "url"
+        objects, prefixes = emu.store.list(self.bucket, prefix, delimiter, emu.list_cap)
+        body = s3xml.list_objects_xml(self.bucket, prefix, delimiter, objects, prefixes, v2, url_encode,
+                                      start_after=(self.query.get("start-after") or [""])[0])
+        self._send(200, body)
+
+    def _op_ListObjects(self) -> None:
+        self._list(v2=False)
+
+    def _op_ListObjectsV2(self) -> None:
+        self._list(v2=True)
+
+    # ---- operations: objects ---------------------------------------------------------------------------
+    def _op_PutObject(self) -> None:
+        emu = self.server.emulator
+        emu.store.require_bucket(self.bucket)
+        if "x-amz-copy-source" in self.hdrs:
+            raise S3Error(501, "NotImplemented", "CopyObject is not part of the Basin S3 subset")
+        self._check_size(self._declared_size())
+        if_none_match = (self.hdrs.get("if-none-match") or [""])[0].strip()
+        if if_none_match not in ("", "*"):
+            raise S3Error(501, "NotImplemented", "If-None-Match on PUT supports only '*'")
+        if emu.store.exists(self.bucket, self.key):  # early answer; the commit below is the real guard
+            raise key_exists(self.bucket, self.key)
+        declared_cid = self._declared_cid()
+        tmp, size, cid, _ = self._receive_body(emu.max_object_size)
+        try:
+            if declared_cid is not None and declared_cid != cid:
+                raise S3Error(
+                    400, "BadDigest",
+                    f"declared x-amz-meta-cid {declared_cid} does not match the content's CID {cid}")
+            content_type = (self.hdrs.get("content-type") or ["binary/octet-stream"])[0]
+            emu.store.commit(self.bucket, self.key, tmp, size, cid, content_type, self._user_metadata())
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._send(200, headers=[("ETag", self._etag(cid)), ("x-amz-meta-cid", cid)])
+
+    def _op_HeadObject(self) -> None:
+        meta = self.server.emulator.store.head(self.bucket, self.key)
+        self._check_conditions(meta)
+        self._start(200, self._object_headers(meta, with_metadata=False), meta.size)
+
+    def _check_conditions(self, meta: ObjectMeta) -> None:
+        if_match = (self.hdrs.get("if-match") or [""])[0]
+        if if_match and if_match.strip() not in ("*", self._etag(meta.cid), meta.cid):
+            raise S3Error(412, "PreconditionFailed", "If-Match does not match the object's ETag")
+
+    def _parse_range(self, size: int) -> tuple[int, int] | None:
+        header = (self.hdrs.get("range") or [""])[0].strip()
+        if not header:
+            return None
+        m = _RANGE.fullmatch(header)
+        if m is None or (not m.group(1) and not m.group(2)):
+            return None  # S3 ignores a range it cannot parse (including multi-range) and sends everything
+        first, last = m.group(1), m.group(2)
+        if first:
+            start = int(first)
+            end = min(int(last), size - 1) if last else size - 1
+            if last and int(last) < start:
+                return None
+        else:
+            start, end = max(size - int(last), 0), size - 1
+            if int(last) == 0:
+                start = size
+        if start >= size or size == 0:
+            raise S3Error(416, "InvalidRange", f"range {header!r} is not satisfiable for {size} bytes")
+        return start, end
+
+    def _op_GetObject(self) -> None:
+        emu = self.server.emulator
+        meta = emu.store.head(self.bucket, self.key)
+        self._check_conditions(meta)
+        if_none_match = (self.hdrs.get("if-none-match") or [""])[0].strip()
+        if if_none_match and if_none_match in ("*", self._etag(meta.cid), meta.cid):
+            self._start(304, [("ETag", self._etag(meta.cid))], 0)
+            return
+        try:
+            byte_range = self._parse_range(meta.size)
+        except S3Error as err:
+            body = s3xml.error_xml(err, self.request_id)
+            self._send(416, body, [("Content-Range", f"bytes */{meta.size}")])
+            return
+        try:
+            fh = emu.store.data_path(self.bucket, meta).open("rb")
+        except FileNotFoundError:  # deleted between reading the sidecar and opening the data
+            raise S3Error(404, "NoSuchKey", f"no object with key {self.key!r}") from None
+        with fh:
+            headers = self._object_headers(meta, with_metadata=True)
+            if byte_range is None:
+                start, length, status = 0, meta.size, 200
+            else:
+                start, end = byte_range
+                length, status = end - start + 1, 206
+                headers.append(("Content-Range", f"bytes {start}-{end}/{meta.size}"))
+            send_limit = length // 2 if self.truncate else length
+            if self.truncate:
+                self.close_connection = True
+            self._start(status, headers, length)
+            fh.seek(start)
+            remaining = send_limit
+            while remaining > 0:
+                block = fh.read(min(BLOCK, remaining))
+                if not block:
+                    break
+                self.wfile.write(block)
+                remaining -= len(block)
+            emu.stats.add_bytes(sent=send_limit - remaining)
+            if self.truncate:
+                self.wfile.flush()
+                self._drop()
+
+    def _op_DeleteObject(self) -> None:
+        self.server.emulator.store.delete(self.bucket, self.key)
+        self._send(204)
+
+    # ---- operations: multipart upload (large files from boto3 upload_file / s3fs) -----------------------
+    def _op_CreateMultipartUpload(self) -> None:
+        emu = self.server.emulator
+        emu.store.require_bucket(self.bucket)
+        self._read_small_body()
+        if emu.store.exists(self.bucket, self.key):
+            raise key_exists(self.bucket, self.key)
+        metadata = self._user_metadata()
+        self._declared_cid()
+        content_type = (self.hdrs.get("content-type") or ["binary/octet-stream"])[0]
+        upload_id = emu.store.create_upload(self.bucket, self.key, content_type, metadata)
+        self._send(200, s3xml.initiate_multipart_xml(self.bucket, self.key, upload_id))
+
+    def _op_UploadPart(self) -> None:
+        emu = self.server.emulator
+        upload_id = self.query["uploadId"][0]
+        number_text = self.query["partNumber"][0]
+        if not number_text.isdigit() or not 1 <= int(number_text) <= 10_000:
+            raise S3Error(400, "InvalidArgument", "partNumber must be an integer between 1 and 10000")
+        emu.store.upload_info(self.bucket, self.key, upload_id)
+        self._check_size(self._declared_size())
+        tmp, _, _, md5_hex = self._receive_body(emu.max_object_size)
+        try:
+            emu.store.save_part(upload_id, int(number_text), tmp, md5_hex)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._send(200, headers=[("ETag", f'"{md5_hex}"')])
+
+    def _op_AbortMultipartUpload(self) -> None:
+        emu = self.server.emulator
+        upload_id = self.query["uploadId"][0]
+        emu.store.upload_info(self.bucket, self.key, upload_id)
+        emu.store.remove_upload(upload_id)
+        self._send(204)
+
+    def _op_CompleteMultipartUpload(self) -> None:
+        emu = self.server.emulator
+        upload_id = self.query["uploadId"][0]
+        info = emu.store.upload_info(self.bucket, self.key, upload_id)
+        parts = s3xml.parse_complete_multipart(self._read_small_body())
+        numbers = [n for n, _ in parts]
+        if numbers != sorted(set(numbers)):
+            raise S3Error(400, "InvalidPartOrder", "parts must be listed once each, in ascending order")
+        total = 0
+        for number, etag in parts:
+            if emu.store.part_etag(upload_id, number) != etag:
+                raise S3Error(400, "InvalidPart", f"part {number} was not uploaded or its ETag differs")
+            total += emu.store.part_path(upload_id, number).stat().st_size
+        self._check_size(total)
+        if emu.store.exists(self.bucket, self.key):
+            raise key_exists(self.bucket, self.key)
+        tmp = emu.store.new_temp()
+        hasher = blake3.blake3()
+        try:
+            with tmp.open("wb") as out:
+                for number, _ in parts:
+                    with emu.store.part_path(upload_id, number).open("rb") as part:
+                        while block := part.read(BLOCK):
+                            out.write(block)
+                            hasher.update(block)
+            cid = cid_from_digest(hasher.digest())
+            declared = info["metadata"].get("cid")
+            if declared is not None and declared != cid:
+                raise S3Error(400, "BadDigest",
+                              f"declared x-amz-meta-cid {declared} does not match the content's CID {cid}")
+            emu.store.commit(self.bucket, self.key, tmp, total, cid, info["content_type"], info["metadata"])
+        finally:
+            tmp.unlink(missing_ok=True)
+        emu.store.remove_upload(upload_id)
+        location = f"{emu.endpoint}/{self.bucket}/{quote(self.key)}"
+        self._send(200, s3xml.complete_multipart_xml(location, self.bucket, self.key, cid),
+                   headers=[("x-amz-meta-cid", cid)])
+
+
+class BasinEmulator:
+    """A Basin S3 endpoint on loopback, persisted under `root`. Use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        root: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        read_only: bool = False,
+        fail_rate: float = 0.0,
+        fail_seed: int = 0,
+        latency_ms: int = 0,
+        max_object_size: int = 1 << 30,
+        list_cap: int = 10_000,
+        fault_kinds: Iterable[str] | str = FAULT_KINDS,
+    ) -> None:
+        if (access_key is None) != (secret_key is None):
+            raise ValueError("give both access_key and secret_key, or neither")
+        self.root = Path(root)
+        self.host = host
+        self.port = port
+        self.read_only = read_only
+        self.latency_ms = latency_ms
+        self.max_object_size = max_object_size
+        self.list_cap = list_cap
+        self.access_key = access_key
+        self.verifier = SigV4Verifier(access_key, secret_key) if access_key and secret_key else None
+        self.faults = FaultInjector(fail_rate, fail_seed, fault_kinds)
+        self.stats = EmulatorStats()
+        self.store = FsStore(self.root)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # Faults are settable at runtime: `emulator.fail_rate = 0.2`.
+    @property
+    def fail_rate(self) -> float:
+        return self.faults.rate
+
+    @fail_rate.setter
+    def fail_rate(self, value: float) -> None:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError("fail_rate must be between 0 and 1")
+        self.faults.rate = value
+
+    @property
+    def fault_kinds(self) -> frozenset[str]:
+        return self.faults.kinds
+
+    @fault_kinds.setter
+    def fault_kinds(self, kinds: Iterable[str] | str) -> None:
+        from modelopsx.basin.faults import parse_fault_kinds
+
+        self.faults.kinds = parse_fault_kinds(kinds)
+
+    @property
+    def endpoint(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        return f"http://{self.host}:{self.port}"
+
+    def create_store(self, name: str) -> bool:
+        """Create a store (bucket) directly; False if it already exists."""
+        try:
+            self.store.create_bucket(name)
+        except S3Error as err:
+            if err.code == "BucketAlreadyExists":
+                return False
+            raise
+        return True
+
+    def start(self) -> BasinEmulator:
+        if self._server is not None:
+            return self
+        self._server = _Server((self.host, self.port), self)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+            name=f"basin-emulator-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        with server.connections_lock:
+            open_connections = list(server.connections)
+        for conn in open_connections:  # idle keep-alive connections would otherwise outlive the server
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> BasinEmulator:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"endpoint={self.endpoint}" if self._server else "stopped"
+        return f"BasinEmulator(root={str(self.root)!r}, {state})"
+
+
+__all__ = ["REGION", "BasinEmulator", "SigningContext", "classify"]

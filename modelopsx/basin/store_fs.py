@@ -1,0 +1,282 @@
+"""The emulator's persistence: buckets (Basin object stores) and immutable objects in a directory.
+
+Layout under root:
+  buckets/<bucket>/bucket.json                          creation record
+  buckets/<bucket>/objects/<kh[:2]>/<kh>.json           metadata sidecar (key, size, cid, type, user metadata)
+  buckets/<bucket>/objects/<kh[:2]>/<kh>.<token>.data   the bytes
+  uploads/<upload id>/                                  multipart uploads in progress
+  tmp/                                                  bodies being received
+where kh = sha256(key). The sidecar is the commit point: it is created with os.link from a complete temp
+file, which fails if the name exists, so concurrent writers of one key race safely (exactly one wins) and a
+reader never sees a half-written object. A data file without a sidecar is debris from a crash; it is removed
+when the store opens.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from modelopsx.basin.s3xml import ListedObject, S3Error
+
+T2_ADDRESS = re.compile(r"t2[a-z2-7]{38,41}")
+ALIAS_NAME = re.compile(r"0x[0-9a-fA-F]{40}\.[a-z0-9.-]{3,20}")
+
+
+def check_bucket_name(name: str) -> None:
+    if T2_ADDRESS.fullmatch(name) or ALIAS_NAME.fullmatch(name):
+        return
+    raise S3Error(
+        400, "InvalidBucketName",
+        f"invalid store name {name!r}: use a t2 address (t2 + 38-41 base32 chars) or "
+        "0x<40 hex owner>.<alias> with a 3-20 char alias of [a-z0-9.-]",
+        resource=f"/{name}",
+    )
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    key: str
+    size: int
+    cid: str
+    content_type: str
+    last_modified: float
+    data_file: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _list_order(key: str) -> bytes:
+    # Basin lists in no lexicographic order; a stable hash order makes that visible to clients (and tests).
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+
+
+class FsStore:
+    """Thread-safe; one process owns a root. The in-memory key index serves listings only; reads and
+    writes go to the files, so they stay correct even while the index is rebuilt."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.tmp = self.root / "tmp"
+        self.uploads = self.root / "uploads"
+        self._buckets_dir = self.root / "buckets"
+        for d in (self.tmp, self.uploads, self._buckets_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        for leftover in self.tmp.iterdir():  # bodies of requests cut off by a crash
+            leftover.unlink(missing_ok=True)
+        self._lock = threading.Lock()
+        self._index: dict[str, list[str]] = {}  # bucket -> sorted keys
+        self._info: dict[str, dict[str, ListedObject]] = {}
+        for bucket_dir in sorted(self._buckets_dir.iterdir()):
+            if bucket_dir.is_dir():
+                self._load_bucket(bucket_dir.name)
+
+    # ---- buckets ---------------------------------------------------------------------------------------
+    def _bucket_dir(self, bucket: str) -> Path:
+        return self._buckets_dir / bucket
+
+    def _load_bucket(self, bucket: str) -> None:
+        info: dict[str, ListedObject] = {}
+        objects = self._bucket_dir(bucket) / "objects"
+        referenced: set[str] = set()
+        for meta_path in objects.glob("*/*.json"):
+            try:
+                meta = json.loads(meta_path.read_text())
+            except (OSError, ValueError):
+                continue
+            referenced.add(meta["data_file"])
+            info[meta["key"]] = ListedObject(meta["key"], meta["size"], meta["cid"], meta["last_modified"])
+        for data_path in objects.glob("*/*.data"):
+            if data_path.name not in referenced:
+                data_path.unlink(missing_ok=True)
+        self._info[bucket] = info
+        self._index[bucket] = sorted(info)
+
+    def create_bucket(self, bucket: str) -> None:
+        check_bucket_name(bucket)
+        try:
+            self._bucket_dir(bucket).mkdir()
+        except FileExistsError as exc:
+            raise S3Error(409, "BucketAlreadyExists",
+                          f"store {bucket!r} already exists; pick another alias", f"/{bucket}") from exc
+        (self._bucket_dir(bucket) / "objects").mkdir()
+        record = {"name": bucket, "created": time.time()}
+        (self._bucket_dir(bucket) / "bucket.json").write_text(json.dumps(record))
+        with self._lock:
+            self._info[bucket] = {}
+            self._index[bucket] = []
+
+    def bucket_exists(self, bucket: str) -> bool:
+        return bucket in self._info
+
+    def require_bucket(self, bucket: str) -> None:
+        if bucket not in self._info:
+            raise S3Error(404, "NoSuchBucket", f"store {bucket!r} does not exist", f"/{bucket}")
+
+    def list_buckets(self) -> list[tuple[str, float]]:
+        out = []
+        for bucket in sorted(self._info):
+            try:
+                created = json.loads((self._bucket_dir(bucket) / "bucket.json").read_text())["created"]
+            except (OSError, ValueError, KeyError):
+                created = self._bucket_dir(bucket).stat().st_mtime
+            out.append((bucket, float(created)))
+        return out
+
+    # ---- objects ---------------------------------------------------------------------------------------
+    def _paths(self, bucket: str, key: str) -> tuple[Path, str]:
+        kh = _key_hash(key)
+        return self._bucket_dir(bucket) / "objects" / kh[:2], kh
+
+    def new_temp(self) -> Path:
+        return self.tmp / f"{secrets.token_hex(8)}.part"
+
+    def exists(self, bucket: str, key: str) -> bool:
+        d, kh = self._paths(bucket, key)
+        return (d / f"{kh}.json").exists()
+
+    def commit(self, bucket: str, key: str, body: Path, size: int, cid: str, content_type: str,
+               metadata: dict[str, str]) -> ObjectMeta:
+        """Move a fully received body into place as a new object; 409 KeyExists if the key is taken."""
+        self.require_bucket(bucket)
+        d, kh = self._paths(bucket, key)
+        d.mkdir(exist_ok=True)
+        data_name = f"{kh}.{secrets.token_hex(6)}.data"
+        meta = ObjectMeta(key, size, cid, content_type, time.time(), data_name, metadata)
+        os.replace(body, d / data_name)
+        meta_tmp = self.new_temp()
+        try:
+            meta_tmp.write_text(json.dumps(asdict(meta)))
+            os.link(meta_tmp, d / f"{kh}.json")
+        except FileExistsError as exc:
+            (d / data_name).unlink(missing_ok=True)
+            raise key_exists(bucket, key) from exc
+        except BaseException:
+            (d / data_name).unlink(missing_ok=True)
+            raise
+        finally:
+            meta_tmp.unlink(missing_ok=True)
+        with self._lock:
+            keys = self._index[bucket]
+            if key not in self._info[bucket]:
+                bisect.insort(keys, key)
+            self._info[bucket][key] = ListedObject(key, size, cid, meta.last_modified)
+        return meta
+
+    def head(self, bucket: str, key: str) -> ObjectMeta:
+        self.require_bucket(bucket)
+        d, kh = self._paths(bucket, key)
+        try:
+            raw = json.loads((d / f"{kh}.json").read_text())
+        except FileNotFoundError:
+            raise no_such_key(bucket, key) from None
+        if raw.get("key") != key:  # sha256 collision: treat as absent rather than serve the wrong object
+            raise no_such_key(bucket, key)
+        return ObjectMeta(**raw)
+
+    def data_path(self, bucket: str, meta: ObjectMeta) -> Path:
+        d, _ = self._paths(bucket, meta.key)
+        return d / meta.data_file
+
+    def delete(self, bucket: str, key: str) -> None:
+        meta = self.head(bucket, key)
+        d, kh = self._paths(bucket, key)
+        try:
+            (d / f"{kh}.json").unlink()
+        except FileNotFoundError:
+            raise no_such_key(bucket, key) from None
+        (d / meta.data_file).unlink(missing_ok=True)
+        with self._lock:
+            if self._info[bucket].pop(key, None) is not None:
+                keys = self._index[bucket]
+                i = bisect.bisect_left(keys, key)
+                if i < len(keys) and keys[i] == key:
+                    del keys[i]
+
+    def list(
+        self, bucket: str, prefix: str, delimiter: str, cap: int
+    ) -> tuple[list[ListedObject], list[str]]:
+        """Objects and common prefixes under `prefix`, at most `cap` entries together, in hash order."""
+        self.require_bucket(bucket)
+        with self._lock:
+            keys = self._index[bucket]
+            lo = bisect.bisect_left(keys, prefix)
+            hi = bisect.bisect_left(keys, prefix + "\U0010ffff") if prefix else len(keys)
+            info = self._info[bucket]
+            selected = [info[k] for k in keys[lo:hi]]
+        objects: list[ListedObject] = []
+        prefixes: set[str] = set()
+        for obj in selected:
+            if delimiter:
+                idx = obj.key.find(delimiter, len(prefix))
+                if idx >= 0:
+                    prefixes.add(obj.key[: idx + len(delimiter)])
+                    continue
+            objects.append(obj)
+        entries: list[tuple[bytes, ListedObject | str]] = [(_list_order(o.key), o) for o in objects]
+        entries += [(_list_order(p), p) for p in prefixes]
+        entries.sort(key=lambda e: e[0])
+        entries = entries[:cap]
+        return ([e for _, e in entries if isinstance(e, ListedObject)],
+                [e for _, e in entries if isinstance(e, str)])
+
+    # ---- multipart uploads -----------------------------------------------------------------------------
+    def create_upload(self, bucket: str, key: str, content_type: str, metadata: dict[str, str]) -> str:
+        upload_id = secrets.token_hex(16)
+        d = self.uploads / upload_id
+        d.mkdir()
+        (d / "upload.json").write_text(json.dumps(
+            {"bucket": bucket, "key": key, "content_type": content_type, "metadata": metadata}))
+        return upload_id
+
+    def upload_info(self, bucket: str, key: str, upload_id: str) -> dict:
+        if not re.fullmatch(r"[0-9a-f]{32}", upload_id):
+            raise no_such_upload(upload_id)
+        try:
+            info = json.loads((self.uploads / upload_id / "upload.json").read_text())
+        except FileNotFoundError:
+            raise no_such_upload(upload_id) from None
+        if info["bucket"] != bucket or info["key"] != key:
+            raise no_such_upload(upload_id)
+        return dict(info)
+
+    def part_path(self, upload_id: str, number: int) -> Path:
+        return self.uploads / upload_id / f"part-{number:05d}"
+
+    def save_part(self, upload_id: str, number: int, body: Path, md5_hex: str) -> None:
+        os.replace(body, self.part_path(upload_id, number))
+        self.part_path(upload_id, number).with_suffix(".md5").write_text(md5_hex)
+
+    def part_etag(self, upload_id: str, number: int) -> str | None:
+        try:
+            return self.part_path(upload_id, number).with_suffix(".md5").read_text()
+        except FileNotFoundError:
+            return None
+
+    def remove_upload(self, upload_id: str) -> None:
+        shutil.rmtree(self.uploads / upload_id, ignore_errors=True)
+
+
+def key_exists(bucket: str, key: str) -> S3Error:
+    return S3Error(409, "KeyExists", f"key exists: {key!r} is already stored; objects are immutable",
+                   f"/{bucket}/{key}")
+
+
+def no_such_key(bucket: str, key: str) -> S3Error:
+    return S3Error(404, "NoSuchKey", f"no object with key {key!r}", f"/{bucket}/{key}")
+
+
+def no_such_upload(upload_id: str) -> S3Error:
+    return S3Error(404, "NoSuchUpload", f"no multipart upload {upload_id!r} (completed or aborted?)")
