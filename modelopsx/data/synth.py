@@ -192,7 +192,8 @@ def _pool_context() -> BaseContext:
     return get_context("forkserver" if "tensorflow" in sys.modules else "fork")
 
 
-def _check_target(out: Path) -> None:
+def refuse_existing_dataset(out: Path) -> None:
+    """Datasets are never overwritten: refuse an output folder that already holds one."""
     images = out / IMAGES_DIR
     if (out / "annotations.json").exists() or (images.is_dir() and any(images.iterdir())):
         raise DatasetError(f"{out} already holds a dataset",
@@ -213,7 +214,7 @@ def generate_synthetic(out: Path, n_images: int, seed: int = 0, size: tuple[int,
         raise DatasetError(f"image size {width}x{height} is out of range", hint="use WxH between 64 and 4096")
     if seed < 0:
         raise DatasetError(f"seed {seed} is negative", hint="use a seed >= 0")
-    _check_target(out)
+    refuse_existing_dataset(out)
     images_dir = out / IMAGES_DIR
     images_dir.mkdir(parents=True, exist_ok=True)
 
