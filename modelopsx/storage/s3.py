@@ -1,0 +1,287 @@
+"""S3-compatible stores through boto3: generic S3 (MinIO, moto, AWS) and the base of the Basin store.
+
+Path-style addressing, standard-mode retries, bounded timeouts, and flexible checksums only when an operation
+requires them (Basin's adapter and older S3 servers reject aws-chunked trailers). Every put sends the BLAKE3
+CID as user metadata `cid` and checks the digest the server reports (a CID ETag on Basin, the MD5 ETag of a
+single-part S3 put); every full get verifies the bytes against the `cid` the server returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from modelopsx.errors import IntegrityError, KeyExistsError, NotFoundError, StorageError
+from modelopsx.storage.base import Listing, ObjectInfo, ObjectStore, check_key
+from modelopsx.storage.cid import cid_of_bytes, verify_cid
+from modelopsx.storage.retry import (
+    EndpointUnreachableError,
+    RetryCounter,
+    RetryPolicy,
+    TransientStorageError,
+    call_with_retry,
+)
+
+ACCESS_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "InvalidToken"}
+TRANSIENT_CODES = {"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"}
+_READ_POLICY = RetryPolicy(attempts=4, base_s=0.05, cap_s=1.0)
+
+
+def make_s3_client(endpoint: str | None, access_key: str | None, secret_key: str | None,
+                   region: str = "us-east-1", max_pool: int = 32, unsigned: bool = False) -> Any:
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    config = Config(
+        s3={"addressing_style": "path"},
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=5,
+        read_timeout=60,
+        max_pool_connections=max_pool,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        signature_version=UNSIGNED if unsigned else None,
+    )
+    session = boto3.session.Session()
+    return session.client(
+        "s3", endpoint_url=endpoint, region_name=region, config=config,
+        aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+    )
+
+
+def looks_like_cid(value: str | None) -> bool:
+    return bool(value) and value.startswith("bafk")  # type: ignore[union-attr]
+
+
+class S3Store(ObjectStore):
+    """A bucket (and optional key prefix) on an S3-compatible server."""
+
+    scheme = "s3"
+    immutable = False
+    list_cap: int | None = None  # None: the server paginates
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "", endpoint: str | None = None,
+                 access_key: str | None = None) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.endpoint = endpoint or client.meta.endpoint_url
+        self.access_key = access_key
+        self.url = f"{self.scheme}://{bucket}/{self.prefix}"
+        self.retries = RetryCounter()  # retries done by botocore and by this store, for sync summaries
+
+    # -- plumbing --------------------------------------------------------------------------------------
+    def _full(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def _call(self, op: str, key: str | None = None, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = getattr(self.client, op)(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            self.retries.add(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+            raise self._map_error(exc, op, key) from exc
+        except Exception as exc:
+            mapped = self._map_transport_error(exc, op, key)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        self.retries.add(response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+        return response
+
+    def credentials_hint(self) -> str:
+        return "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or MODELOPSX_S3_ACCESS_KEY / _SECRET_KEY)"
+
+    def missing_store_hint(self) -> str:
+        return f"create the bucket first, or check the bucket name in {self.url}"
+
+    def _map_error(self, exc: Any, op: str, key: str | None) -> StorageError:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        what = f"{key!r} in {self.url}" if key else self.url
+        if code in ACCESS_DENIED or status == 403:
+            who = self.access_key or "(anonymous)"
+            return StorageError(f"access denied by {self.endpoint} for access key {who} ({code or status})",
+                                hint=self.credentials_hint())
+        if code == "NoSuchBucket":
+            return NotFoundError(f"store {self.bucket!r} does not exist at {self.endpoint}",
+                                 hint=self.missing_store_hint())
+        if code in ("NoSuchKey", "NotFound", "404") or status == 404:
+            if op in ("list_objects_v2", "head_bucket"):
+                return NotFoundError(f"store {self.bucket!r} does not exist at {self.endpoint}",
+                                     hint=self.missing_store_hint())
+            return NotFoundError(f"no object {what}")
+        if code in ("PreconditionFailed", "ConditionalRequestConflict", "KeyExists", "KeyAlreadyExists") or (
+            op == "put_object" and status in (409, 412)
+        ):
+            return KeyExistsError(f"key {what} already exists",
+                                  hint="stored objects are immutable; write a new key")
+        if code in ("EntityTooLarge", "413") or status == 413:
+            return StorageError(f"object {what} is too large for {self.endpoint} "
+                                f"({error.get('Message', code)})",
+                                hint="Basin stores objects up to 1 GiB; split the file into parts")
+        if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
+            return IntegrityError(f"{self.endpoint} rejected {what}: "
+                                  f"content does not match its digest ({code})")
+        if code == "NotImplemented" or status == 501:
+            return StorageError(f"{self.endpoint} refused {op} on {what}: the store is read-only ({code})",
+                                hint="set the secret key (MODELOPSX_BASIN_SECRET_KEY) to write")
+        if code in TRANSIENT_CODES or status >= 500:
+            return TransientStorageError(f"{op} {what} failed at {self.endpoint}: {code} (HTTP {status})")
+        message = error.get("Message", "")
+        return StorageError(f"{op} {what} failed at {self.endpoint}: {code} {message}".strip())
+
+    def _map_transport_error(self, exc: Exception, op: str, key: str | None) -> StorageError | None:
+        from botocore import exceptions as bx
+
+        what = f"{key!r} in {self.url}" if key else self.url
+        if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
+            return EndpointUnreachableError(f"cannot reach the object store at {self.endpoint} ({op} {what})",
+                                            hint="is the server running? check the endpoint setting")
+        if isinstance(exc, bx.NoCredentialsError):
+            return StorageError(f"no credentials to sign requests to {self.endpoint}",
+                                hint=self.credentials_hint())
+        if isinstance(exc, bx.ConnectionError | bx.ReadTimeoutError | bx.IncompleteReadError
+                      | bx.ResponseStreamingError | ConnectionError | TimeoutError):
+            return TransientStorageError(f"{op} {what} at {self.endpoint} failed in transit: {exc}")
+        try:
+            from urllib3.exceptions import HTTPError as Urllib3Error
+        except ImportError:  # pragma: no cover - urllib3 ships with botocore
+            return None
+        if isinstance(exc, Urllib3Error):
+            return TransientStorageError(f"{op} {what} at {self.endpoint} failed in transit: {exc}")
+        return None
+
+    # -- writes ----------------------------------------------------------------------------------------
+    def _put(self, key: str, data: bytes, metadata: dict[str, str] | None, if_absent: bool) -> ObjectInfo:
+        cid = cid_of_bytes(data)
+        meta = {**(metadata or {}), "cid": cid}
+        extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
+        response = self._call("put_object", key, Key=self._full(key), Body=data, Metadata=meta, **extra)
+        etag = str(response.get("ETag", "")).strip('"')
+        self._check_put_digest(key, data, cid, etag)
+        return ObjectInfo(key=key, size=len(data), cid=cid, etag=etag, metadata=meta)
+
+    def _check_put_digest(self, key: str, data: bytes, cid: str, etag: str) -> None:
+        """The server's digest of what it stored must match what was sent (transfer verification)."""
+        if looks_like_cid(etag):
+            ok = etag == cid
+        elif len(etag) == 32 and all(c in "0123456789abcdef" for c in etag):
+            ok = etag == hashlib.md5(data, usedforsecurity=False).hexdigest()
+        else:  # multipart or encrypted ETag: fall back to the recorded metadata
+            info = self.head(key)
+            ok = info is not None and info.size == len(data) and info.cid in (None, cid)
+        if not ok:
+            raise IntegrityError(f"{self.endpoint} stored {key!r} with digest {etag}, which does not match "
+                                 f"the {len(data)} bytes sent (cid {cid})")
+
+    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        return self._put(key, data, metadata, if_absent=self.immutable)
+
+    def put_if_absent(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        return self._put(key, data, metadata, if_absent=True)
+
+    def delete(self, key: str) -> None:
+        if self.head(key) is None:
+            raise NotFoundError(f"no object {key!r} in {self.url}")
+        self._call("delete_object", key, Key=self._full(key))
+
+    # -- reads -----------------------------------------------------------------------------------------
+    def get(self, key: str, byte_range: tuple[int, int] | None = None) -> bytes:
+        return call_with_retry(lambda: self._get_once(key, byte_range), _READ_POLICY, self.retries,
+                               retry_if=lambda exc: isinstance(exc, TransientStorageError))
+
+    def _get_once(self, key: str, byte_range: tuple[int, int] | None) -> bytes:
+        extra: dict[str, Any] = {}
+        if byte_range is not None:
+            extra["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+        response = self._call("get_object", key, Key=self._full(key), **extra)
+        try:
+            data: bytes = response["Body"].read()
+        except Exception as exc:
+            mapped = self._map_transport_error(exc, "get_object", key)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        expected = response.get("ContentLength")
+        if expected is not None and len(data) != int(expected):
+            raise TransientStorageError(f"truncated body for {key!r} from {self.endpoint}: "
+                                        f"{len(data)} of {expected} bytes")
+        cid = response.get("Metadata", {}).get("cid")
+        if byte_range is None and cid:
+            verify_cid(data, cid)
+        return data
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            response = self._call("head_object", key, Key=self._full(key))
+        except NotFoundError:
+            return None
+        etag = str(response.get("ETag", "")).strip('"')
+        metadata = dict(response.get("Metadata", {}))
+        cid = metadata.get("cid") or (etag if looks_like_cid(etag) else None)
+        return ObjectInfo(key=key, size=int(response.get("ContentLength", 0)), cid=cid, etag=etag,
+                          metadata=metadata)
+
+    def list(self, prefix: str = "", delimiter: str | None = None) -> Listing:
+        full_prefix = self.prefix + prefix
+        kwargs: dict[str, Any] = {"Prefix": full_prefix}
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        objects: list[ObjectInfo] = []
+        prefixes: list[str] = []
+        for page in self._pages(kwargs):
+            for item in page.get("Contents", []) or []:
+                etag = str(item.get("ETag", "")).strip('"')
+                objects.append(ObjectInfo(key=item["Key"][len(self.prefix):], size=int(item.get("Size", 0)),
+                                          cid=etag if looks_like_cid(etag) else None, etag=etag))
+            prefixes.extend(p["Prefix"][len(self.prefix):] for p in page.get("CommonPrefixes", []) or [])
+        return Listing(objects=objects, prefixes=prefixes)
+
+    def _pages(self, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            extra = {"ContinuationToken": token} if token else {}
+            page = self._call("list_objects_v2", None, **kwargs, **extra)
+            yield page
+            token = page.get("NextContinuationToken")
+            if self.list_cap is not None or not page.get("IsTruncated") or not token:
+                return
+
+    def iter_all(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        yield from sorted(self.list(prefix).objects, key=lambda info: info.key)
+
+    # -- stores ----------------------------------------------------------------------------------------
+    def bucket_exists(self) -> bool:
+        try:
+            self._call("head_bucket")
+        except NotFoundError:
+            return False
+        return True
+
+    def create_bucket(self) -> None:
+        try:
+            self._call("create_bucket")
+        except StorageError as exc:
+            cause = exc.__cause__
+            code = getattr(cause, "response", {}).get("Error", {}).get("Code", "")
+            if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+
+
+def s3_from_env(bucket: str, prefix: str, env: Callable[[str], str | None] = os.environ.get) -> S3Store:
+    """s3://bucket/prefix: endpoint from MODELOPSX_S3_ENDPOINT or AWS_ENDPOINT_URL(_S3), keys from the
+    MODELOPSX_S3_* variables or boto3's usual chain (AWS_ACCESS_KEY_ID, profiles)."""
+    endpoint = env("MODELOPSX_S3_ENDPOINT") or env("AWS_ENDPOINT_URL_S3") or env("AWS_ENDPOINT_URL")
+    access_key = env("MODELOPSX_S3_ACCESS_KEY") or None
+    secret_key = env("MODELOPSX_S3_SECRET_KEY") or None
+    region = env("MODELOPSX_S3_REGION") or env("AWS_DEFAULT_REGION") or env("AWS_REGION") or "us-east-1"
+    client = make_s3_client(endpoint, access_key, secret_key, region)
+    shown_key = access_key or env("AWS_ACCESS_KEY_ID")
+    return S3Store(client, bucket, prefix, endpoint=endpoint or client.meta.endpoint_url,
+                   access_key=shown_key)
