@@ -1,6 +1,8 @@
-"""Commands of this area; `register` adds them to the root `modelopsx` app."""
+"""`modelopsx run | compile | submit`: the pipeline locally, compiled for KFP, or sent to a cluster."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
@@ -9,6 +11,99 @@ def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
 
     @app.command()
-    def run() -> None:
-        """Run the whole pipeline locally on the embedded default dataset."""
-        typer.echo("pipeline not built yet: `modelopsx run` will run the training pipeline once it lands.")
+    def run(
+        dataset: Path | None = typer.Option(
+            None,
+            "--dataset",
+            help="Canonical dataset folder to train on "
+            "(published to Basin first). Default: the synthetic dataset.",
+        ),
+        dataset_name: str | None = typer.Option(
+            None, "--dataset-name", help="Registry name for --dataset (default: its folder name)."
+        ),
+        basin_endpoint: str | None = typer.Option(
+            None,
+            "--basin-endpoint",
+            help="A real Basin S3 adapter (keys and store from "
+            "MODELOPSX_BASIN_*). Default: the embedded emulator.",
+        ),
+        param: list[str] = typer.Option(
+            [], "--param", "-p", help="Pipeline parameter NAME=VALUE (repeatable)."
+        ),
+        images: int = typer.Option(
+            600, "--images", min=8, help="Size of the synthetic dataset when generated."
+        ),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print the summary."),
+    ) -> None:
+        """Run the whole training pipeline locally (kfp.local) against Basin and print the outcome."""
+        import tempfile
+
+        from modelopsx.workflow.compile import TRAINING_CPU, pipeline_builders
+        from modelopsx.workflow.local_run import format_summary, run_local
+        from modelopsx.workflow.submit import parse_params, pipeline_parameters
+
+        arguments = {}
+        if param:
+            from kfp import compiler
+
+            with tempfile.TemporaryDirectory() as tmp:
+                package = Path(tmp) / TRAINING_CPU
+                compiler.Compiler().compile(pipeline_builders()[TRAINING_CPU](), str(package))
+                arguments = parse_params(param, pipeline_parameters(package))
+        summary = run_local(
+            dataset_dir=dataset,
+            dataset_name=dataset_name,
+            basin_endpoint=basin_endpoint,
+            params=arguments,
+            synthetic_images=images,
+            quiet=quiet,
+        )
+        typer.echo(format_summary(summary))
+
+    @app.command(name="compile")
+    def compile_command(
+        out: Path = typer.Option(Path("pipelines/compiled"), "--out", help="Folder for the YAML files."),
+    ) -> None:
+        """Compile the training (GPU and CPU) and sweep pipelines to KFP YAML."""
+        from modelopsx.workflow.compile import compile_pipelines
+
+        for path in compile_pipelines(out):
+            typer.echo(str(path))
+
+    @app.command()
+    def submit(
+        host: str = typer.Option(
+            ..., "--host", help="Kubeflow Pipelines API/UI URL, e.g. http://localhost:8080"
+        ),
+        cpu: bool = typer.Option(
+            False, "--cpu", help="Submit the CPU fallback (no GPU requests), e.g. on kind."
+        ),
+        pipeline: str = typer.Option("training", "--pipeline", help="training or sweep."),
+        experiment: str = typer.Option("modelopsx", "--experiment", help="KFP experiment to run in."),
+        param: list[str] = typer.Option(
+            [], "--param", "-p", help="Pipeline parameter NAME=VALUE (repeatable)."
+        ),
+        schedule: str | None = typer.Option(
+            None, "--schedule", help="Cron expression: create a recurring run instead of one run."
+        ),
+        run_name: str | None = typer.Option(
+            None, "--run-name", help="Name of the run (default: timestamped)."
+        ),
+    ) -> None:
+        """Upload the compiled pipeline (a new version if it exists) and start a run or a recurring run."""
+        from modelopsx.workflow.submit import submit as submit_pipeline
+
+        result = submit_pipeline(
+            host,
+            pipeline=pipeline,
+            cpu=cpu,
+            experiment=experiment,
+            params=param,
+            schedule=schedule,
+            run_name=run_name,
+        )
+        typer.echo(f"pipeline   {result.pipeline_name} ({result.pipeline_id}), version {result.version_name}")
+        if result.recurring_run_id:
+            typer.echo(f"recurring  {result.recurring_run_id} in experiment {result.experiment}")
+        else:
+            typer.echo(f"run        {result.run_id} in experiment {result.experiment}")

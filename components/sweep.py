@@ -1,0 +1,35 @@
+"""Sweep helpers: check the trials list before any training starts; pick the best trial afterwards."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Input, Metrics, Model, Output
+
+from modelopsx.workflow.images import MODELOPSX_IMAGE
+
+
+@dsl.component(base_image=MODELOPSX_IMAGE, install_kfp_package=False)
+def check_trials(trials: list) -> list:
+    """A malformed list fails here with a message naming the bad trial and the valid keys."""
+    from modelopsx.workflow import stages
+
+    return stages.validate_trials(trials)
+
+
+@dsl.component(base_image=MODELOPSX_IMAGE, install_kfp_package=False)
+def select_best(
+    models: Input[list[Model]],
+    metrics: Input[list[Metrics]],
+    evaluations: Input[list[Artifact]],
+    metric: str,
+    best_model: Output[Model],
+    best_evaluation: Output[Artifact],
+) -> int:
+    """Copies the best trial's model and evaluation forward; returns its index in the trials list."""
+    from modelopsx.workflow import stages
+
+    index = stages.best_trial([dict(m.metadata) for m in metrics], metric)
+    stages.copy_tree(models[index].path, best_model.path)
+    stages.copy_tree(evaluations[index].path, best_evaluation.path)
+    best_model.metadata.update(models[index].metadata)
+    best_model.metadata.update({"trial_index": index, "selected_by": metric})
+    best_evaluation.metadata.update(evaluations[index].metadata)
+    return index

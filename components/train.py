@@ -1,0 +1,48 @@
+"""Train: the Keras detector on the train split (validated on val), exported in the MODEL_DIR layout.
+
+Two components from one function: `train` runs in the CPU image, `train_gpu` in the GPU image.
+"""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from modelopsx.workflow.images import MODELOPSX_GPU_IMAGE, MODELOPSX_IMAGE
+
+
+def train(
+    data: Input[Dataset],
+    backbone: str,
+    input_height: int,
+    input_width: int,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    weights: str,
+    seed: int,
+    overrides: dict,
+    trial: dict,
+    model: Output[Model],
+    metrics: Output[Metrics],
+):
+    """`overrides` (any other TrainConfig field) wins over the named settings, a sweep `trial` over both."""
+    from modelopsx.workflow import stages
+
+    params = {
+        "backbone": backbone,
+        "input_height": input_height,
+        "input_width": input_width,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "weights": weights,
+        "seed": seed,
+    }
+    meta = stages.train(data.path, model.path, {**params, **overrides}, trial)
+    model.metadata.update(meta)
+    model.metadata["dataset_version"] = data.metadata.get("dataset_version", "")
+    for name, value in meta["training_metrics"].items():
+        metrics.log_metric(name, value)
+
+
+train_cpu = dsl.component(train, base_image=MODELOPSX_IMAGE, install_kfp_package=False)
+train_gpu = dsl.component(train, base_image=MODELOPSX_GPU_IMAGE, install_kfp_package=False)

@@ -1,0 +1,341 @@
+"""`modelopsx run` (= `make run`): the CPU training pipeline through kfp.local against an embedded Basin.
+
+State that must outlive a run sits under the state dir (`.modelopsx/`): the emulator's data (so the next run
+gates against this run's champion), copies of the reports, run logs, the served models. kfp.local's own
+pipeline root and workspace are temporary directories elsewhere: kfp.local deletes its workspace after every
+run, so it must never point at anything we keep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from modelopsx.errors import PipelineError
+from modelopsx.settings import DEFAULT_STORE, ENV_PREFIX, state_dir
+
+SYNTHETIC_DATASET = "synthetic"
+SYNTHETIC_IMAGES = 600
+# The embedded emulator checks SigV4 like the real adapter; these keys exist only on loopback.
+LOCAL_ACCESS_KEY = "modelopsx-local"
+LOCAL_SECRET_KEY = "modelopsx-local-secret"
+
+
+@dataclass
+class LocalRunSummary:
+    run_id: str
+    dataset: dict[str, Any]
+    model_version: int | None
+    metrics: dict[str, Any]
+    decision: str
+    reason: str
+    champion_version: int | None
+    report: Path | None
+    log: Path
+    endpoint: str
+    wall_s: float
+    deployed: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the run (components inherit them), then restore the old values."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+@contextlib.contextmanager
+def _basin(state: Path, endpoint: str | None) -> Iterator[str]:
+    """Yield the Basin endpoint: the given adapter, or an emulator on a free loopback port."""
+    if endpoint:
+        from modelopsx.workflow.stages import require_reachable
+
+        require_reachable(endpoint)
+        with _environment({ENV_PREFIX + "BASIN_ENDPOINT": endpoint}):
+            yield endpoint
+        return
+    from modelopsx.basin.server import BasinEmulator
+
+    emulator = BasinEmulator(root=state / "basin", access_key=LOCAL_ACCESS_KEY, secret_key=LOCAL_SECRET_KEY)
+    emulator.start()
+    try:
+        with _environment(
+            {
+                ENV_PREFIX + "BASIN_ENDPOINT": emulator.endpoint,
+                ENV_PREFIX + "BASIN_ACCESS_KEY": LOCAL_ACCESS_KEY,
+                ENV_PREFIX + "BASIN_SECRET_KEY": LOCAL_SECRET_KEY,
+                ENV_PREFIX + "BASIN_STORE": os.environ.get(ENV_PREFIX + "BASIN_STORE") or DEFAULT_STORE,
+            }
+        ):
+            yield emulator.endpoint
+    finally:
+        emulator.stop()
+
+
+def ensure_dataset(
+    dataset_dir: Path | None, name: str, synthetic_images: int, quiet: bool, say: Any
+) -> dict[str, Any]:
+    """Make sure Basin holds the dataset to train on; returns its latest record.
+
+    A user's directory is published unless its content equals the latest version already; the synthetic
+    dataset is generated and published only when Basin holds none.
+    """
+    from modelopsx.registry.datasets import publish_dataset
+    from modelopsx.workflow.stages import open_basin, open_registry
+
+    registry = open_registry()
+    latest: dict[str, Any] | None = registry.latest("datasets", name)
+    if dataset_dir is not None:
+        from modelopsx.data.hashing import dataset_version_hash
+
+        if not dataset_dir.is_dir():
+            raise PipelineError(
+                f"--dataset {dataset_dir} is not a directory",
+                hint="pass a canonical dataset folder (images/ + annotations.json)",
+            )
+        if latest is None or latest.get("content_hash") != dataset_version_hash(dataset_dir):
+            say(f"publishing {dataset_dir} to Basin as dataset '{name}'")
+            return dict(publish_dataset(dataset_dir, name, open_basin(), quiet=quiet))
+        return latest
+    if latest is not None:
+        return latest
+    from modelopsx.data.synth import generate_synthetic
+
+    say(f"Basin holds no dataset '{name}': generating {synthetic_images} synthetic street scenes")
+    with tempfile.TemporaryDirectory(prefix="modelopsx-synthetic-") as tmp:
+        generate_synthetic(Path(tmp) / name, synthetic_images, seed=0, quiet=quiet)
+        return dict(publish_dataset(Path(tmp) / name, name, open_basin(), quiet=quiet))
+
+
+class _ProgressLog(io.TextIOBase):
+    """The pipeline's log goes to a file; task starts and ends are echoed as one line each."""
+
+    def __init__(self, path: Path, console: TextIO | None) -> None:
+        self._file = path.open("w", encoding="utf-8")
+        self._console = console
+        self._started: dict[str, float] = {}
+        self._buffer = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._file.write(text)
+        self._buffer += text
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            self._progress(_strip_ansi(line))
+        return len(text)
+
+    def _progress(self, line: str) -> None:
+        if self._console is None:
+            return
+        if (match := re.search(r"Executing task '([\w-]+)'", line)) is not None:
+            self._started[match.group(1)] = time.monotonic()
+        elif (match := re.search(r"Task '([\w-]+)' finished with status (\w+)", line)) is not None:
+            task, status = match.groups()
+            took = time.monotonic() - self._started.get(task, time.monotonic())
+            mark = "done" if status == "SUCCESS" else status.lower()
+            print(f"  {task:<22} {mark:<8} {took:6.1f} s", file=self._console, flush=True)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def _failure_details(log: Path) -> str:
+    """The last library error message in the log (what the user must fix), else the log's tail."""
+    lines = _strip_ansi(log.read_text(errors="replace")).splitlines()
+    for index in range(len(lines) - 1, -1, -1):
+        match = re.search(r"modelopsx\.errors\.\w+: (.*)", lines[index])
+        if match:
+            tail = [match.group(1)] + [ln.strip() for ln in lines[index + 1 : index + 2] if "hint:" in ln]
+            return "\n  ".join(tail)
+    return "\n  ".join(ln for ln in lines[-15:] if ln.strip())
+
+
+def run_local(
+    dataset_dir: Path | None = None,
+    dataset_name: str | None = None,
+    basin_endpoint: str | None = None,
+    params: dict[str, Any] | None = None,
+    synthetic_images: int = SYNTHETIC_IMAGES,
+    quiet: bool = False,
+    state: Path | None = None,
+) -> LocalRunSummary:
+    """Run the CPU training pipeline end to end through kfp.local; returns what the summary prints."""
+    started = time.monotonic()
+    state = (state or state_dir()).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    (state / "logs").mkdir(exist_ok=True)
+    log_path = state / "logs" / f"run-{run_id}.log"
+    console = None if quiet else sys.stderr
+
+    def say(message: str) -> None:
+        if console is not None:
+            print(message, file=console, flush=True)
+
+    name = dataset_name or (dataset_dir.name if dataset_dir else SYNTHETIC_DATASET)
+    arguments: dict[str, Any] = {"dataset_name": name, "serving_uri": str(state / "serving")}
+    arguments.update(params or {})
+    with _basin(state, basin_endpoint) as endpoint:
+        from modelopsx.registry.datasets import resolve_dataset
+        from modelopsx.storage.stores import ensure_store
+        from modelopsx.workflow.stages import basin_store_url, open_registry
+
+        say(f"Basin at {endpoint}, store {basin_store_url()}")
+        ensure_store(basin_store_url())
+        ensure_dataset(dataset_dir, name, synthetic_images, quiet, say)
+        # Resolve here too, so an unknown name or version fails with the registry's listing, not a step log.
+        dataset = dict(
+            resolve_dataset(open_registry(), name, str(arguments.get("dataset_version", "latest")))
+        )
+        say(
+            f"dataset '{name}' v{dataset.get('version', dataset.get('seq'))}; running the pipeline "
+            f"(log: {log_path})"
+        )
+        report = _run_pipeline(arguments, log_path, console, state / "reports" / run_id)
+        summary = _summarize(run_id, dataset, arguments, report, log_path, endpoint)
+    summary.wall_s = time.monotonic() - started
+    return summary
+
+
+def _run_pipeline(
+    arguments: dict[str, Any], log_path: Path, console: TextIO | None, report_dir: Path
+) -> Path | None:
+    """Run the pipeline in a throwaway kfp.local root; copy the HTML report out before it is deleted."""
+    import logging
+    import warnings
+
+    from kfp import local
+
+    from pipelines.training_pipeline import build_training_pipeline
+
+    pipeline = build_training_pipeline(gpu=False)
+    root = Path(tempfile.mkdtemp(prefix="modelopsx-kfp-"))
+    workspace = Path(tempfile.mkdtemp(prefix="modelopsx-kfp-workspace-"))
+    progress = _ProgressLog(log_path, console)
+    try:
+        local.init(
+            runner=local.SubprocessRunner(use_venv=False),
+            pipeline_root=str(root / "outputs"),
+            workspace_root=str(workspace),
+            raise_on_error=True,
+        )
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(progress),
+            contextlib.redirect_stderr(progress),
+        ):
+            warnings.simplefilter("ignore")  # kfp warns that our image name does not contain "python"
+            try:
+                pipeline(**arguments)
+            except RuntimeError as exc:
+                failed = re.search(r"Inner task failed: (.*)\.", _strip_ansi(str(exc)))
+                step = failed.group(1) if failed else "a step"
+                progress.flush()
+                raise PipelineError(
+                    f"the pipeline failed in {step}: {_failure_details(log_path)}",
+                    hint=f"the full log is {log_path}",
+                ) from None
+            finally:
+                logging.getLogger().handlers.clear()
+        reports = sorted((root / "outputs").glob("*/evaluate/report"))
+        if not reports:
+            return None
+        report_dir.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy2(reports[-1], report_dir / "index.html"))
+    finally:
+        progress.close()
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+def _summarize(
+    run_id: str,
+    dataset: dict[str, Any],
+    arguments: dict[str, Any],
+    report: Path | None,
+    log_path: Path,
+    endpoint: str,
+) -> LocalRunSummary:
+    """Read the run's outcome back from the registry: it is the record of truth, not the step logs."""
+    from modelopsx.registry.champion import champion as current_champion
+    from modelopsx.workflow.stages import open_registry
+    from pipelines.common import DEFAULT_MODEL_NAME
+
+    model_name = str(arguments.get("model_name", DEFAULT_MODEL_NAME))
+    registry = open_registry()
+    gated = [r for r in registry.records("evaluations", model_name) if r.get("decision")]
+    evaluation = gated[-1] if gated else {}
+    decision = evaluation.get("decision", {})
+    champion = current_champion(registry, model_name)
+    champion_version = None if champion is None else int(champion["seq"])
+    return LocalRunSummary(
+        run_id=run_id,
+        dataset=dataset,
+        model_version=evaluation.get("model_version"),
+        metrics=evaluation.get("metrics", {}),
+        decision=str(decision.get("decision", "unknown")),
+        reason=str(decision.get("reason", "")),
+        champion_version=champion_version,
+        report=report,
+        log=log_path,
+        endpoint=endpoint,
+        wall_s=0.0,
+        deployed=champion_version is not None and champion_version == evaluation.get("model_version"),
+        extra={"decision": decision},
+    )
+
+
+def format_summary(summary: LocalRunSummary) -> str:
+    metrics = summary.metrics
+    shown = ("precision", "recall", "f1", "accuracy", "ap50", "ap", "mr2_reasonable")
+    lines = [
+        f"dataset    {summary.dataset.get('name', '')} v{_version(summary.dataset)}"
+        f" ({summary.dataset.get('content_hash', '')[:12]})",
+        f"model      v{summary.model_version}",
+        "metrics    "
+        + "  ".join(
+            f"{k}={metrics[k]:.3f}" if isinstance(metrics.get(k), int | float) else f"{k}=n/a" for k in shown
+        ),
+        f"decision   {summary.decision}: {summary.reason}",
+        f"champion   v{summary.champion_version}"
+        if summary.champion_version is not None
+        else "champion   none",
+        f"report     {summary.report}" if summary.report else "report     (none)",
+        f"log        {summary.log}",
+        f"took       {summary.wall_s:.0f} s",
+    ]
+    return "\n".join(lines)
+
+
+def _version(record: dict[str, Any]) -> Any:
+    return record.get("version", record.get("seq"))

@@ -1,0 +1,529 @@
+"""The glue each KFP component runs: one function per stage, testable without KFP.
+
+Components (components/*.py) stay thin: they turn typed artifacts into paths, call one function here and copy
+the returned metadata onto their output artifacts. Everything that touches Basin reads its endpoint, keys and
+store from the MODELOPSX_BASIN_* environment (a Kubernetes Secret on a cluster; the local runner's emulator).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import mimetypes
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from modelopsx.errors import PipelineError, StorageError
+from modelopsx.settings import BasinSettings
+
+EVALUATION_FILE = "evaluation.json"
+DETECTIONS_FILE = "detections.json"
+REPORT_DIR = "report"
+SPLIT_NAMES = ("train", "val", "test")
+# Metrics where a smaller value is better (log-average miss rates); every other metric is "higher is better".
+LOWER_IS_BETTER = frozenset({"mr2_reasonable", "mr2_all", "mr2_heavy", "mr2_small"})
+# Pipeline parameters a sweep trial may set, besides any TrainConfig field.
+TRIAL_PARAMETERS = (
+    "backbone",
+    "input_height",
+    "input_width",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "weights",
+    "seed",
+)
+
+
+# --------------------------------------------------------------------------------------------- Basin access
+
+
+def basin_store_url() -> str:
+    """The object store (bucket root) that holds DVC objects and the registry."""
+    return f"basin://{BasinSettings.from_env().store}"
+
+
+def open_basin() -> Any:
+    from modelopsx.storage.stores import open_store
+
+    return open_store(basin_store_url())
+
+
+def open_registry() -> Any:
+    from modelopsx.registry.log import Registry
+
+    return Registry(open_basin())
+
+
+# ------------------------------------------------------------------------------------------------- ingest
+
+
+def ingest(dataset_name: str, dataset_version: str, out_dir: str | Path) -> dict[str, Any]:
+    """Resolve a dataset version ("latest" included) in the registry, pull it from Basin and validate it."""
+    from modelopsx.data.validate import validate_dataset
+    from modelopsx.errors import DatasetError
+    from modelopsx.registry.datasets import pull_dataset, resolve_dataset
+
+    out = Path(out_dir)
+    store = open_basin()
+    record = resolve_dataset(open_registry(), dataset_name, dataset_version)
+    version = str(record.get("version", record.get("seq")))
+    pulled = Path(pull_dataset(store, dataset_name, version, out))
+    report = validate_dataset(pulled)
+    if not report.ok:
+        raise DatasetError(
+            f"dataset {dataset_name} v{version} fails validation: {'; '.join(report.errors[:5])}",
+            hint="fix the dataset and publish a new version with `modelopsx dataset publish`",
+        )
+    if pulled.resolve() != out.resolve():  # keep the artifact self-contained at its own path
+        _move_contents(pulled, out)
+    return {
+        "dataset_name": dataset_name,
+        "dataset_version": version,
+        "dvc_hash": record.get("dvc_hash", ""),
+        "content_hash": record.get("content_hash", ""),
+        "counts": record.get("counts", {}),
+    }
+
+
+def _move_contents(src: Path, dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for child in src.iterdir():
+        shutil.move(str(child), str(dst / child.name))
+
+
+# -------------------------------------------------------------------------------------------------- split
+
+
+def split(src: str | Path, out_dir: str | Path, val: float, test: float, salt: str = "") -> dict[str, Any]:
+    """Split by group hash into out/{train,val,test}; the metadata carries per-split hashes."""
+    from modelopsx.data.split import split_dataset
+
+    summary = split_dataset(Path(src), Path(out_dir), val=val, test=test, salt=salt)
+    meta: dict[str, Any] = {"val_fraction": val, "test_fraction": test, "salt": salt}
+    meta.update({f"{name}_hash": h for name, h in summary.get("hashes", {}).items()})
+    meta["counts"] = summary.get("counts", {})
+    meta["source_hash"] = _read_json(Path(src) / "annotations.json").get("info", {}).get("version_hash", "")
+    return meta
+
+
+# ------------------------------------------------------------------------------------------------ augment
+
+
+def augment(split_dir: str | Path, out_dir: str | Path, copies: int, seed: int) -> dict[str, Any]:
+    """Materialize `copies` augmented copies of the train split; val and test pass through untouched."""
+    from modelopsx.data.augment import augment_dataset
+    from modelopsx.data.hashing import dataset_version_hash
+
+    src, out = Path(split_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if copies > 0:
+        augment_dataset(src / "train", out / "train", copies=copies, seed=seed)
+    else:
+        _link_tree(src / "train", out / "train")
+    for name in ("val", "test"):
+        _link_tree(src / name, out / name)
+    if (src / "split.json").is_file():
+        shutil.copy2(src / "split.json", out / "split.json")
+    return {
+        "copies": copies,
+        "seed": seed,
+        "train_hash": dataset_version_hash(out / "train"),
+        "test_hash": dataset_version_hash(out / "test"),
+    }
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Hardlink a directory tree (copy where links are impossible, e.g. across filesystems)."""
+
+    def link(s: str, d: str) -> None:
+        try:
+            Path(d).hardlink_to(s)
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dst, copy_function=link)
+
+
+# -------------------------------------------------------------------------------------------------- train
+
+
+def train_config(params: dict[str, Any], overrides: dict[str, Any] | None = None) -> Any:
+    """A TrainConfig from pipeline parameters; `overrides` (a sweep trial) wins over them."""
+    from modelopsx.model.config import TrainConfig
+
+    merged = {**params, **(overrides or {})}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(k for k in merged if k not in fields and k not in TRIAL_PARAMETERS)
+    if unknown:
+        raise PipelineError(
+            f"unknown training setting(s): {', '.join(unknown)}",
+            hint=f"valid settings: {', '.join(sorted(fields | set(TRIAL_PARAMETERS)))}",
+        )
+    # KFP carries numbers in dict/list parameters as floats: give integer fields their integers back.
+    int_fields = {f.name for f in dataclasses.fields(TrainConfig) if f.type in ("int", "int | None")}
+    values = {
+        k: int(v) if k in int_fields and isinstance(v, float) and v.is_integer() else v
+        for k, v in merged.items()
+        if k in fields
+    }
+    if "weights" in values:
+        values["weights"] = values["weights"] or None  # "" in a pipeline parameter means random init
+    if "input_height" in merged or "input_width" in merged:
+        base = TrainConfig().input_size
+        values["input_size"] = (
+            int(merged.get("input_height", base[0])),
+            int(merged.get("input_width", base[1])),
+        )
+    return TrainConfig.from_json(values)
+
+
+def train(
+    data_dir: str | Path, out_dir: str | Path, params: dict[str, Any], overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Train on data_dir/train (validated on data_dir/val) into the MODEL_DIR layout at out_dir."""
+    from modelopsx.model.train import train_model
+
+    config = train_config(params, overrides)
+    result = train_model(Path(data_dir), Path(out_dir), config)
+    model_json = _read_json(Path(out_dir) / "model.json")
+    meta: dict[str, Any] = {
+        "backbone": model_json.get("backbone", getattr(config, "backbone", "")),
+        "input_size": list(model_json.get("input_size", getattr(config, "input_size", ()))),
+        "score_threshold": model_json.get("score_threshold"),
+        "train_dataset_hash": model_json.get("train_dataset_hash", ""),
+        "config": _jsonable(config.to_json()),
+        "trial": _jsonable(overrides or {}),
+    }
+    history = model_json.get("history") or getattr(result, "history", None) or []
+    final = history[-1] if isinstance(history, list) and history and isinstance(history[-1], dict) else {}
+    meta["training_metrics"] = {k: float(v) for k, v in final.items() if isinstance(v, int | float)}
+    return meta
+
+
+# ----------------------------------------------------------------------------------------------- evaluate
+
+
+def evaluate(
+    model_dir: str | Path, data_dir: str | Path, out_dir: str | Path, title: str = ""
+) -> dict[str, Any]:
+    """Predict on the test split, score at the model's operating threshold, write evaluation + report.
+
+    out_dir receives evaluation.json (metrics, confusion, test hash), detections.json and report/.
+    """
+    from modelopsx.data.format import load_dataset
+    from modelopsx.data.hashing import dataset_version_hash
+    from modelopsx.evaluation.metrics import evaluate_detections
+    from modelopsx.evaluation.report import write_report
+    from modelopsx.model.predict import predict_dataset
+
+    model, test_dir, out = Path(model_dir), Path(data_dir) / "test", Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    detections = predict_dataset(model, test_dir, out_json=out / DETECTIONS_FILE)
+    threshold = _read_json(model / "model.json").get("score_threshold")
+    result = evaluate_detections(test_dir, detections, score_threshold=threshold)
+    gt = load_dataset(test_dir)
+    write_report(result, gt, detections, out / REPORT_DIR, title=title or "ModelOpsX evaluation")
+    record = result.to_json()
+    record["test_hash"] = dataset_version_hash(test_dir)
+    record["score_threshold"] = result.metrics.get("score_threshold", threshold)
+    (out / EVALUATION_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
+    return record
+
+
+def confusion_matrix(confusion: dict[str, int]) -> tuple[list[str], list[list[int]]]:
+    """Image-level confusion as KFP expects it: rows are the truth, columns the prediction."""
+    categories = ["pedestrian", "no pedestrian"]
+    tp, fn = int(confusion.get("tp", 0)), int(confusion.get("fn", 0))
+    fp, tn = int(confusion.get("fp", 0)), int(confusion.get("tn", 0))
+    return categories, [[tp, fn], [fp, tn]]
+
+
+def self_contained_html(report_dir: str | Path, out_file: str | Path) -> Path:
+    """Copy report_dir/index.html to out_file with its local images inlined as data URIs.
+
+    The KFP UI shows an HTML artifact as one file, so relative image links would break there.
+    """
+    report_dir, out_file = Path(report_dir), Path(out_file)
+    html = (report_dir / "index.html").read_text()
+
+    def inline(match: re.Match[str]) -> str:
+        ref = match.group(2)
+        path = report_dir / ref
+        if ref.startswith(("data:", "http:", "https:", "/")) or not path.is_file():
+            return match.group(0)
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        data = base64.b64encode(path.read_bytes()).decode()
+        return f'{match.group(1)}"data:{mime};base64,{data}"'
+
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(re.sub(r'(src=)"([^"]+)"', inline, html))
+    return out_file
+
+
+def metrics_for_logging(metrics: dict[str, Any]) -> dict[str, float]:
+    """KFP metrics are numbers; undefined metrics (None) are left out (their reason is in the evaluation)."""
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+# ------------------------------------------------------------------------------------------------ sync
+
+
+def lineage_from(metadata: dict[str, Any], run_id: str = "") -> Any:
+    """The registry's Lineage from a dataset artifact's metadata (set by ingest, split and augment)."""
+    from modelopsx.registry.records import Lineage
+
+    try:
+        version: int | None = int(float(metadata.get("dataset_version") or ""))
+    except ValueError:
+        version = None
+    return Lineage(
+        dataset_name=metadata.get("dataset_name") or None,
+        dataset_version=version,
+        dataset_dvc_hash=metadata.get("dvc_hash") or None,
+        dataset_content_hash=metadata.get("content_hash") or None,
+        split_hashes={
+            name: str(metadata[f"{name}_hash"]) for name in SPLIT_NAMES if metadata.get(f"{name}_hash")
+        },
+        pipeline_run_id=run_id or None,
+    )
+
+
+def sync_to_basin(
+    model_dir: str | Path,
+    evaluation_dir: str | Path,
+    model_name: str,
+    data_metadata: dict[str, Any],
+    run_id: str = "",
+) -> dict[str, Any]:
+    """Mirror the model (registered as a new model version) and its evaluation folder (metrics, detections,
+    report) to Basin in DVC's layout. Returns the model record plus "evaluation_dvc_hash" and all CIDs."""
+    from modelopsx.registry.log import Registry
+    from modelopsx.registry.models import model_file_cids, register_model
+    from modelopsx.storage.dvc_remote import push_directory
+
+    model, evaluation = Path(model_dir), Path(evaluation_dir)
+    store = open_basin()
+    evaluation_json = _read_json(evaluation / EVALUATION_FILE)
+    evaluation_hash = push_directory(evaluation, store)
+    record = register_model(
+        Registry(store),
+        model_name,
+        model,
+        store,
+        evaluation_json.get("metrics", {}),
+        test_split_hash=evaluation_json.get("test_hash"),
+        lineage=lineage_from(data_metadata, run_id),
+    )
+    return {
+        **record,
+        "evaluation_dvc_hash": evaluation_hash,
+        "cids": {
+            **record.get("cids", {}),
+            **{f"evaluation/{k}": v for k, v in model_file_cids(evaluation).items()},
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------------------ compare
+
+
+def compare(
+    evaluation_dir: str | Path,
+    data_dir: str | Path,
+    model_name: str,
+    model_version: int,
+    evaluation_dvc_hash: str,
+    gate_policy: str,
+    out_dir: str | Path,
+) -> dict[str, Any]:
+    """Gate the candidate against the champion on the same test split (the registry re-evaluates the
+    champion when its metrics come from another split). The decision goes to out_dir (decision.json, .md)
+    and into an "evaluations" record of the candidate, so keep decisions are on record too."""
+    from modelopsx.gate import GatePolicy
+    from modelopsx.registry.compare import compare_with_champion
+    from modelopsx.registry.records import EvaluationRecord, Lineage
+
+    registry = open_registry()
+    evaluation = Path(evaluation_dir)
+    candidate = _read_json(evaluation / EVALUATION_FILE)
+    policy = GatePolicy.from_json_string(gate_policy) if gate_policy.strip() else GatePolicy.default()
+    test_hash = candidate.get("test_hash")
+    decision = compare_with_champion(
+        registry,
+        model_name,
+        candidate.get("metrics", {}),
+        Path(data_dir) / "test",
+        test_hash,
+        policy,
+        candidate_detections=evaluation / DETECTIONS_FILE,
+        candidate_info={
+            "model_name": model_name,
+            "model_version": model_version,
+            "test_split_hash": test_hash,
+        },
+    )
+    decision.write(Path(out_dir))
+    model_record = registry.get("models", model_name, model_version)
+    record = EvaluationRecord(
+        model_name=model_name,
+        model_version=model_version,
+        test_split_hash=test_hash,
+        metrics=candidate.get("metrics", {}),
+        undefined=candidate.get("undefined", {}),
+        score_threshold=candidate.get("score_threshold"),
+        lineage=Lineage.from_dict(model_record.get("lineage")),
+    ).to_dict()
+    record.update({"decision": decision.to_json(), "artifacts_dvc_hash": evaluation_dvc_hash})
+    seq = registry.append("evaluations", model_name, record)
+    return {
+        "decision": decision.decision,
+        "reason": decision.reason,
+        "markdown": decision.to_markdown(),
+        "evaluation_seq": seq,
+        "model_version": model_version,
+        "champion_version": (decision.champion or {}).get("model_version"),
+    }
+
+
+# ------------------------------------------------------------------------------------------------- deploy
+
+
+def deploy(
+    model_dir: str | Path, decision_dir: str | Path, model_name: str, model_version: int, serving_uri: str
+) -> dict[str, Any]:
+    """Promote (append the promotion record) and copy the SavedModel to <serving_uri>/<model>/<promotion>/.
+
+    A retried step finds its own promotion record (same decision) and only finishes the copy.
+    """
+    from modelopsx.registry.champion import promote_model
+    from modelopsx.registry.deploy import deploy_model
+
+    registry = open_registry()
+    decision = _read_json(Path(decision_dir) / "decision.json")
+    uri = serving_uri or f"{basin_store_url()}/serving"
+    latest = registry.latest("promotions", model_name)
+    if (
+        latest is not None
+        and int(latest["model_version"]) == model_version
+        and (latest.get("decision") or {}).get("created_at") == decision.get("created_at")
+    ):
+        promotion = latest  # an earlier attempt recorded it, then failed while copying
+        target = deploy_model(Path(model_dir), uri, model_name, int(promotion["seq"]))
+    else:
+        promotion = promote_model(
+            registry,
+            model_name,
+            model_version,
+            decision.get("reason", "gate"),
+            decision=decision,
+            serving_uri=uri,
+            model_dir=Path(model_dir),
+        )
+        target = f"{uri.rstrip('/')}/{model_name}/{promotion['seq']}"
+    return {
+        "serving_uri": uri,
+        "deployed_to": target,
+        "promotion": int(promotion["seq"]),
+        "model_name": model_name,
+        "model_version": model_version,
+    }
+
+
+# -------------------------------------------------------------------------------------------------- sweep
+
+
+def validate_trials(trials: Any) -> list[dict[str, Any]]:
+    """Check a sweep's `trials` list: a non-empty list of dicts whose keys are known training settings."""
+    from modelopsx.model.config import TrainConfig
+
+    allowed = set(TRIAL_PARAMETERS) | {f.name for f in dataclasses.fields(TrainConfig)}
+    hint = (
+        'trials is a JSON list of objects, e.g. [{"learning_rate": 0.001}, {"learning_rate": 0.0003, '
+        '"epochs": 8}]; valid keys: ' + ", ".join(sorted(allowed))
+    )
+    if isinstance(trials, str):
+        try:
+            trials = json.loads(trials)
+        except json.JSONDecodeError as exc:
+            raise PipelineError(
+                f"trials is not valid JSON ({exc.msg} at column {exc.colno})", hint=hint
+            ) from None
+    if not isinstance(trials, list) or not trials:
+        raise PipelineError(
+            f"trials must be a non-empty list, got {type(trials).__name__}: {trials!r:.80}", hint=hint
+        )
+    numeric = {"input_height", "input_width", "epochs", "batch_size", "learning_rate", "seed"}
+    for index, trial in enumerate(trials):
+        if not isinstance(trial, dict) or not trial:
+            raise PipelineError(f"trials[{index}] must be a non-empty object, got {trial!r:.80}", hint=hint)
+        unknown = sorted(set(trial) - allowed)
+        if unknown:
+            raise PipelineError(f"trials[{index}] has unknown key(s): {', '.join(unknown)}", hint=hint)
+        for key in numeric & set(trial):
+            value = trial[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 and key != "seed":
+                raise PipelineError(
+                    f"trials[{index}].{key} must be a positive number, got {value!r}", hint=hint
+                )
+    return trials
+
+
+def best_trial(metrics: list[dict[str, Any]], metric: str) -> int:
+    """Index of the best trial by `metric` (lower is better for miss rates); undefined values rank last."""
+    if not metrics:
+        raise PipelineError("the sweep produced no trial results", hint="check the trials list")
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    scores = []
+    for values in metrics:
+        value = values.get(metric)
+        scores.append(sign * float(value) if isinstance(value, int | float) else float("-inf"))
+    if all(s == float("-inf") for s in scores):
+        raise PipelineError(
+            f"no trial reports the metric {metric!r}", hint=f"choose one of: {', '.join(sorted(metrics[0]))}"
+        )
+    return max(range(len(scores)), key=lambda i: (scores[i], -i))
+
+
+def copy_tree(src: str | Path, dst: str | Path) -> None:
+    shutil.copytree(src, dst, dirs_exist_ok=True)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    return data if isinstance(data, dict) else {}
+
+
+def _jsonable(value: Any) -> Any:
+    """Tuples to lists and unknown objects to strings, so metadata survives KFP's JSON round trip."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def require_reachable(endpoint: str, timeout: float = 3.0) -> None:
+    """Fail fast with a clear message naming the endpoint when nothing answers there."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(endpoint)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise StorageError(
+            f"Basin endpoint {endpoint!r} is not an http(s) URL",
+            hint="pass e.g. --basin-endpoint http://127.0.0.1:8014",
+        )
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise StorageError(
+            f"Basin endpoint {endpoint} is unreachable ({exc.strerror or exc})",
+            hint="start the Basin S3 adapter (or `modelopsx basin serve`) or fix the URL",
+        ) from None

@@ -1,0 +1,95 @@
+"""Wiring shared by the training and sweep pipelines: Basin credentials, retries, GPU placement, defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from kfp import dsl, kubernetes
+
+# The Kubernetes Secret holding Basin credentials, and how its keys map to the environment the library reads
+# (modelopsx.settings.BasinSettings). manifests/ create a Secret with exactly these names.
+BASIN_SECRET = "modelopsx-basin"
+BASIN_SECRET_ENV = {
+    "access-key": "MODELOPSX_BASIN_ACCESS_KEY",
+    "secret-key": "MODELOPSX_BASIN_SECRET_KEY",
+    "endpoint": "MODELOPSX_BASIN_ENDPOINT",
+    "store": "MODELOPSX_BASIN_STORE",
+}
+# Basin calls already retry inside the client; this retries a whole step after e.g. an adapter restart.
+BASIN_RETRIES = 3
+BASIN_BACKOFF = "30s"
+BASIN_BACKOFF_FACTOR = 2.0
+
+DEFAULT_ACCELERATOR_TYPE = "nvidia.com/gpu"
+DEFAULT_ACCELERATOR_COUNT = "1"
+# Labels set by NVIDIA's GPU operator / feature discovery, and the taint GPU node pools usually carry.
+DEFAULT_GPU_NODE_SELECTOR: dict[str, str] = {"nvidia.com/gpu.present": "true"}
+DEFAULT_GPU_TOLERATIONS: list[dict[str, str]] = [
+    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+]
+
+DEFAULT_DATASET = "synthetic"
+DEFAULT_MODEL_NAME = "pedestrian-detector"
+
+
+def with_basin(task: dsl.PipelineTask, retry: bool = True) -> dsl.PipelineTask:
+    """Basin credentials from the Secret as env vars; retries with backoff for steps that talk to Basin."""
+    kubernetes.use_secret_as_env(task, secret_name=BASIN_SECRET, secret_key_to_env=BASIN_SECRET_ENV)
+    if retry:
+        task.set_retry(
+            num_retries=BASIN_RETRIES, backoff_duration=BASIN_BACKOFF, backoff_factor=BASIN_BACKOFF_FACTOR
+        )
+    return task
+
+
+def on_gpu(
+    task: dsl.PipelineTask,
+    accelerator_type: Any,
+    accelerator_count: Any,
+    node_selector: Any,
+    tolerations: Any,
+) -> dsl.PipelineTask:
+    """Request GPUs from the (str) pipeline parameters and place the pod on GPU nodes."""
+    task.set_accelerator_type(accelerator_type).set_accelerator_limit(accelerator_count)
+    kubernetes.add_node_selector_json(task, node_selector)
+    kubernetes.add_toleration_json(task, tolerations)
+    return task
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainDefaults:
+    backbone: str
+    input_height: int
+    input_width: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    weights: str
+    augment_copies: int
+    overrides: dict[str, Any]  # other TrainConfig fields where the preset differs from the class defaults
+
+
+def train_defaults(gpu: bool) -> TrainDefaults:
+    """Parameter defaults from the model's configuration: the full one on GPU, the quick local one on CPU."""
+    from modelopsx.model.config import TrainConfig
+
+    config = TrainConfig() if gpu else TrainConfig.local_default()
+    named = {"backbone", "input_size", "epochs", "batch_size", "learning_rate", "weights", "seed", "extra"}
+    base = TrainConfig()
+    overrides = {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in named and getattr(config, f.name) != getattr(base, f.name)
+    }
+    return TrainDefaults(
+        backbone=str(config.backbone),
+        input_height=int(config.input_size[0]),
+        input_width=int(config.input_size[1]),
+        epochs=int(config.epochs),
+        batch_size=int(config.batch_size),
+        learning_rate=float(config.learning_rate),
+        weights=config.weights or "",
+        augment_copies=1 if gpu else 0,
+        overrides=overrides,
+    )
