@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,5 +35,30 @@ def compile_pipelines(out_dir: Path = DEFAULT_OUT) -> list[Path]:
     for name, build in pipeline_builders().items():
         path = out_dir / name
         compiler.Compiler().compile(build(), str(path))
+        path.write_text(stable_header(path.read_text()))
         written.append(path)
     return written
+
+
+_DEFAULT_RE = re.compile(r"^(#    \w+: \w+ \[Default: )(.*)(\])$")
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def stable_header(text: str) -> str:
+    """kfp's comment header prints dict defaults in protobuf map order, which varies between processes;
+    print them with sorted keys so the compiled files are reproducible (the YAML body already is)."""
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        if not line.startswith("#"):
+            break
+        match = _DEFAULT_RE.match(line)
+        if match and match.group(2)[:1] in "[{":
+            lines[index] = f"{match.group(1)}{_sorted(ast.literal_eval(match.group(2)))!r}{match.group(3)}"
+    return "\n".join(lines)

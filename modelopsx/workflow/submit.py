@@ -53,9 +53,15 @@ def compiled_pipeline(pipeline: str, cpu: bool, out_dir: Path) -> Path:
     return path
 
 
+def load_pipeline_spec(package: Path) -> dict[str, Any]:
+    """The PipelineSpec document (the file may hold a second one: the Kubernetes platform spec)."""
+    docs = [d for d in yaml.safe_load_all(package.read_text()) if d]
+    return next(d for d in docs if "pipelineInfo" in d)
+
+
 def pipeline_parameters(package: Path) -> dict[str, dict[str, Any]]:
     """name -> {"parameterType", "defaultValue"?} from the compiled pipeline's root inputs."""
-    spec = yaml.safe_load(package.read_text())
+    spec = load_pipeline_spec(package)
     params: dict[str, dict[str, Any]] = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
     return params
 
@@ -182,7 +188,7 @@ def _upload_and_run(
 
     import kfp
 
-    spec = yaml.safe_load(package.read_text())
+    spec = load_pipeline_spec(package)
     name = spec["pipelineInfo"]["name"]
     version_name = f"{name}-{hashlib.sha256(package.read_bytes()).hexdigest()[:12]}"
     with warnings.catch_warnings():
