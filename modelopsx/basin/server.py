@@ -315,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
         values = self.hdrs.get("x-amz-meta-cid")
         declared = values[0] if values else None
         if declared is not None and not is_cid(declared):
-            raise S3Error(400, "BadDigest",
+            raise S3Error(400, "InvalidArgument",
                           f"x-amz-meta-cid {declared!r} is not a CIDv1 raw BLAKE3-256 CID (bafkr4i...)")
         return declared
 

@@ -1,0 +1,322 @@
+"""Basin semantics through raw boto3 (path-style) against the emulator on loopback."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from botocore.exceptions import ClientError
+
+from modelopsx.storage.cid import cid_of_bytes
+from tests.fixtures_basin import BASIN_STORE, s3_client, start_emulator
+
+OWNER = "0x" + "ab" * 20
+
+
+def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def _status(exc: pytest.ExceptionInfo[ClientError]) -> int:
+    return int(exc.value.response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+@pytest.mark.parametrize("name", [
+    "t2" + "a" * 39,
+    "t2" + "abcdefghijklmnopqrstuvwxyz234567abcdefghi",  # 41 chars after t2
+    f"{OWNER}.abc",
+    f"{OWNER}.my-store.v2",
+    "0x" + "AB" * 20 + ".mixedcaseowner",
+])
+def test_create_bucket_accepts_basin_store_names(basin_s3, name: str) -> None:
+    basin_s3.create_bucket(Bucket=name)
+    basin_s3.head_bucket(Bucket=name)
+    assert name in {b["Name"] for b in basin_s3.list_buckets()["Buckets"]}
+
+
+@pytest.mark.parametrize("name", [
+    "my-bucket",
+    "t2" + "a" * 37,  # too short
+    "t2" + "a" * 42,  # too long
+    "t2" + "a" * 38 + "1",  # 1 is not base32
+    f"{OWNER}.ab",  # alias too short
+    f"{OWNER}." + "a" * 21,  # alias too long
+    f"{OWNER}.Upper",
+    "0x" + "ab" * 19 + ".alias",  # owner too short
+    "0x" + "zz" * 20 + ".alias",
+])
+def test_create_bucket_rejects_other_names(basin_s3, name: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        basin_s3.create_bucket(Bucket=name)
+    assert _code(exc) == "InvalidBucketName" and _status(exc) == 400
+    assert "0x<40 hex owner>.<alias>" in exc.value.response["Error"]["Message"]
+
+
+def test_duplicate_store_is_bucket_already_exists(basin_s3) -> None:
+    with pytest.raises(ClientError) as exc:
+        basin_s3.create_bucket(Bucket=BASIN_STORE)
+    assert _code(exc) == "BucketAlreadyExists" and _status(exc) == 409
+
+
+def test_unknown_store(basin_s3) -> None:
+    missing = f"{OWNER}.missing"
+    with pytest.raises(ClientError) as exc:
+        basin_s3.head_bucket(Bucket=missing)
+    assert _status(exc) == 404
+    with pytest.raises(ClientError) as exc:
+        basin_s3.put_object(Bucket=missing, Key="a", Body=b"x")
+    assert _code(exc) == "NoSuchBucket"
+    with pytest.raises(ClientError) as exc:
+        basin_s3.list_objects_v2(Bucket=missing)
+    assert _code(exc) == "NoSuchBucket"
+
+
+def test_bucket_location_is_us_east_1(basin_s3) -> None:
+    assert basin_s3.get_bucket_location(Bucket=BASIN_STORE)["LocationConstraint"] == "us-east-1"
+
+
+def test_put_get_head_carry_the_cid(basin_s3) -> None:
+    body = b"pedestrians crossing\n" * 100
+    cid = cid_of_bytes(body)
+    put = basin_s3.put_object(Bucket=BASIN_STORE, Key="data/a.txt", Body=body, ContentType="text/plain",
+                              Metadata={"source": "synthetic", "cid": cid})
+    assert put["ETag"] == f'"{cid}"'
+    got = basin_s3.get_object(Bucket=BASIN_STORE, Key="data/a.txt")
+    assert got["Body"].read() == body
+    assert got["ETag"] == f'"{cid}"'
+    assert got["Metadata"] == {"source": "synthetic", "cid": cid}
+    assert got["ContentType"] == "text/plain" and got["ContentLength"] == len(body)
+    head = basin_s3.head_object(Bucket=BASIN_STORE, Key="data/a.txt")
+    assert head["Metadata"] == {}  # Basin: HEAD has no user metadata
+    assert head["ETag"] == f'"{cid}"' and head["ContentLength"] == len(body)
+
+
+def test_cid_is_computed_when_not_declared(basin_s3) -> None:
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="k", Body=b"hello")
+    got = basin_s3.get_object(Bucket=BASIN_STORE, Key="k")
+    assert got["Metadata"]["cid"] == cid_of_bytes(b"hello")
+
+
+def test_declared_cid_mismatch_is_bad_digest_and_stores_nothing(basin_emulator) -> None:
+    s3 = s3_client(basin_emulator.endpoint, max_attempts=1)  # botocore retries BadDigest (transit corruption)
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=BASIN_STORE, Key="k", Body=b"hello", Metadata={"cid": cid_of_bytes(b"other")})
+    assert _code(exc) == "BadDigest" and _status(exc) == 400
+    assert cid_of_bytes(b"hello") in exc.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=BASIN_STORE, Key="k", Body=b"hello", Metadata={"cid": "not-a-cid"})
+    assert _code(exc) == "InvalidArgument"
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=BASIN_STORE, Key="k")
+    assert _status(exc) == 404
+
+
+def test_objects_are_immutable(basin_s3) -> None:
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="model/v1.json", Body=b"first")
+    for kwargs in ({}, {"IfNoneMatch": "*"}):
+        with pytest.raises(ClientError) as exc:
+            basin_s3.put_object(Bucket=BASIN_STORE, Key="model/v1.json", Body=b"second", **kwargs)
+        assert _code(exc) == "KeyExists" and _status(exc) == 409
+        assert "key exists" in exc.value.response["Error"]["Message"]
+    assert basin_s3.get_object(Bucket=BASIN_STORE, Key="model/v1.json")["Body"].read() == b"first"
+
+
+def test_if_none_match_creates_absent_key(basin_s3) -> None:
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="fresh", Body=b"x", IfNoneMatch="*")
+    assert basin_s3.get_object(Bucket=BASIN_STORE, Key="fresh")["Body"].read() == b"x"
+
+
+@pytest.mark.parametrize(("header", "start", "end"), [
+    ("bytes=2-5", 2, 5),
+    ("bytes=0-0", 0, 0),
+    ("bytes=7-", 7, 9),
+    ("bytes=-3", 7, 9),
+    ("bytes=8-100", 8, 9),  # an end past the object is clipped
+])
+def test_range_reads(basin_s3, header: str, start: int, end: int) -> None:
+    body = b"0123456789"
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="r", Body=body)
+    got = basin_s3.get_object(Bucket=BASIN_STORE, Key="r", Range=header)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert got["ContentRange"] == f"bytes {start}-{end}/10"
+    assert got["Body"].read() == body[start:end + 1]
+
+
+@pytest.mark.parametrize("header", ["bytes=10-", "bytes=10-20", "bytes=-0"])
+def test_unsatisfiable_range_is_416(basin_s3, header: str) -> None:
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="r", Body=b"0123456789")
+    with pytest.raises(ClientError) as exc:
+        basin_s3.get_object(Bucket=BASIN_STORE, Key="r", Range=header)
+    assert _status(exc) == 416 and _code(exc) == "InvalidRange"
+
+
+def test_get_missing_key_is_no_such_key(basin_s3) -> None:
+    with pytest.raises(ClientError) as exc:
+        basin_s3.get_object(Bucket=BASIN_STORE, Key="absent")
+    assert _code(exc) == "NoSuchKey" and _status(exc) == 404
+
+
+def test_delete_and_delete_missing(basin_s3) -> None:
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="d", Body=b"x")
+    resp = basin_s3.delete_object(Bucket=BASIN_STORE, Key="d")
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as exc:
+        basin_s3.head_object(Bucket=BASIN_STORE, Key="d")
+    assert _status(exc) == 404
+    with pytest.raises(ClientError) as exc:  # unlike AWS, deleting a missing key fails
+        basin_s3.delete_object(Bucket=BASIN_STORE, Key="d")
+    assert _code(exc) == "NoSuchKey" and _status(exc) == 404
+
+
+def _put_many(s3, keys: list[str]) -> None:
+    for key in keys:
+        s3.put_object(Bucket=BASIN_STORE, Key=key, Body=key.encode())
+
+
+def test_listing_prefix_delimiter_and_unordered(basin_s3) -> None:
+    keys = [f"ds/train/{i:03d}.jpg" for i in range(30)] + ["ds/annotations.json", "ds/val/x.jpg", "other"]
+    _put_many(basin_s3, keys)
+    for list_call in (basin_s3.list_objects_v2, basin_s3.list_objects):
+        flat = list_call(Bucket=BASIN_STORE, Prefix="ds/train/")
+        listed = [o["Key"] for o in flat["Contents"]]
+        assert sorted(listed) == sorted(k for k in keys if k.startswith("ds/train/"))
+        assert listed != sorted(listed)  # Basin: no lexicographic order, clients must sort
+        assert flat["IsTruncated"] is False and "NextContinuationToken" not in flat
+        assert all(o["ETag"] == f'"{cid_of_bytes(o["Key"].encode())}"' for o in flat["Contents"])
+        tree = list_call(Bucket=BASIN_STORE, Prefix="ds/", Delimiter="/")
+        assert [o["Key"] for o in tree["Contents"]] == ["ds/annotations.json"]
+        assert sorted(p["Prefix"] for p in tree["CommonPrefixes"]) == ["ds/train/", "ds/val/"]
+    again = [o["Key"] for o in basin_s3.list_objects_v2(Bucket=BASIN_STORE, Prefix="ds/train/")["Contents"]]
+    assert again == listed  # the order is stable, just not sorted
+
+
+def test_listing_keys_with_special_characters(basin_s3) -> None:
+    keys = ["a b/c+d.txt", "a b/ü.txt", "a b/x%20y"]
+    _put_many(basin_s3, keys)
+    listed = basin_s3.list_objects_v2(Bucket=BASIN_STORE, Prefix="a b/")["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(keys)
+    for key in keys:
+        assert basin_s3.get_object(Bucket=BASIN_STORE, Key=key)["Body"].read() == key.encode()
+
+
+def test_list_cap_returns_exactly_cap_without_pagination(tmp_path) -> None:
+    emulator = start_emulator(tmp_path / "basin", list_cap=25)
+    try:
+        s3 = s3_client(emulator.endpoint)
+        _put_many(s3, [f"shard-{i % 2}/{i:03d}" for i in range(40)])
+        for call in (s3.list_objects_v2, s3.list_objects):
+            page = call(Bucket=BASIN_STORE)
+            assert len(page["Contents"]) == 25
+            assert page["IsTruncated"] is False and "NextContinuationToken" not in page
+        pages = list(s3.get_paginator("list_objects_v2").paginate(Bucket=BASIN_STORE))
+        assert sum(len(p["Contents"]) for p in pages) == 25  # no hidden second page
+        # sharding the prefix stays under the cap and sees everything
+        shards = [s3.list_objects_v2(Bucket=BASIN_STORE, Prefix=f"shard-{s}/")["Contents"] for s in (0, 1)]
+        assert sum(len(s) for s in shards) == 40
+    finally:
+        emulator.stop()
+
+
+def test_concurrent_put_if_absent_has_exactly_one_winner(basin_emulator) -> None:
+    n = 8
+    barrier = threading.Barrier(n)
+    results: dict[int, str] = {}
+
+    def attempt(i: int) -> None:
+        s3 = s3_client(basin_emulator.endpoint)
+        barrier.wait()
+        try:
+            s3.put_object(Bucket=BASIN_STORE, Key="registry/models/m/00000001.json",
+                          Body=f"writer {i}".encode(), IfNoneMatch="*")
+            results[i] = "won"
+        except ClientError as exc:
+            results[i] = exc.response["Error"]["Code"]
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [i for i, r in results.items() if r == "won"]
+    assert len(winners) == 1
+    assert sorted(r for r in results.values() if r != "won") == ["KeyExists"] * (n - 1)
+    body = s3_client(basin_emulator.endpoint).get_object(
+        Bucket=BASIN_STORE, Key="registry/models/m/00000001.json")["Body"].read()
+    assert body == f"writer {winners[0]}".encode()
+
+
+def test_max_object_size_is_413_with_clear_message(tmp_path) -> None:
+    emulator = start_emulator(tmp_path / "basin", max_object_size=1000)
+    try:
+        s3 = s3_client(emulator.endpoint)
+        s3.put_object(Bucket=BASIN_STORE, Key="fits", Body=b"x" * 1000)
+        with pytest.raises(ClientError) as exc:
+            s3.put_object(Bucket=BASIN_STORE, Key="big", Body=b"x" * 1001)
+        assert _code(exc) == "EntityTooLarge" and _status(exc) == 413
+        assert "exceeds Basin's object size limit" in exc.value.response["Error"]["Message"]
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket=BASIN_STORE, Key="big")
+    finally:
+        emulator.stop()
+
+
+def test_read_only_answers_writes_with_not_implemented(tmp_path) -> None:
+    root = tmp_path / "basin"
+    writer = start_emulator(root)
+    s3 = s3_client(writer.endpoint)
+    s3.put_object(Bucket=BASIN_STORE, Key="kept", Body=b"stored before")
+    writer.stop()
+    reader = start_emulator(root, create_store=None, read_only=True)
+    try:
+        s3 = s3_client(reader.endpoint)
+        calls = [
+            lambda: s3.put_object(Bucket=BASIN_STORE, Key="new", Body=b"x"),
+            lambda: s3.delete_object(Bucket=BASIN_STORE, Key="kept"),
+            lambda: s3.create_bucket(Bucket=f"{OWNER}.another"),
+            lambda: s3.create_multipart_upload(Bucket=BASIN_STORE, Key="mpu"),
+        ]
+        for call in calls:
+            with pytest.raises(ClientError) as exc:
+                call()
+            assert _code(exc) == "NotImplemented" and _status(exc) == 501
+        assert s3.get_object(Bucket=BASIN_STORE, Key="kept")["Body"].read() == b"stored before"
+    finally:
+        reader.stop()
+
+
+def test_data_survives_restart(tmp_path) -> None:
+    root = tmp_path / "basin"
+    first = start_emulator(root)
+    s3 = s3_client(first.endpoint)
+    s3.put_object(Bucket=BASIN_STORE, Key="a/1", Body=b"one", Metadata={"k": "v"}, ContentType="text/plain")
+    s3.put_object(Bucket=BASIN_STORE, Key="a/2", Body=b"two")
+    s3.put_object(Bucket=BASIN_STORE, Key="gone", Body=b"x")
+    s3.delete_object(Bucket=BASIN_STORE, Key="gone")
+    first.stop()
+    second = start_emulator(root, create_store=None)
+    try:
+        s3 = s3_client(second.endpoint)
+        got = s3.get_object(Bucket=BASIN_STORE, Key="a/1")
+        assert got["Body"].read() == b"one" and got["Metadata"]["k"] == "v"
+        assert got["ContentType"] == "text/plain"
+        assert got["Metadata"]["cid"] == cid_of_bytes(b"one")
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BASIN_STORE)["Contents"])
+        assert keys == ["a/1", "a/2"]
+        with pytest.raises(ClientError) as exc:
+            s3.put_object(Bucket=BASIN_STORE, Key="a/2", Body=b"overwrite?")
+        assert _code(exc) == "KeyExists"
+        with pytest.raises(ClientError) as exc:
+            s3.create_bucket(Bucket=BASIN_STORE)
+        assert _code(exc) == "BucketAlreadyExists"
+    finally:
+        second.stop()
+
+
+def test_unsupported_operation_is_not_implemented(basin_s3) -> None:
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="src", Body=b"x")
+    with pytest.raises(ClientError) as exc:
+        basin_s3.copy_object(Bucket=BASIN_STORE, Key="dst", CopySource={"Bucket": BASIN_STORE, "Key": "src"})
+    assert _code(exc) == "NotImplemented"
+    with pytest.raises(ClientError) as exc:
+        basin_s3.get_bucket_versioning(Bucket=BASIN_STORE)
+    assert _code(exc) == "NotImplemented"
