@@ -158,11 +158,12 @@ class _ProgressLog(io.TextIOBase):
             print(f"  {task:<22} {mark:<8} {took:6.1f} s", file=self._console, flush=True)
 
     def flush(self) -> None:
-        self._file.flush()
+        if not self._file.closed:
+            self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
         super().close()
+        self._file.close()
 
 
 def _strip_ansi(text: str) -> str:
