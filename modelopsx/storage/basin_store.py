@@ -8,6 +8,7 @@ shard answers below the cap, and returns the union sorted by key.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from modelopsx.settings import BasinSettings
@@ -15,6 +16,7 @@ from modelopsx.storage.base import ObjectInfo
 from modelopsx.storage.s3 import S3Store, make_s3_client
 
 BASIN_LIST_CAP = 10_000
+_SHARD_WORKERS = 16
 _SHARD_CHARS = [chr(c) for c in range(0x20, 0x7F)]  # printable ASCII; characters seen in keys are added
 
 
@@ -51,28 +53,31 @@ class BasinStore(S3Store):
 
     def iter_all(self, prefix: str = "") -> Iterator[ObjectInfo]:
         found: dict[str, ObjectInfo] = {}
-        self._collect(prefix, found)
+        frontier = [prefix]
+        with ThreadPoolExecutor(_SHARD_WORKERS) as pool:  # shards are independent listings
+            while frontier:
+                expanded = list(pool.map(self._expand, frontier))
+                frontier = []
+                for objects, shards in expanded:
+                    found.update((info.key, info) for info in objects)
+                    frontier += shards
         yield from sorted(found.values(), key=lambda info: info.key)
 
-    def _collect(self, prefix: str, found: dict[str, ObjectInfo]) -> None:
+    def _expand(self, prefix: str) -> tuple[list[ObjectInfo], list[str]]:
+        """Objects known complete under `prefix`, plus the sub-prefixes still to list."""
         cap = self.list_cap
         listing = self.list(prefix)
         if len(listing.objects) < cap:
-            found.update((info.key, info) for info in listing.objects)
-            return
+            return listing.objects, []
         level = self.list(prefix, delimiter="/")
         if len(level.objects) + len(level.prefixes) < cap:
-            found.update((info.key, info) for info in level.objects)
-            for sub in level.prefixes:
-                if sub != prefix:
-                    self._collect(sub, found)
-            return
+            return level.objects, [sub for sub in level.prefixes if sub != prefix]
         # One level holds at least the cap: shard by the next character after the prefix.
         seen = {info.key[len(prefix)] for info in listing.objects if len(info.key) > len(prefix)}
-        for char in sorted(set(_SHARD_CHARS) | seen):
-            self._collect(prefix + char, found)
+        shards = [prefix + char for char in sorted(set(_SHARD_CHARS) | seen)]
+        exact = []
         if prefix and not prefix.endswith("/"):  # the key equal to the prefix is in no shard
-            exact = self.head(prefix)
-            if exact is not None:
-                found[prefix] = exact
-
+            info = self.head(prefix)
+            if info is not None:
+                exact.append(info)
+        return exact, shards
