@@ -1,0 +1,229 @@
+"""Load and validate ground truth and detections, then flatten them into numpy arrays.
+
+Every metric works on these arrays, never on per-box Python objects, so evaluation stays fast on large sets.
+Images are indexed by their position in `GroundTruthArrays.image_ids` (sorted ascending, as pycocotools does).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelopsx.data.format import (
+    PEDESTRIAN_ID,
+    Box,
+    Dataset,
+    box_from_json,
+    image_from_json,
+    load_dataset,
+    read_annotations,
+)
+from modelopsx.errors import DatasetError, UserError
+
+
+class DetectionsError(UserError):
+    """A detections file or list is unreadable or holds invalid entries."""
+
+
+@dataclass(frozen=True)
+class GroundTruthArrays:
+    """Pedestrian ground truth of a dataset, one row per box, boxes in the order of the annotations file."""
+
+    image_ids: np.ndarray  # int64 [N], sorted ascending
+    box_image: np.ndarray  # int64 [M], index into image_ids
+    boxes: np.ndarray  # float64 [M, 4], x, y, w, h
+    ignored: np.ndarray  # bool [M], iscrowd or ignore: neither a miss nor a false positive
+    visibility: np.ndarray  # float64 [M]
+    height: np.ndarray  # float64 [M], pixels (full-body height where the dataset knows it)
+
+    @property
+    def n_images(self) -> int:
+        return int(self.image_ids.size)
+
+    def positives_per_image(self, ignored: np.ndarray | None = None) -> np.ndarray:
+        """Count of non-ignored boxes per image (int64 [N])."""
+        mask = ~(self.ignored if ignored is None else ignored)
+        return np.bincount(self.box_image[mask], minlength=self.n_images).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class DetectionArrays:
+    """Pedestrian detections, one row per detection, in the order they were given."""
+
+    image: np.ndarray  # int64 [K], index into GroundTruthArrays.image_ids
+    boxes: np.ndarray  # float64 [K, 4], x, y, w, h
+    scores: np.ndarray  # float64 [K]
+    dropped_other_category: int = 0
+
+    @property
+    def size(self) -> int:
+        return int(self.scores.size)
+
+
+def load_ground_truth(gt: Dataset | Path | str) -> Dataset:
+    """Accept a Dataset, a canonical dataset directory, or an annotations JSON file."""
+    if isinstance(gt, Dataset):
+        return gt
+    path = Path(gt)
+    if path.is_dir():
+        return load_dataset(path)
+    data = read_annotations(path)
+    try:
+        images = [image_from_json(entry) for entry in data["images"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DatasetError(f"{path}: an entry of 'images' is malformed ({exc!r})",
+                           hint="each image needs id, file_name, width and height") from None
+    boxes: list[Box] = []
+    for index, entry in enumerate(data.get("annotations", [])):
+        try:
+            box = box_from_json(entry)
+            if len(box.bbox) != 4:
+                raise ValueError("bbox must have 4 numbers")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DatasetError(f"{path}: annotations[{index}] is malformed ({exc!r})",
+                               hint="each annotation needs id, image_id and bbox [x, y, w, h]") from None
+        boxes.append(box)
+    return Dataset(root=path.parent, images=images, annotations=boxes, info=dict(data.get("info") or {}))
+
+
+def ground_truth_arrays(dataset: Dataset) -> GroundTruthArrays:
+    """Flatten the pedestrian boxes of `dataset`; boxes of other categories are left out."""
+    image_ids = np.array([img.id for img in dataset.images], dtype=np.int64)
+    if np.unique(image_ids).size != image_ids.size:
+        values, counts = np.unique(image_ids, return_counts=True)
+        raise DatasetError(f"ground truth: duplicate image ids {values[counts > 1][:5].tolist()}",
+                           hint="every image needs a unique id")
+    image_ids.sort()
+    boxes = [b for b in dataset.annotations if b.category_id == PEDESTRIAN_ID]
+    box_ids = np.array([b.image_id for b in boxes], dtype=np.int64)
+    box_image = np.searchsorted(image_ids, box_ids)
+    if image_ids.size:
+        found = image_ids[np.minimum(box_image, image_ids.size - 1)]
+        unknown = (box_image >= image_ids.size) | (found != box_ids)
+    else:
+        unknown = np.ones(box_ids.size, dtype=bool)
+    if unknown.any():
+        raise DatasetError(f"ground truth: {int(unknown.sum())} annotation(s) name unknown image ids, e.g. "
+                           f"{sorted(set(box_ids[unknown].tolist()))[:5]}",
+                           hint="every annotation's image_id must be listed in 'images'")
+    xywh = np.array([b.bbox for b in boxes], dtype=np.float64).reshape(-1, 4)
+    bad = ~np.isfinite(xywh).all(axis=1) | (xywh[:, 2] < 0) | (xywh[:, 3] < 0)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DatasetError(f"ground truth: annotation id {boxes[first].id} has an invalid bbox "
+                           f"{boxes[first].bbox}",
+                           hint="bbox is [x, y, w, h] with finite numbers and w, h >= 0")
+    return GroundTruthArrays(
+        image_ids=image_ids,
+        box_image=box_image.astype(np.int64),
+        boxes=xywh,
+        ignored=np.array([bool(b.iscrowd or b.ignore) for b in boxes], dtype=bool),
+        visibility=np.array([b.visibility for b in boxes], dtype=np.float64),
+        height=np.array([b.height for b in boxes], dtype=np.float64),
+    )
+
+
+def load_detections(detections: list[dict[str, Any]] | Path | str) -> list[dict[str, Any]]:
+    """Read COCO results (a JSON list). A file holding only whitespace counts as no detections."""
+    if isinstance(detections, list):
+        return detections
+    path = Path(detections)
+    if not path.is_file():
+        raise DetectionsError(f"{path}: detections file not found",
+                              hint="pass the JSON written by `modelopsx predict` (COCO results format)")
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise DetectionsError(f"{path}: not a text file",
+                              hint="expected a JSON list of COCO results") from None
+    if not text.strip():
+        return []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DetectionsError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+                              hint="expected a JSON list of COCO results "
+                                   '[{"image_id", "category_id", "bbox", "score"}, ...]') from None
+    if not isinstance(data, list):
+        raise DetectionsError(f"{path}: expected a JSON list of detections, got {type(data).__name__}",
+                              hint='COCO results format: [{"image_id", "category_id", "bbox", "score"}, ...]')
+    return data
+
+
+def _entry_problem(index: int, entry: Any) -> str | None:
+    """Say what is wrong with one detection, or None; the slow path behind a failed bulk conversion."""
+    if not isinstance(entry, dict):
+        return f"detections[{index}] is not an object"
+    for key in ("image_id", "bbox", "score"):
+        if key not in entry:
+            return f"detections[{index}] has no '{key}'"
+    image_id = entry["image_id"]
+    if isinstance(image_id, bool) or not isinstance(image_id, int | float) or image_id != int(image_id):
+        return f"detections[{index}]: image_id {image_id!r} is not an integer"
+    bbox = entry["bbox"]
+    if not isinstance(bbox, list | tuple) or len(bbox) != 4 or \
+            not all(isinstance(v, int | float) and not isinstance(v, bool) for v in bbox):
+        return f"detections[{index}]: bbox {bbox!r} is not 4 numbers"
+    if not all(math.isfinite(v) for v in bbox):
+        return f"detections[{index}]: bbox {list(bbox)} is not finite (NaN or inf)"
+    if bbox[2] < 0 or bbox[3] < 0:
+        return f"detections[{index}]: bbox {list(bbox)} has a negative width or height"
+    score = entry["score"]
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        return f"detections[{index}]: score {score!r} is not a number"
+    if not math.isfinite(score):
+        return f"detections[{index}]: score is {score}"
+    if score < 0:
+        return f"detections[{index}]: score {score} is negative"
+    return None
+
+
+def _raise_first_problem(entries: list[Any], indices: Iterable[int]) -> None:
+    for index in indices:
+        problem = _entry_problem(int(index), entries[int(index)])
+        if problem:
+            raise DetectionsError(problem, hint="each detection is {'image_id': int, 'category_id': 1, "
+                                                "'bbox': [x, y, w, h] (w, h >= 0), 'score': finite >= 0}")
+
+
+def detection_arrays(detections: list[dict[str, Any]], gt: GroundTruthArrays) -> DetectionArrays:
+    """Validate COCO results against the ground truth's images and flatten them.
+
+    Entries whose category_id is not the pedestrian id are dropped (as pycocotools does) and counted.
+    """
+    try:
+        keep = [d for d in detections if d.get("category_id", PEDESTRIAN_ID) == PEDESTRIAN_ID]
+        image_ids = np.array([d["image_id"] for d in keep])
+        boxes = np.array([d["bbox"] for d in keep], dtype=np.float64).reshape(-1, 4)
+        scores = np.array([d["score"] for d in keep], dtype=np.float64)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        _raise_first_problem(detections, range(len(detections)))
+        raise  # unreachable: the slow path names the bad entry
+    dropped = len(detections) - len(keep)
+    if image_ids.size and image_ids.dtype.kind not in "iu":
+        _raise_first_problem(keep, range(len(keep)))
+    bad = ~np.isfinite(boxes).all(axis=1) | (boxes[:, 2] < 0) | (boxes[:, 3] < 0) \
+        | ~np.isfinite(scores) | (scores < 0)
+    if bad.any():
+        # Name the index in the caller's list, not in the filtered one.
+        first = keep[int(np.flatnonzero(bad)[0])]
+        original = next(i for i, d in enumerate(detections) if d is first)
+        _raise_first_problem(detections, [original])
+    image_ids = image_ids.astype(np.int64).reshape(-1)
+    index = np.searchsorted(gt.image_ids, image_ids)
+    known = index < gt.n_images
+    known[known] = gt.image_ids[index[known]] == image_ids[known]
+    if not known.all():
+        unknown = sorted(set(image_ids[~known].tolist()))
+        raise DetectionsError(
+            f"{int((~known).sum())} detection(s) name {len(unknown)} image id(s) that are not in the ground "
+            f"truth, e.g. {unknown[:5]}",
+            hint="evaluate detections against the annotations of the split they were predicted on")
+    return DetectionArrays(image=index.astype(np.int64), boxes=boxes, scores=scores,
+                           dropped_other_category=dropped)

@@ -1,0 +1,114 @@
+"""Self-contained HTML evaluation report: metric table with one-line docs, curves and sample detections.
+
+The PNGs are written beside index.html and also embedded as base64, so the single HTML file renders on its
+own (a KFP HTML artifact is one file).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from modelopsx.data.format import Dataset
+from modelopsx.evaluation.metrics import LOWER_IS_BETTER, METRIC_DOCS, METRIC_NAMES, EvaluationResult
+from modelopsx.evaluation.plots import draw_samples, plot_miss_rate, plot_pr_curve
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.doc { color: #555; font-size: 90%; }
+.undefined { color: #a60; }
+.better { color: #070; } .worse { color: #a00; }
+img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
+.figs { display: flex; flex-wrap: wrap; gap: 1em; }
+"""
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
+            f'title="{html.escape(path.name)}">')
+
+
+def _metric_rows(result: EvaluationResult, baseline: EvaluationResult | None) -> str:
+    rows = []
+    for name in METRIC_NAMES:
+        value = result.metrics.get(name)
+        cell = _fmt(value)
+        if value is None:
+            reason = result.undefined.get(name, "undefined")
+            cell = f'<span class="undefined" title="{html.escape(reason)}">n/a: {html.escape(reason)}</span>'
+        cells = [f"<td><code>{name}</code></td>", f'<td class="num">{cell}</td>']
+        if baseline is not None:
+            base = baseline.metrics.get(name)
+            css = ""
+            if value is not None and base is not None and name != "score_threshold" and value != base:
+                better = (value < base) if name in LOWER_IS_BETTER else (value > base)
+                css = ' class="num better"' if better else ' class="num worse"'
+            cells.append(f"<td{css or ' class=num'}>{_fmt(base)}</td>")
+        cells.append(f'<td class="doc">{html.escape(METRIC_DOCS[name])}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    baseline_header = "<th>baseline</th>" if baseline else ""
+    header = f"<tr><th>metric</th><th>value</th>{baseline_header}<th>meaning</th></tr>"
+    return "<table>" + header + "".join(rows) + "</table>"
+
+
+def _dict_table(title: str, data: dict[str, Any]) -> str:
+    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td class=num>{html.escape(str(v))}</td></tr>"
+                   for k, v in data.items())
+    return f"<h3>{html.escape(title)}</h3><table>{rows}</table>"
+
+
+def write_report(result: EvaluationResult, gt: Dataset, detections: list[dict[str, Any]], out_dir: Path,
+                 title: str = "Pedestrian detection evaluation",
+                 baseline: EvaluationResult | None = None) -> Path:
+    """Write out_dir/index.html, pr_curve.png, mr_fppi.png and samples.png; return the HTML path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    threshold = result.metrics.get("score_threshold")
+    pr_png = plot_pr_curve(result, out_dir / "pr_curve.png", baseline)
+    mr_png = plot_miss_rate(result, out_dir / "mr_fppi.png", baseline)
+    samples_png = draw_samples(gt, detections, 0.5 if threshold is None else float(threshold),
+                               out_dir / "samples.png")
+    confusion = result.confusion
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{result.counts.get('images', 0)} images, {result.counts.get('pedestrians', 0)} pedestrians, "
+        f"{result.counts.get('detections', 0)} detections; score threshold "
+        f"{_fmt(threshold)} ({html.escape(result.score_threshold_source)}). Generated "
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.</p>",
+        "<h2>Metrics</h2>",
+        _metric_rows(result, baseline),
+        "<div class='figs'>",
+        _dict_table("Image-level confusion (pedestrian present?)", {
+            "true positive (present, detected)": confusion.get("tp", 0),
+            "false positive (absent, detected)": confusion.get("fp", 0),
+            "false negative (present, missed)": confusion.get("fn", 0),
+            "true negative (absent, no detection)": confusion.get("tn", 0)}),
+        _dict_table("Counts at the threshold (IoU 0.5)", result.counts),
+        "</div><h2>Curves</h2><div class='figs'>",
+        _img(pr_png, "precision-recall curve"),
+        _img(mr_png, "miss rate vs false positives per image"),
+        "</div><h2>Samples</h2>",
+        "<p>Ground truth green, ignore regions and crowds dashed grey, detections at or above the threshold "
+        "red with their score.</p>",
+        _img(samples_png, "sample detections"),
+        "</body></html>",
+    ]
+    path = out_dir / "index.html"
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text("\n".join(parts))
+    os.replace(tmp, path)
+    return path
