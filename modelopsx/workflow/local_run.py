@@ -96,8 +96,8 @@ def ensure_dataset(
 ) -> dict[str, Any]:
     """Make sure Basin holds the dataset to train on; returns its latest record.
 
-    A user's directory is published unless its content equals the latest version already; the synthetic
-    dataset is generated and published only when Basin holds none.
+    A user's directory is published (publishing content equal to the latest version adds nothing); the
+    synthetic dataset is generated and published only when Basin holds none.
     """
     from modelopsx.registry.datasets import publish_dataset
     from modelopsx.workflow.stages import open_basin, open_registry
@@ -105,19 +105,17 @@ def ensure_dataset(
     registry = open_registry()
     latest: dict[str, Any] | None = registry.latest("datasets", name)
     if dataset_dir is not None:
-        from modelopsx.data.hashing import dataset_version_hash
-
         if not dataset_dir.is_dir():
             raise PipelineError(
                 f"--dataset {dataset_dir} is not a directory",
                 hint="pass a canonical dataset folder (images/ + annotations.json)",
             )
-        if latest is None or latest.get("content_hash") != dataset_version_hash(dataset_dir):
-            say(f"publishing {dataset_dir} to Basin as dataset '{name}'")
-            return dict(publish_dataset(dataset_dir, name, open_basin(), quiet=quiet))
-        return latest
-    if latest is not None:
-        return latest
+        record = dict(publish_dataset(dataset_dir, name, open_basin(), quiet=quiet))  # no-op when unchanged
+        if not record.get("unchanged"):
+            say(f"published {dataset_dir} to Basin as dataset '{name}' v{record.get('version')}")
+        return record
+    if latest is not None or name != SYNTHETIC_DATASET:
+        return latest or {}  # a named dataset must exist already: resolving it reports what does
     from modelopsx.data.synth import generate_synthetic
 
     say(f"Basin holds no dataset '{name}': generating {synthetic_images} synthetic street scenes")
@@ -203,9 +201,13 @@ def run_local(
         if console is not None:
             print(message, file=console, flush=True)
 
-    name = dataset_name or (dataset_dir.name if dataset_dir else SYNTHETIC_DATASET)
-    arguments: dict[str, Any] = {"dataset_name": name, "serving_uri": str(state / "serving")}
-    arguments.update(params or {})
+    params = dict(params or {})
+    name = str(
+        dataset_name
+        or params.pop("dataset_name", None)
+        or (dataset_dir.name if dataset_dir else SYNTHETIC_DATASET)
+    )
+    arguments: dict[str, Any] = {"dataset_name": name, "serving_uri": str(state / "serving"), **params}
     with _basin(state, basin_endpoint) as endpoint:
         from modelopsx.registry.datasets import resolve_dataset
         from modelopsx.storage.stores import ensure_store
