@@ -1,0 +1,73 @@
+"""Builders for the data-io tests: real image files, canonical datasets and CLI runs, all in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from modelopsx.data.format import Box, Dataset, ImageRecord
+
+
+def image_bytes(width: int, height: int, ext: str = ".jpg", seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    ok, buf = cv2.imencode(ext, pixels)
+    assert ok
+    return buf.tobytes()
+
+
+def write_image(path: Path, width: int, height: int, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(image_bytes(width, height, path.suffix, seed))
+    return path
+
+
+def make_dataset(
+    root: Path,
+    n_images: int = 4,
+    size: tuple[int, int] = (64, 48),
+    groups: list[str] | None = None,
+    boxes_per_image: int = 1,
+) -> Dataset:
+    """A small valid canonical dataset: JPEG images, one box per image by default."""
+    dataset = Dataset(root=root, info={"name": "test"})
+    width, height = size
+    for i in range(n_images):
+        name = f"img_{i:04d}.jpg"
+        write_image(root / "images" / name, width, height, seed=i)
+        group = groups[i] if groups else ""
+        dataset.images.append(ImageRecord(id=i + 1, file_name=name, width=width, height=height, group=group))
+        for _ in range(boxes_per_image):
+            dataset.annotations.append(
+                Box(
+                    id=len(dataset.annotations) + 1,
+                    image_id=i + 1,
+                    bbox=[5.0, 6.0, 20.0, 30.0],
+                    visibility=0.8,
+                )
+            )
+    dataset.save()
+    return dataset
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "modelopsx.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """Non-zero exit, each fragment in the output, and no traceback."""
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in " ".join(output.split()), output

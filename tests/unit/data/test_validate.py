@@ -1,0 +1,145 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from modelopsx.data.format import load_dataset
+from modelopsx.data.validate import check_image_bytes, validate_dataset
+from tests.unit.data.data_io_fixtures import assert_clean_failure, image_bytes, make_dataset, run_cli
+
+
+def _edit(root: Path, fn) -> None:  # type: ignore[no-untyped-def]
+    path = root / "annotations.json"
+    data = json.loads(path.read_text())
+    fn(data)
+    path.write_text(json.dumps(data))
+
+
+def test_clean_dataset_passes(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "ds")
+    report = validate_dataset(tmp_path / "ds")
+    assert report.ok and not report.errors and not report.warnings
+    assert (report.images_checked, report.boxes_checked) == (4, 4)
+    result = run_cli("dataset", "validate", tmp_path / "ds", "-q")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 error(s)" in result.stdout
+
+
+def test_image_byte_checks() -> None:
+    jpeg = image_bytes(32, 24, ".jpg")
+    png = image_bytes(32, 24, ".png")
+    assert check_image_bytes(jpeg) == (None, None, (32, 24))
+    assert check_image_bytes(png) == (None, None, (32, 24))
+    assert check_image_bytes(b"")[0] == "empty file (0 bytes)"
+    assert "truncated JPEG" in str(check_image_bytes(jpeg[: len(jpeg) * 2 // 3])[0])
+    assert "truncated PNG" in str(check_image_bytes(png[:-20])[0])
+    assert "not a decodable image" in str(check_image_bytes(b"\xff\xd8\xff" + b"\x00" * 50 + b"\xff\xd9")[0])
+    assert check_image_bytes(jpeg + b"trailing junk")[1] == "extra bytes after the JPEG end-of-image marker"
+
+
+def test_every_bad_input_is_reported_with_file_and_entry(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    make_dataset(root, n_images=8, size=(64, 48))
+    images = root / "images"
+    data = (images / "img_0000.jpg").read_bytes()
+    (images / "img_0000.jpg").write_bytes(data[: len(data) // 2])  # truncated JPEG
+    (images / "img_0001.jpg").write_bytes(b"")  # zero-byte
+    (images / "img_0002.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg \xff\xd9")  # corrupt
+    (images / "img_0003.jpg").unlink()  # missing
+    (images / "stray.png").write_bytes(image_bytes(8, 8, ".png"))
+
+    def corrupt(d: dict) -> None:  # type: ignore[type-arg]
+        d["images"][4]["width"] = 65  # size mismatch
+        d["annotations"][5]["bbox"] = [10, 10, -4, 20]  # negative width
+        d["annotations"][6]["bbox"] = [100, 100, 10, 10]  # fully outside the 64x48 image
+        d["annotations"][7]["bbox"] = [50, 40, 20, 10]  # slightly outside: clipped
+        d["annotations"].append({"id": 99, "image_id": 777, "bbox": [1, 1, 5, 5]})  # unknown image id
+        d["images"].append(dict(d["images"][7]))  # duplicate image id 8 (and duplicate file)
+
+    _edit(root, corrupt)
+
+    report = validate_dataset(root)
+    assert not report.ok
+    text = "\n".join(report.errors)
+    for expected in [
+        "images/img_0000.jpg: images[0] id=1: truncated JPEG",
+        "images/img_0001.jpg: images[1] id=2: empty file (0 bytes)",
+        "images/img_0002.jpg: images[2] id=3: not a decodable image",
+        "images/img_0003.jpg: images[3] id=4: image file missing",
+        "images/img_0004.jpg: images[4] id=5: size mismatch: annotations say 65x48, the image is 64x48",
+        "annotations.json: annotations[5] id=6 image_id=6: box [10, 10, -4, 20] has non-positive size",
+        "annotations.json: annotations[6] id=7 image_id=7: box [100, 100, 10, 10] lies fully outside",
+        "annotations.json: annotations[8] id=99 image_id=777: unknown image id 777",
+        "annotations.json: images[8] id=8: duplicate image id 8 (first at images[7])",
+    ]:
+        assert expected in text, f"{expected!r} not in:\n{text}"
+    warnings = "\n".join(report.warnings)
+    assert "annotations[7] id=8 image_id=8: box [50, 40, 20, 10] extends past" in warnings
+    assert "--quarantine clips it to [50.0, 40.0, 14.0, 8.0]" in warnings
+    assert "images/stray.png: file is not referenced" in warnings
+    before = (root / "annotations.json").read_text()
+
+    result = run_cli("dataset", "validate", root, "-q")
+    assert_clean_failure(result, "validation error(s)", "--quarantine")
+    assert (root / "annotations.json").read_text() == before, "plain validation never writes"
+
+
+def test_quarantine_moves_bad_entries_out_and_keeps_everything(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    make_dataset(root, n_images=5)
+    (root / "images" / "img_0001.jpg").write_bytes(b"")
+    original_bytes = (root / "images" / "img_0002.jpg").read_bytes()
+
+    def corrupt(d: dict) -> None:  # type: ignore[type-arg]
+        d["annotations"][2]["bbox"] = [200, 200, 5, 5]  # image 3: box fully outside
+        d["annotations"][3]["bbox"] = [60, 10, 10, 10]  # image 4: clipped to [60, 10, 4, 10]
+        d["annotations"].append({"id": 50, "image_id": 404, "bbox": [1, 1, 2, 2]})
+
+    _edit(root, corrupt)
+    before = (root / "annotations.json").read_text()
+
+    result = run_cli("dataset", "validate", root, "--quarantine", "-q")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "quarantined 2 image(s) and 3 annotation(s)" in " ".join(result.stdout.split())
+
+    ds = load_dataset(root)
+    assert [img.file_name for img in ds.images] == ["img_0000.jpg", "img_0003.jpg", "img_0004.jpg"]
+    assert {b.image_id for b in ds.annotations} == {1, 4, 5}
+    assert next(b for b in ds.annotations if b.image_id == 4).bbox == [60, 10, 4, 10]
+    assert not (root / "images" / "img_0002.jpg").exists()
+    assert (root / "quarantine" / "images" / "img_0002.jpg").read_bytes() == original_bytes
+    assert (root / "quarantine" / "images" / "img_0001.jpg").exists()
+    assert (root / "quarantine" / "annotations.before.json").read_text() == before
+    report = json.loads((root / "quarantine" / "report.json").read_text())
+    assert sorted(e["id"] for e in report["images"]) == [2, 3]
+    assert sorted(a["id"] for a in report["annotations"]) == [2, 3, 50]
+    assert report["moved_files"] == {
+        "img_0001.jpg": "quarantine/images/img_0001.jpg",
+        "img_0002.jpg": "quarantine/images/img_0002.jpg",
+    }
+    assert validate_dataset(root).ok, "the rewritten dataset validates cleanly"
+
+
+def test_annotations_not_json_is_fatal_even_with_quarantine(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    make_dataset(root, n_images=1)
+    (root / "annotations.json").write_text("images: [oops")
+    report = validate_dataset(root, quarantine=True)
+    assert report.fatal and not report.ok
+    assert "annotations.json: not valid JSON (line 1" in report.errors[0]
+    for args in (("-q",), ("--quarantine", "-q")):
+        result = run_cli("dataset", "validate", root, *args)
+        assert_clean_failure(result, "not valid JSON")
+    assert (root / "annotations.json").read_text() == "images: [oops"
+
+
+@pytest.mark.parametrize(
+    "entry", [{"id": 1, "file_name": "a.jpg"}, {"id": 1, "file_name": "../x.jpg", "width": 4, "height": 4}]
+)
+def test_malformed_image_entries(tmp_path: Path, entry: dict) -> None:  # type: ignore[type-arg]
+    root = tmp_path / "ds"
+    (root / "images").mkdir(parents=True)
+    (root / "annotations.json").write_text(json.dumps({"images": [entry], "annotations": []}))
+    report = validate_dataset(root)
+    assert not report.ok
+    assert report.errors[0].startswith("annotations.json: images[0]")
