@@ -26,7 +26,6 @@ def evaluate(
     )
     for name, value in stages.metrics_for_logging(record["metrics"]).items():
         metrics.log_metric(name, value)
-    metrics.metadata["test_hash"] = record["test_hash"]
     categories, matrix = stages.confusion_matrix(record["confusion"])
     confusion.log_confusion_matrix(categories, matrix)
     stages.self_contained_html(f"{evaluation.path}/report", report.path)

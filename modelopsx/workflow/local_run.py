@@ -234,7 +234,6 @@ def _run_pipeline(
     arguments: dict[str, Any], log_path: Path, console: TextIO | None, report_dir: Path
 ) -> Path | None:
     """Run the pipeline in a throwaway kfp.local root; copy the HTML report out before it is deleted."""
-    import logging
     import warnings
 
     from kfp import local
@@ -268,8 +267,6 @@ def _run_pipeline(
                     f"the pipeline failed in {step}: {_failure_details(log_path)}",
                     hint=f"the full log is {log_path}",
                 ) from None
-            finally:
-                logging.getLogger().handlers.clear()
         reports = sorted((root / "outputs").glob("*/evaluate/report"))
         if not reports:
             return None
