@@ -49,10 +49,8 @@ def s3_client(
     from botocore.config import Config
 
     retries = {"max_attempts": max_attempts, "mode": "standard"} if max_attempts is not None else None
-    cfg = Config(
-        s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=30,
-        retries=retries, **config,  # type: ignore[arg-type]
-    )
+    s3_options = {"addressing_style": "path", **config.pop("s3", {})}
+    cfg = Config(s3=s3_options, connect_timeout=5, read_timeout=30, retries=retries, **config)
     return boto3.client(
         "s3", endpoint_url=endpoint, region_name="us-east-1",
         aws_access_key_id=access_key, aws_secret_access_key=secret_key, config=cfg,

@@ -55,6 +55,8 @@ def _size_text(n: int) -> str:
 
 def classify(method: str, bucket: str, key: str, query: dict[str, list[str]]) -> str:
     """The S3 operation a request names (used for routing, fault applicability and stats)."""
+    # presigned-URL auth parameters and botocore's x-id marker do not name a subresource
+    query = {k: v for k, v in query.items() if not k.lower().startswith("x-amz-") and k != "x-id"}
     if not bucket:
         return "ListBuckets" if method == "GET" else "Unsupported"
     if not key:
@@ -74,7 +76,7 @@ def classify(method: str, bucket: str, key: str, query: dict[str, list[str]]) ->
     if method == "PUT":
         if "uploadId" in query and "partNumber" in query:
             return "UploadPart"
-        return "PutObject" if not query or set(query) <= {"x-id"} else "Unsupported"
+        return "PutObject" if not query else "Unsupported"
     if method == "GET":
         return "Unsupported" if "uploadId" in query else "GetObject"
     if method == "HEAD":
@@ -663,7 +665,7 @@ class BasinEmulator:
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
             name=f"basin-emulator-{self.port}", daemon=True)
         self._thread.start()
         return self

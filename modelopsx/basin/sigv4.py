@@ -104,6 +104,9 @@ class SigV4Verifier:
             return self._verify_header(method, raw_path, raw_query, headers, auth)
         if "X-Amz-Signature=" in raw_query or "x-amz-signature=" in raw_query.lower():
             return self._verify_query(method, raw_path, raw_query, headers)
+        if "AWSAccessKeyId=" in raw_query and "Signature=" in raw_query:
+            raise S3Error(400, "AuthorizationQueryParametersError",
+                          "only SigV4 presigned URLs are accepted; presign with signature_version='s3v4'")
         raise S3Error(403, "AccessDenied",
                       "access denied: the request is not signed and this store needs keys")
 
