@@ -87,11 +87,69 @@ class ValidationReport:
 
 # ----------------------------------------------------------------------------------------------- images
 
+class JpegStructureError(ValueError):
+    """The bytes break JPEG's segment structure (not merely cut short)."""
+
+
+def jpeg_end(data: bytes) -> int | None:
+    """Offset just past the JPEG's EOI marker, or None if the data ends first (truncated).
+
+    Raises JpegStructureError where a marker should be and is not.
+
+    Walks the segment structure (lengths skip APPn payloads such as EXIF thumbnails, whose own EOI must not
+    count) and scans entropy-coded data for the next real marker (FF 00 is stuffing, FF D0..D7 are restarts).
+    """
+    n, pos = len(data), 2
+    while pos < n:
+        if data[pos] != 0xFF:
+            raise JpegStructureError(f"byte {pos} should start a marker")
+        while pos < n and data[pos] == 0xFF:  # fill bytes
+            pos += 1
+        if pos >= n:
+            return None
+        marker = data[pos]
+        if marker == 0x00:
+            raise JpegStructureError(f"invalid marker at byte {pos}")
+        pos += 1
+        if marker == 0xD9:
+            return pos
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            continue
+        if pos + 2 > n:
+            return None
+        pos += int.from_bytes(data[pos:pos + 2], "big")
+        if marker == 0xDA:  # start of scan: entropy-coded data up to the next marker
+            while True:
+                pos = data.find(b"\xff", pos)
+                if pos < 0 or pos + 1 >= n:
+                    return None
+                following = data[pos + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                    pos += 1
+                    continue
+                break
+    return None
+
+
+def png_end(data: bytes) -> int | None:
+    """Offset just past the PNG's IEND chunk, or None if the chunk list is cut short."""
+    n, pos = len(data), 8
+    while pos + 8 <= n:
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        pos += 12 + length
+        if pos > n:
+            return None
+        if kind == b"IEND":
+            return pos
+    return None
+
+
 def check_image_bytes(data: bytes) -> tuple[str | None, str | None, tuple[int, int] | None]:
     """(error, warning, (width, height)) for encoded image bytes; decodes fully with OpenCV.
 
-    A truncated JPEG often still decodes (libjpeg pads the missing rows with grey), so JPEGs must also end
-    with the EOI marker FF D9, and PNGs with the IEND chunk.
+    A truncated JPEG often still decodes (libjpeg pads the missing rows with grey), so JPEG and PNG files must
+    also be structurally complete (EOI marker / IEND chunk reached).
     """
     if not data:
         return "empty file (0 bytes)", None, None
@@ -99,14 +157,21 @@ def check_image_bytes(data: bytes) -> tuple[str | None, str | None, tuple[int, i
     import numpy as np
 
     warning = None
+    end: int | None = len(data)
     if data[:3] == b"\xff\xd8\xff":
-        tail = data.rstrip(b"\x00\r\n ")
-        if not tail.endswith(b"\xff\xd9"):
-            if data.rfind(b"\xff\xd9", max(0, len(data) - 65536)) <= 2:
-                return "truncated JPEG (no end-of-image marker FF D9)", None, None
-            warning = "extra bytes after the JPEG end-of-image marker"
-    elif data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-32:]:
-        return "truncated PNG (no IEND chunk)", None, None
+        try:
+            end = jpeg_end(data)
+        except JpegStructureError as exc:  # libjpeg tolerates some junk: let the decoder decide
+            warning, end = f"irregular JPEG structure ({exc})", None
+        else:
+            if end is None:
+                return "truncated or corrupt JPEG (end-of-image marker FF D9 never reached)", None, None
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":
+        end = png_end(data)
+        if end is None:
+            return "truncated PNG (data ends before the IEND chunk)", None, None
+    if end is not None and data[end:].strip(b"\x00\r\n "):
+        warning = f"{len(data) - end} extra byte(s) after the end of the image"
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         return "not a decodable image (corrupt or unsupported format)", None, None

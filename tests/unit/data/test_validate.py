@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from modelopsx.data.format import load_dataset
-from modelopsx.data.validate import check_image_bytes, validate_dataset
+from modelopsx.data.validate import check_image_bytes, jpeg_end, validate_dataset
 from tests.unit.data.data_io_fixtures import assert_clean_failure, image_bytes, make_dataset, run_cli
 
 
@@ -31,10 +31,28 @@ def test_image_byte_checks() -> None:
     assert check_image_bytes(jpeg) == (None, None, (32, 24))
     assert check_image_bytes(png) == (None, None, (32, 24))
     assert check_image_bytes(b"")[0] == "empty file (0 bytes)"
-    assert "truncated JPEG" in str(check_image_bytes(jpeg[: len(jpeg) * 2 // 3])[0])
+    assert "truncated or corrupt JPEG" in str(check_image_bytes(jpeg[: len(jpeg) * 2 // 3])[0])
     assert "truncated PNG" in str(check_image_bytes(png[:-20])[0])
+    flipped = bytearray(png)
+    flipped[len(png) // 2 : len(png) // 2 + 40] = bytes(range(40))
+    assert "not a decodable image" in str(check_image_bytes(bytes(flipped))[0]), "corrupt PNG (CRC/filter)"
     assert "not a decodable image" in str(check_image_bytes(b"\xff\xd8\xff" + b"\x00" * 50 + b"\xff\xd9")[0])
-    assert check_image_bytes(jpeg + b"trailing junk")[1] == "extra bytes after the JPEG end-of-image marker"
+    assert check_image_bytes(jpeg + b"trailing junk")[1] == "13 extra byte(s) after the end of the image"
+    assert check_image_bytes(jpeg + b"\x00\x00")[1] is None
+
+
+def test_truncated_jpeg_with_exif_thumbnail_is_caught() -> None:
+    """The thumbnail inside APP1 has its own FF D9; a structural walk must not stop there."""
+    thumb = image_bytes(8, 8, ".jpg", seed=3)
+    payload = b"Exif\x00\x00" + thumb
+    app1 = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+    full = image_bytes(64, 48, ".jpg")
+    with_thumb = full[:2] + app1 + full[2:]
+    assert jpeg_end(with_thumb) == len(with_thumb)
+    assert check_image_bytes(with_thumb)[:2] == (None, None)
+    for cut in (len(with_thumb) - 2, len(app1) + 200, len(with_thumb) // 2 + len(app1) // 2):
+        assert jpeg_end(with_thumb[:cut]) is None
+        assert "truncated or corrupt JPEG" in str(check_image_bytes(with_thumb[:cut])[0])
 
 
 def test_every_bad_input_is_reported_with_file_and_entry(tmp_path: Path) -> None:
@@ -44,7 +62,9 @@ def test_every_bad_input_is_reported_with_file_and_entry(tmp_path: Path) -> None
     data = (images / "img_0000.jpg").read_bytes()
     (images / "img_0000.jpg").write_bytes(data[: len(data) // 2])  # truncated JPEG
     (images / "img_0001.jpg").write_bytes(b"")  # zero-byte
-    (images / "img_0002.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg \xff\xd9")  # corrupt
+    header_garbled = bytearray((images / "img_0002.jpg").read_bytes())
+    header_garbled[2:120] = bytes((i * 37 + 11) % 256 for i in range(118))
+    (images / "img_0002.jpg").write_bytes(bytes(header_garbled))  # corrupt JPEG
     (images / "img_0003.jpg").unlink()  # missing
     (images / "stray.png").write_bytes(image_bytes(8, 8, ".png"))
 
@@ -62,7 +82,7 @@ def test_every_bad_input_is_reported_with_file_and_entry(tmp_path: Path) -> None
     assert not report.ok
     text = "\n".join(report.errors)
     for expected in [
-        "images/img_0000.jpg: images[0] id=1: truncated JPEG",
+        "images/img_0000.jpg: images[0] id=1: truncated or corrupt JPEG",
         "images/img_0001.jpg: images[1] id=2: empty file (0 bytes)",
         "images/img_0002.jpg: images[2] id=3: not a decodable image",
         "images/img_0003.jpg: images[3] id=4: image file missing",
