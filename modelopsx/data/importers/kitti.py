@@ -8,7 +8,9 @@ dimensions (3), location (3), rotation_y. Mapping:
 - Person_sitting -> an ignore box (a person, but not the class we detect); DontCare -> an ignore *crowd*
   region (it may cover several unlabeled objects).
 - Everything else (Car, Cyclist, ...) is skipped.
-Group: the image stem (object layout) or the sequence id (tracking layout: frames of a video stay together).
+Group: the sequence id (tracking layout), or for the object layout the recording drive when the devkit's
+`mapping/train_mapping.txt` + `train_rand.txt` are in the source (frames of one drive never straddle
+splits), else the image stem.
 """
 
 from __future__ import annotations
@@ -74,7 +76,22 @@ def _read_lines(path: Path) -> list[str]:
         raise DatasetError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def _import_object_layout(root: Path, writer: DatasetWriter, quiet: bool) -> None:
+def drive_groups(folder: Path) -> dict[str, str]:
+    """Image stem -> "kitti-<drive>" from the devkit mapping files, when present (else empty)."""
+    mapping = next(iter(sorted(folder.rglob("train_mapping.txt"))), None)
+    rand = next(iter(sorted(folder.rglob("train_rand.txt"))), None)
+    if mapping is None or rand is None:
+        return {}
+    drives = [line.split() for line in _read_lines(mapping) if line.strip()]
+    try:
+        order = [int(v) for v in rand.read_text().replace("\n", ",").split(",") if v.strip()]
+        return {f"{k:06d}": f"kitti-{drives[index - 1][1]}" for k, index in enumerate(order)}
+    except (ValueError, IndexError):
+        raise DatasetError(f"{rand}: does not match {mapping}",
+                           hint="use the files from KITTI's devkit_object/mapping, or remove them") from None
+
+
+def _import_object_layout(root: Path, writer: DatasetWriter, quiet: bool, groups: dict[str, str]) -> None:
     images = sorted(p for p in (root / "image_2").iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     if not images:
         raise DatasetError(f"{root / 'image_2'}: no images", hint="check the source folder")
@@ -87,7 +104,7 @@ def _import_object_layout(root: Path, writer: DatasetWriter, quiet: bool) -> Non
         for line_no, line in enumerate(_read_lines(label_path), start=1):
             if line.strip():
                 objects.append((parse_label_line(line.split(), f"{label_path}:{line_no}"), line_no))
-        image = writer.add_image_file(image_path, group=image_path.stem)
+        image = writer.add_image_file(image_path, group=groups.get(image_path.stem, image_path.stem))
         for obj, line_no in objects:
             _add_object(writer, image, obj, f"{label_path.name}:{line_no}")
 
@@ -128,7 +145,7 @@ def _import_tracking_layout(root: Path, writer: DatasetWriter, quiet: bool) -> N
 def import_kitti(folder: Path, writer: DatasetWriter, quiet: bool = True) -> Dataset:
     root = descend_single_folder(folder, ("image_2", "label_2"))
     if root is not None:
-        _import_object_layout(root, writer, quiet)
+        _import_object_layout(root, writer, quiet, drive_groups(folder))
         return writer.commit()
     root = descend_single_folder(folder, ("image_02", "label_02"))
     if root is not None:

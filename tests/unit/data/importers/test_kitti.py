@@ -107,3 +107,22 @@ def test_tracking_layout_groups_frames_by_sequence(tmp_path: Path) -> None:
     assert [b.visibility for b in by_image[1]] == [0.65]
     assert by_image[2] == []
     assert [(b.bbox, b.ignore) for b in by_image[3]] == [([3, 2, 10, 30], 0), ([50, 0, 20, 10], 1)]
+
+
+def test_devkit_mapping_groups_images_by_drive(tmp_path: Path) -> None:
+    src = build_kitti(
+        tmp_path / "kitti", {f"{k:06d}": [kitti_line("Pedestrian", (1, 1, 20, 40))] for k in range(3)}
+    )
+    mapping = tmp_path / "kitti" / "devkit_object" / "mapping"
+    mapping.mkdir(parents=True)
+    (mapping / "train_mapping.txt").write_text(
+        "2011_09_26 2011_09_26_drive_0001_sync 0000000000\n2011_09_26 2011_09_26_drive_0002_sync 0000000007\n"
+    )
+    (mapping / "train_rand.txt").write_text("2,1,2\n")
+    import_dataset(src, "kitti", tmp_path / "out")
+    groups = [img.group for img in load_dataset(tmp_path / "out").images]
+    assert groups == [
+        "kitti-2011_09_26_drive_0002_sync",
+        "kitti-2011_09_26_drive_0001_sync",
+        "kitti-2011_09_26_drive_0002_sync",
+    ]
