@@ -1,0 +1,97 @@
+"""`modelopsx basin serve` as a process: it serves, persists, stops cleanly, and refuses bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.fixtures_basin import BASIN_STORE, s3_client
+
+CLI = [sys.executable, "-m", "modelopsx.cli", "basin", "serve"]
+
+
+def _serve(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([*CLI, "--root", str(root), "--port", "0", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    assert proc.stdout is not None
+    endpoint = proc.stdout.readline().strip()
+    if not endpoint.startswith("http://127.0.0.1:"):
+        proc.kill()
+        raise AssertionError(f"no endpoint printed: {endpoint!r} {proc.stderr.read() if proc.stderr else ''}")
+    return proc, endpoint
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    return err
+
+
+def test_serve_with_keys_from_env_persists_across_restarts(tmp_path: Path) -> None:
+    root = tmp_path / "basin"
+    env = {"MODELOPSX_BASIN_ACCESS_KEY": "cli-access", "MODELOPSX_BASIN_SECRET_KEY": "cli-secret-value"}
+    proc, endpoint = _serve(root, "--create-store", BASIN_STORE, env=env)
+    try:
+        s3 = s3_client(endpoint, access_key="cli-access", secret_key="cli-secret-value")
+        s3.put_object(Bucket=BASIN_STORE, Key="k", Body=b"kept")
+        with pytest.raises(ClientError) as exc:
+            s3_client(endpoint, "cli-access", "guess").get_object(Bucket=BASIN_STORE, Key="k")
+        assert exc.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    finally:
+        err = _stop(proc)
+    assert "cli-secret-value" not in err and "SigV4 keys checked" in err
+
+    proc, endpoint = _serve(root, "--read-only", "--create-store", BASIN_STORE, env=env)  # store exists: fine
+    try:
+        s3 = s3_client(endpoint, access_key="cli-access", secret_key="cli-secret-value")
+        assert s3.get_object(Bucket=BASIN_STORE, Key="k")["Body"].read() == b"kept"
+        with pytest.raises(ClientError) as exc:
+            s3.put_object(Bucket=BASIN_STORE, Key="k2", Body=b"x")
+        assert exc.value.response["Error"]["Code"] == "NotImplemented"
+    finally:
+        _stop(proc)
+
+
+def _fails(*args: str) -> str:
+    """Run the CLI expecting a clean failure; its stderr with line wrapping undone."""
+    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    return " ".join(proc.stderr.split())
+
+
+def test_bad_store_name(tmp_path: Path) -> None:
+    err = _fails("--root", str(tmp_path / "b"), "--port", "0", "--create-store", "my-bucket")
+    assert "invalid store name 'my-bucket'" in err
+
+
+def test_only_one_key(tmp_path: Path) -> None:
+    err = _fails("--root", str(tmp_path / "b"), "--port", "0", "--access-key", "a")
+    assert "--access-key and --secret-key" in err
+
+
+def test_bad_fault_settings(tmp_path: Path) -> None:
+    assert "--fail-rate" in _fails("--root", str(tmp_path / "b"), "--fail-rate", "1.5")
+    assert "unknown fault kinds" in _fails("--root", str(tmp_path / "b"), "--fail-kinds", "500,meteor")
+
+
+def test_root_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    assert "is not a directory" in _fails("--root", str(tmp_path / "file"), "--port", "0")
+
+
+def test_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        err = _fails("--root", str(tmp_path / "b"), "--port", str(port))
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
