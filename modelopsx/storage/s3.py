@@ -146,7 +146,7 @@ class S3Store(ObjectStore):
         if isinstance(exc, bx.NoCredentialsError):
             return StorageError(f"no credentials to sign requests to {self.endpoint}",
                                 hint=self.credentials_hint())
-        if isinstance(exc, bx.ConnectionError | bx.ReadTimeoutError | bx.IncompleteReadError
+        if isinstance(exc, bx.ConnectionError | bx.HTTPClientError | bx.IncompleteReadError
                       | bx.ResponseStreamingError | ConnectionError | TimeoutError):
             return TransientStorageError(f"{op} {what} at {self.endpoint} failed in transit: {exc}")
         try:
