@@ -48,30 +48,57 @@ def interpolated_precision(match: MatchResult, weights: np.ndarray | None = None
                            ) -> tuple[np.ndarray, np.ndarray]:
     """Interpolated precision [B, T, R] and positives [B] for image weights [B, N] (None: each image once).
 
-    A weight w repeats an image w times (bootstrap resampling); with weights None the arithmetic is
-    exactly pycocotools' accumulate.
+    A weight w repeats an image w times (bootstrap resampling). With weights None this is pycocotools'
+    accumulate step for step; weighted rows take the equivalent shortcut of `_weighted_precision`.
     """
+    if weights is not None:
+        return _weighted_precision(match, np.asarray(weights, dtype=np.float64))
     n_thr, n_dets = match.states.shape
-    if weights is None:
-        weights = np.ones((1, match.n_images))
-    weights = np.asarray(weights, dtype=np.float64)
-    positives = weights @ match.positives.astype(np.float64)  # [B]
-    det_w = weights[:, match.det_image]  # [B, K]
-    tp = np.cumsum(det_w[:, None, :] * (match.states == TP)[None], axis=2)  # [B, T, K]
-    fp = np.cumsum(det_w[:, None, :] * (match.states == FP)[None], axis=2)
+    positives = np.array([float(match.positives.sum())])
+    tp = np.cumsum(match.states == TP, axis=1).astype(np.float64)  # [T, K]
+    fp = np.cumsum(match.states == FP, axis=1).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        recall = tp / positives[:, None, None]
+        recall = tp / positives[0]
     precision = tp / (fp + tp + _EPS)
     # Monotone from the right: pycocotools' backward `pr[i-1] = max(pr[i-1], pr[i])` loop.
-    precision = np.maximum.accumulate(precision[..., ::-1], axis=2)[..., ::-1]
-    out = np.zeros((weights.shape[0], n_thr, RECALL_THRESHOLDS.size))
-    if n_dets == 0:
-        return out, positives
-    for b in range(weights.shape[0]):
-        for t in range(n_thr):
-            idx = np.searchsorted(recall[b, t], RECALL_THRESHOLDS, side="left")
-            inside = idx < n_dets
-            out[b, t, inside] = precision[b, t, idx[inside]]
+    precision = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+    out = np.zeros((1, n_thr, RECALL_THRESHOLDS.size))
+    for t in range(n_thr):
+        idx = np.searchsorted(recall[t], RECALL_THRESHOLDS, side="left")
+        inside = idx < n_dets
+        out[0, t, inside] = precision[t, idx[inside]]
+    return out, positives
+
+
+def _weighted_precision(match: MatchResult, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same table for many weight rows, touching only true-positive positions of the ranking.
+
+    Exact shortcut: the position searchsorted picks for a recall threshold > 0 is always one where recall
+    rises (a true positive), and the right-to-left maximum of precision over a suffix is attained at a
+    true positive (false positives only lower precision). So precision is needed at true positives only,
+    with the false-positive count before each taken from a cumulative sum over false positives.
+    """
+    n_rows = weights.shape[0]
+    positives = weights @ match.positives.astype(np.float64)  # [B]
+    det_w = weights[:, match.det_image]  # [B, K]
+    out = np.zeros((n_rows, match.states.shape[0], RECALL_THRESHOLDS.size))
+    for t, states in enumerate(match.states):
+        tp_pos = np.flatnonzero(states == TP)
+        if tp_pos.size == 0:
+            continue
+        fp_pos = np.flatnonzero(states == FP)
+        tp = np.cumsum(det_w[:, tp_pos], axis=1)  # [B, m]
+        fp_cum = np.zeros((n_rows, fp_pos.size + 1))
+        np.cumsum(det_w[:, fp_pos], axis=1, out=fp_cum[:, 1:])
+        fp = fp_cum[:, np.searchsorted(fp_pos, tp_pos)]  # false positives ranked before each true positive
+        precision = tp / (fp + tp + _EPS)
+        precision = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            recall = tp / positives[:, None]
+        for b in range(n_rows):
+            idx = np.searchsorted(recall[b], RECALL_THRESHOLDS, side="left")
+            inside = idx < tp_pos.size
+            out[b, t, inside] = precision[b, idx[inside]]
     return out, positives
 
 

@@ -30,8 +30,9 @@ def det(image_id: int, bbox: list[float], score: float) -> dict[str, Any]:
     return {"image_id": image_id, "category_id": 1, "bbox": bbox, "score": score}
 
 
-def random_case(seed: int, n_images: int, max_boxes: int = 8, max_dets: int = 30, score_decimals: int | None = None,
-                many_dets_image: bool = False) -> tuple[Dataset, list[dict[str, Any]]]:
+def random_case(seed: int, n_images: int, max_boxes: int = 8, max_dets: int = 30,
+                score_decimals: int | None = None, many_dets_image: bool = False
+                ) -> tuple[Dataset, list[dict[str, Any]]]:
     """Random pedestrians (some crowd, some ignore regions) and detections near them or anywhere.
 
     Coordinates are rounded to 2 decimals so that the dataset's JSON (3 decimals) holds the same numbers.
@@ -59,7 +60,8 @@ def random_case(seed: int, n_images: int, max_boxes: int = 8, max_dets: int = 30
                 b = [x + j[0] * w, y + j[1] * h, w * float(np.exp(j[2])), h * float(np.exp(j[3]))]
             else:
                 w = float(rng.uniform(5, 80))
-                b = [float(rng.uniform(0, 500)), float(rng.uniform(0, 300)), w, w * float(rng.uniform(1.2, 3.0))]
+                h = w * float(rng.uniform(1.2, 3.0))
+                b = [float(rng.uniform(0, 500)), float(rng.uniform(0, 300)), w, h]
             score = float(rng.random())
             if score_decimals is not None:
                 score = round(score, score_decimals)
@@ -74,6 +76,7 @@ def write_images(ds: Dataset, root: Path) -> Dataset:
     ds.root = root
     ds.images_dir.mkdir(parents=True, exist_ok=True)
     for record in ds.images:
-        cv2.imwrite(str(ds.image_path(record)), np.full((record.height, record.width, 3), 128, dtype=np.uint8))
+        pixels = np.full((record.height, record.width, 3), 128, dtype=np.uint8)
+        cv2.imwrite(str(ds.image_path(record)), pixels)
     ds.save()
     return ds

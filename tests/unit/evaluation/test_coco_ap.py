@@ -62,9 +62,9 @@ def test_unmatched_crowd_heavy_scene_equals_pycocotools():
 
 def test_hand_computed_ap():
     # Two pedestrians. Ranked detections: exact hit (TP), near-duplicate of the same person (FP), a
-    # stray box (FP), exact hit on the second person (TP). Precision 1, 1/2, 1/3, 1/2 -> monotone 1, .5, .5, .5;
-    # recall .5, .5, .5, 1. The 51 recall points in [0, .5] read 1, the 50 in (.5, 1] read .5: AP50 = 76/101,
-    # and since both hits are exact, every IoU threshold gives the same.
+    # stray box (FP), exact hit on the second person (TP). Precision 1, 1/2, 1/3, 1/2 -> monotone
+    # 1, .5, .5, .5; recall .5, .5, .5, 1. The 51 recall points in [0, .5] read 1, the 50 in (.5, 1]
+    # read .5: AP50 = 76/101, and since both hits are exact, every IoU threshold gives the same.
     ds = dataset([[box([0.0, 0.0, 10.0, 20.0]), box([100.0, 0.0, 10.0, 20.0])]])
     dets = [det(1, [0.0, 0.0, 10.0, 20.0], 0.9), det(1, [1.0, 0.0, 10.0, 20.0], 0.8),
             det(1, [200.0, 0.0, 10.0, 20.0], 0.7), det(1, [100.0, 0.0, 10.0, 20.0], 0.6)]
