@@ -6,12 +6,12 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from modelopsx.basin.server import BasinEmulator
-from modelopsx.storage.basin_store import BasinStore
 from modelopsx.storage.local import LocalStore
 from modelopsx.storage.sync import sync
 from tests.fixtures_basin import BASIN_ACCESS_KEY, BASIN_SECRET_KEY, BASIN_STORE, start_emulator
@@ -50,13 +50,14 @@ def test_sync_completes_verified_at_fail_rate_0_2(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def slow_emulator(tmp_path: Path) -> BasinEmulator:
+def slow_emulator(tmp_path: Path) -> Iterator[BasinEmulator]:
     emulator = start_emulator(tmp_path / "basin", latency_ms=40)
     yield emulator
     emulator.stop()
 
 
-def test_killed_sync_resumes_and_sends_only_what_is_missing(tmp_path: Path, slow_emulator: BasinEmulator) -> None:
+def test_killed_sync_resumes_and_sends_only_what_is_missing(tmp_path: Path,
+                                                            slow_emulator: BasinEmulator) -> None:
     files = make_files(tmp_path / "src", 80)
     env = os.environ | {
         "MODELOPSX_BASIN_ENDPOINT": slow_emulator.endpoint, "MODELOPSX_BASIN_STORE": BASIN_STORE,
@@ -64,7 +65,8 @@ def test_killed_sync_resumes_and_sends_only_what_is_missing(tmp_path: Path, slow
     }
     url = f"basin://{BASIN_STORE}/mirror"
     proc = subprocess.Popen([sys.executable, "-m", "modelopsx.cli", "sync", str(tmp_path / "src"), url,
-                             "--workers", "2", "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--workers", "2", "--quiet"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     watcher = make_basin_store(slow_emulator, "mirror")
     deadline = time.monotonic() + 60
     try:
@@ -79,15 +81,8 @@ def test_killed_sync_resumes_and_sends_only_what_is_missing(tmp_path: Path, slow
     assert not any(k.startswith(".modelopsx-sync") for k in landed)  # killed runs leave no manifest
 
     slow_emulator.latency_ms = 0
-    rerun = sync(str(tmp_path / "src"), BasinStore.from_settings(prefix="mirror", settings=watcher_settings(
-        slow_emulator)), workers=4)
+    rerun = sync(str(tmp_path / "src"), make_basin_store(slow_emulator, "mirror"), workers=4)
     assert rerun.failed == 0 and rerun.skipped == len(landed)
     assert rerun.files_sent == len(files) - len(landed)  # only what was missing
     assert rerun.manifest_key is not None
     assert {k: watcher.get(k) for k in files} == files
-
-
-def watcher_settings(emulator: BasinEmulator):  # type: ignore[no-untyped-def]
-    from tests.integration.storage.conftest import basin_settings
-
-    return basin_settings(emulator)
