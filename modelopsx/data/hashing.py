@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ def dataset_version_hash(root: Path) -> str:
     data = read_annotations(root / ANNOTATIONS_FILE)
     names = sorted({str(entry.get("file_name")) for entry in data["images"] if isinstance(entry, dict)})
     images_dir = root / IMAGES_DIR
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
         digests = list(pool.map(lambda name: file_sha256(images_dir / name), names))
     outer = hashlib.sha256()
     outer.update(b"modelopsx-dataset-v1\n")
