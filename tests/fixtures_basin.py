@@ -48,7 +48,8 @@ def s3_client(
     import boto3
     from botocore.config import Config
 
-    retries = {"max_attempts": max_attempts, "mode": "standard"} if max_attempts is not None else None
+    # max_attempts counts every attempt (botocore's total_max_attempts), so 1 means no retry
+    retries = {"total_max_attempts": max_attempts, "mode": "standard"} if max_attempts is not None else None
     s3_options = {"addressing_style": "path", **config.pop("s3", {})}
     cfg = Config(s3=s3_options, connect_timeout=5, read_timeout=30, retries=retries, **config)
     return boto3.client(

@@ -1,0 +1,163 @@
+"""Fault injection in the Basin emulator: each kind behaves as advertised, is counted, is reproducible by
+seed, and never stores anything partial or corrupt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    IncompleteReadError,
+    ResponseStreamingError,
+)
+
+from modelopsx.basin.faults import FaultInjector
+from modelopsx.storage.cid import cid_of_bytes, verify_cid
+from tests.fixtures_basin import BASIN_STORE, s3_client, start_emulator
+
+TRUNCATED = (IncompleteReadError, ResponseStreamingError)
+DROPPED = (ConnectionClosedError, EndpointConnectionError)
+
+
+def _stored_files(root: Path) -> tuple[int, int]:
+    objects = root / "buckets" / BASIN_STORE / "objects"
+    return len(list(objects.glob("*/*.json"))), len(list(objects.glob("*/*.data")))
+
+
+def test_injected_500s_are_counted_and_store_nothing(tmp_path: Path) -> None:
+    emulator = start_emulator(tmp_path / "basin", fail_rate=1.0, fault_kinds={"500"})
+    try:
+        s3 = s3_client(emulator.endpoint, max_attempts=2)
+        with pytest.raises(ClientError) as exc:
+            s3.put_object(Bucket=BASIN_STORE, Key="k", Body=b"x" * 10_000)
+        assert exc.value.response["Error"]["Code"] == "InternalError"
+        assert emulator.stats.faults == 2 and emulator.stats.faults_by_kind["500"] == 2
+        assert emulator.stats.statuses[500] == 2
+        emulator.fail_rate = 0.0
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket=BASIN_STORE, Key="k")
+        assert _stored_files(emulator.root) == (0, 0)
+        assert not list((emulator.root / "tmp").iterdir())
+    finally:
+        emulator.stop()
+
+
+def test_dropped_connections_surface_as_connection_errors(tmp_path: Path) -> None:
+    emulator = start_emulator(tmp_path / "basin", fail_rate=1.0, fault_kinds={"drop"})
+    try:
+        s3 = s3_client(emulator.endpoint, max_attempts=2)
+        with pytest.raises(DROPPED):
+            s3.put_object(Bucket=BASIN_STORE, Key="k", Body=b"payload")
+        assert emulator.stats.faults_by_kind["drop"] == 2
+        emulator.fail_rate = 0.0
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket=BASIN_STORE, Key="k")
+        assert _stored_files(emulator.root) == (0, 0)
+        s3.put_object(Bucket=BASIN_STORE, Key="k", Body=b"payload")  # the server itself is fine afterwards
+    finally:
+        emulator.stop()
+
+
+def test_truncated_bodies_are_detected_and_retried_by_downloads(tmp_path: Path) -> None:
+    emulator = start_emulator(tmp_path / "basin", fault_kinds={"truncate"}, fail_seed=3)
+    try:
+        s3 = s3_client(emulator.endpoint)
+        body = bytes(range(256)) * 2000
+        s3.put_object(Bucket=BASIN_STORE, Key="blob", Body=body)
+        emulator.fail_rate = 1.0
+        resp = s3.get_object(Bucket=BASIN_STORE, Key="blob")
+        assert resp["ContentLength"] == len(body)  # the full length is advertised ...
+        with pytest.raises(TRUNCATED):
+            resp["Body"].read()  # ... but the connection closes early
+        assert emulator.stats.faults_by_kind["truncate"] == 1
+        emulator.fail_rate = 0.3
+        target = tmp_path / "blob"
+        s3.download_file(BASIN_STORE, "blob", str(target))  # s3transfer retries cut-off streams
+        assert target.read_bytes() == body
+        emulator.fail_rate = 0.0
+        assert s3.get_object(Bucket=BASIN_STORE, Key="blob")["Body"].read() == body  # stored bytes intact
+    finally:
+        emulator.stop()
+
+
+def _get_verified(s3, key: str, attempts: int = 8) -> bytes:
+    """What a careful client does: retry cut-off reads, then check the bytes against their CID."""
+    for attempt in range(attempts):
+        try:
+            resp = s3.get_object(Bucket=BASIN_STORE, Key=key)
+            data = resp["Body"].read()
+        except TRUNCATED:
+            if attempt == attempts - 1:
+                raise
+            continue
+        verify_cid(data, resp["Metadata"]["cid"])
+        return bytes(data)
+    raise AssertionError("unreachable")
+
+
+def test_work_completes_at_fail_rate_0_2_with_every_object_verified(tmp_path: Path) -> None:
+    emulator = start_emulator(tmp_path / "basin", fail_rate=0.2, fail_seed=11, latency_ms=1)
+    try:
+        s3 = s3_client(emulator.endpoint, max_attempts=10)
+        payloads = {f"data/{i:03d}.bin": f"object {i} ".encode() * (50 + 37 * i) for i in range(16)}
+        for key, data in payloads.items():
+            s3.put_object(Bucket=BASIN_STORE, Key=key, Body=data, Metadata={"cid": cid_of_bytes(data)})
+        for key, data in payloads.items():
+            assert _get_verified(s3, key) == data
+        listed = s3.list_objects_v2(Bucket=BASIN_STORE, Prefix="data/")["Contents"]
+        assert sorted(o["Key"] for o in listed) == sorted(payloads)
+        stats = emulator.stats.snapshot()
+        assert stats["faults"] > 0 and set(stats["faults_by_kind"]) <= {"500", "drop", "truncate"}
+        assert stats["requests"] > 2 * len(payloads)
+        assert _stored_files(emulator.root) == (16, 16)  # no duplicates, no debris
+    finally:
+        emulator.stop()
+
+
+def test_failed_writes_never_leave_partial_or_corrupt_objects(tmp_path: Path) -> None:
+    emulator = start_emulator(tmp_path / "basin", fail_rate=0.5, fail_seed=5)
+    try:
+        s3 = s3_client(emulator.endpoint, max_attempts=1)
+        payloads = {f"k{i:02d}": bytes([i]) * (1000 * i + 1) for i in range(30)}
+        outcomes = {}
+        for key, data in payloads.items():
+            try:
+                s3.put_object(Bucket=BASIN_STORE, Key=key, Body=data)
+                outcomes[key] = True
+            except (ClientError, *DROPPED):
+                outcomes[key] = False
+        assert 0 < sum(outcomes.values()) < len(payloads)  # some writes failed, some landed
+        emulator.fail_rate = 0.0
+        for key, data in payloads.items():
+            if outcomes[key]:
+                assert _get_verified(s3, key) == data
+            else:
+                with pytest.raises(ClientError) as exc:
+                    s3.head_object(Bucket=BASIN_STORE, Key=key)
+                assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+        stored = sum(outcomes.values())
+        assert _stored_files(emulator.root) == (stored, stored)
+        assert not list((emulator.root / "tmp").iterdir())
+    finally:
+        emulator.stop()
+
+
+def test_fault_sequence_is_reproducible_by_seed() -> None:
+    def sequence(seed: int) -> list[str | None]:
+        injector = FaultInjector(rate=0.3, seed=seed)
+        return [injector.pick(truncatable=i % 2 == 0) for i in range(200)]
+
+    first = sequence(42)
+    assert first == sequence(42)
+    assert first != sequence(43)
+    assert {f for f in first if f} == {"500", "drop", "truncate"}
+    assert all(f != "truncate" for i, f in enumerate(first) if i % 2 == 1)  # only where a body streams back
+    assert FaultInjector(rate=0.0).pick(truncatable=True) is None
+
+
+def test_unknown_fault_kind_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown fault kinds"):
+        start_emulator(tmp_path / "basin", fault_kinds={"meteor"})
