@@ -72,6 +72,18 @@ def _write_split(source: Dataset, out: Path, name: str, image_ids: set[int], inf
     return part
 
 
+def _check_unique(dataset: Dataset) -> None:
+    """Duplicate ids or files would leak or drop images across splits; validation explains them in detail."""
+    for what, values in (("image id", [img.id for img in dataset.images]),
+                         ("file name", [img.file_name for img in dataset.images])):
+        seen: set[object] = set()
+        for value in values:
+            if value in seen:
+                raise DatasetError(f"{dataset.root}: duplicate {what} {value!r}; cannot split",
+                                   hint=f"run `modelopsx dataset validate {dataset.root} --quarantine` first")
+            seen.add(value)
+
+
 def split_dataset(src: Path, out: Path, val: float = 0.15, test: float = 0.15,
                   salt: str = "") -> dict[str, Any]:
     """Write out/train, out/val, out/test and out/split.json; returns the split.json content.
@@ -83,6 +95,7 @@ def split_dataset(src: Path, out: Path, val: float = 0.15, test: float = 0.15,
     src, out = Path(src), Path(out)
     check_output_dir(out)
     source = load_dataset(src)
+    _check_unique(source)
     source_hash = dataset_version_hash(src)
     members: dict[str, set[int]] = {name: set() for name in SPLITS}
     for img in source.images:

@@ -113,3 +113,11 @@ def test_missing_image_names_the_file(tmp_path: Path) -> None:
         split_dataset(tmp_path / "ds", tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob(".out.splitting-*"))
+
+
+def test_duplicate_image_ids_are_refused(tmp_path: Path) -> None:
+    ds = make_dataset(tmp_path / "ds", n_images=3)
+    ds.images[2].id = 1
+    ds.save()
+    result = run_cli("dataset", "split", tmp_path / "ds", "--out", tmp_path / "out")
+    assert_clean_failure(result, "duplicate image id 1", "dataset validate")
