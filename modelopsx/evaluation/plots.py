@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from modelopsx.evaluation.metrics import EvaluationResult
 
 _MAX_CURVE_POINTS = 4000
+SETUP_NAMES = ("reasonable", "all", "heavy", "small")
 GT_COLOR = (0, 170, 0)  # BGR green
 DET_COLOR = (0, 0, 220)  # BGR red
 IGNORE_COLOR = (150, 150, 150)
@@ -41,17 +42,18 @@ def plot_pr_curve(result: EvaluationResult, path: Path, baseline: EvaluationResu
     """Precision vs recall at IoU 0.5, with the operating point at the score threshold marked."""
     fig = _figure()
     ax = fig.add_subplot()
-    for label, res, style in (("model", result, "-"), ("baseline", baseline, "--")):
+    for label, res, style, color in (("model", result, "-", "C0"), ("baseline", baseline, "--", "C1")):
         if res is None:
             continue
         pr = res.curves.get("pr", {})
         recall, precision = np.asarray(pr.get("recall", [])), np.asarray(pr.get("precision", []))
         if recall.size:
             recall, precision = _thin(recall, precision)
-            ax.plot(recall, precision, style, label=f"{label} (AP50 {_fmt(res.metrics.get('ap50'))})")
+            ap50 = _fmt(res.metrics.get("ap50"))
+            ax.plot(recall, precision, style, color=color, label=f"{label} (AP50 {ap50})")
         p, r = res.metrics.get("precision"), res.metrics.get("recall")
         if p is not None and r is not None:
-            ax.plot([r], [p], "o", label=f"{label} @ score {res.metrics['score_threshold']:.3g}")
+            ax.plot([r], [p], "o", color=color, label=f"{label} @ score {res.metrics['score_threshold']:.3g}")
     ax.set_xlim(0, 1.0)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall")
@@ -74,13 +76,15 @@ def plot_miss_rate(result: EvaluationResult, path: Path, baseline: EvaluationRes
         if res is None:
             continue
         for setup, curve in res.curves.get("mr_fppi", {}).items():
+            color = f"C{list(SETUP_NAMES).index(setup) if setup in SETUP_NAMES else 9}"
             fppi, miss = np.asarray(curve["fppi"]), np.asarray(curve["miss_rate"])
             keep = fppi > 0  # log axis: the zero-FPPI start of the curve cannot be drawn
             if not keep.any():
                 continue
             fppi, miss = _thin(fppi[keep], np.maximum(miss[keep], 1e-4))
             value = res.metrics.get(f"mr2_{setup}")
-            ax.step(fppi, miss, style, where="post", label=f"{label}{setup} (MR-2 {_fmt(value, pct=True)})")
+            ax.step(fppi, miss, style, where="post", color=color,
+                    label=f"{label}{setup} (MR-2 {_fmt(value, pct=True)})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(1e-3, 1e1)
