@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from .conftest import MANIFESTS, load_yaml, render
 
@@ -71,6 +71,34 @@ def test_serving_reads_the_model_path_deploy_writes() -> None:
     assert settings["data"]["SERVING_URI"] == defaults["data"]["serving-uri"]
 
 
-def test_gpu_node_setup_matches_pipeline_defaults(tmp_path: Path) -> None:
+def test_gpu_node_setup_script_labels_and_taints() -> None:
     script = (MANIFESTS / "gpu/node-setup/label-gpu-nodes.sh").read_text()
     assert "nvidia.com/gpu.present=true" in script and "nvidia.com/gpu=present:NoSchedule" in script
+
+
+def compiled_kubernetes_executors(name: str) -> dict:
+    docs = list(yaml.safe_load_all((MANIFESTS.parent / "pipelines" / "compiled" / name).read_text()))
+    platform = next(d for d in docs if d and "platforms" in d)
+    return platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+def test_secret_keys_match_what_the_pipeline_reads() -> None:
+    secret = next(o for o in render(MANIFESTS / "basin/base") if o["kind"] == "Secret")
+    read = set()
+    for executor in compiled_kubernetes_executors("training_pipeline.yaml").values():
+        for mount in executor.get("secretAsEnv", []):
+            assert mount["secretName"] == secret["metadata"]["name"]
+            read |= {(k["secretKey"], k["envVar"]) for k in mount["keyToEnv"]}
+    assert read, "the pipeline mounts no Basin secret"
+    assert {key for key, _ in read} <= set(secret["stringData"])
+    documented = (MANIFESTS / "basin/base/secret.yaml").read_text()
+    for key, env in read:
+        assert f"{key} -> {env}" in documented
+
+
+def test_gpu_pipeline_defaults_match_node_setup() -> None:
+    header = (MANIFESTS.parent / "pipelines" / "compiled" / "training_pipeline.yaml").read_text()
+    assert "gpu_node_selector: dict [Default: {'nvidia.com/gpu.present': 'true'}]" in header
+    assert "'key': 'nvidia.com/gpu'" in header and "'effect': 'NoSchedule'" in header
+    cpu = compiled_kubernetes_executors("training_pipeline_cpu.yaml")
+    assert not any("nodeSelector" in e or "tolerations" in e for e in cpu.values())
