@@ -113,11 +113,15 @@ def test_refuses_an_out_folder_that_holds_a_dataset(tmp_path: Path) -> None:
     assert (out / "annotations.json").read_text() == '{"images": []}'
 
 
-def test_corrupt_png_is_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"\x89PNG\r\n\x1a\ngarbage", "not a readable image"), (b"", "image file is empty (0 bytes)")],
+)
+def test_corrupt_or_empty_png_is_a_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
     src = build_pennfudan(tmp_path / "PennFudanPed", {"FudanPed00001": [(5, 6, 30, 60)]})
-    (src / "PNGImages" / "FudanPed00001.png").write_bytes(b"\x89PNG\r\n\x1a\ngarbage")
+    (src / "PNGImages" / "FudanPed00001.png").write_bytes(content)
     result = run_cli("dataset", "import", src, "--format", "pennfudan", "--out", tmp_path / "out")
-    assert_clean_failure(result, "FudanPed00001.png: not a readable image")
+    assert_clean_failure(result, f"FudanPed00001.png: {message}")
     assert not (tmp_path / "out").exists()
 
 
