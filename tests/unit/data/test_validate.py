@@ -163,3 +163,19 @@ def test_malformed_image_entries(tmp_path: Path, entry: dict) -> None:  # type: 
     report = validate_dataset(root)
     assert not report.ok
     assert report.errors[0].startswith("annotations.json: images[0]")
+
+
+def test_second_quarantine_never_overwrites_the_first(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    make_dataset(root, n_images=4)
+    (root / "images" / "img_0000.jpg").write_bytes(b"")
+    assert validate_dataset(root, quarantine=True).ok
+    first_report = (root / "quarantine" / "report.json").read_text()
+    clean = validate_dataset(root, quarantine=True)
+    assert clean.ok and clean.quarantine_report is None, "a clean dataset is left alone"
+    (root / "images" / "img_0001.jpg").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    second = validate_dataset(root, quarantine=True)
+    assert second.ok and second.quarantine_report == root / "quarantine" / "report-2.json"
+    assert (root / "quarantine" / "report.json").read_text() == first_report
+    assert (root / "quarantine" / "annotations.before-2.json").is_file()
+    assert [img.file_name for img in load_dataset(root).images] == ["img_0002.jpg", "img_0003.jpg"]
