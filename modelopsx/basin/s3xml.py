@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
 from urllib.parse import quote
+from xml.sax.saxutils import escape
 
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
@@ -32,7 +33,7 @@ class ListedObject:
 
 
 def iso8601(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def http_date(ts: float) -> str:
@@ -82,37 +83,33 @@ def list_objects_xml(
     bucket: str, prefix: str, delimiter: str, objects: list[ListedObject], prefixes: list[str],
     v2: bool, url_encode: bool, start_after: str = "",
 ) -> bytes:
-    """ListBucketResult for v1 and v2. Never truncated: Basin returns one page, capped by the server."""
+    """ListBucketResult for v1 and v2. Never truncated: Basin returns one page, capped by the server.
+    Built as text rather than an element tree: a 10,000-entry listing must stay cheap."""
 
     def enc(value: str) -> str:
-        return quote(value, safe="/") if url_encode else value
+        return escape(quote(value, safe="/") if url_encode else value)
 
-    root = ET.Element("ListBucketResult", xmlns=S3_NS)
-    _sub(root, "Name", bucket)
-    _sub(root, "Prefix", enc(prefix))
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n', f'<ListBucketResult xmlns="{S3_NS}">',
+           f"<Name>{escape(bucket)}</Name><Prefix>{enc(prefix)}</Prefix>"]
     if delimiter:
-        _sub(root, "Delimiter", enc(delimiter))
+        out.append(f"<Delimiter>{enc(delimiter)}</Delimiter>")
     if v2:
-        _sub(root, "KeyCount", len(objects) + len(prefixes))
+        out.append(f"<KeyCount>{len(objects) + len(prefixes)}</KeyCount>")
         if start_after:
-            _sub(root, "StartAfter", enc(start_after))
+            out.append(f"<StartAfter>{enc(start_after)}</StartAfter>")
     else:
-        _sub(root, "Marker", "")
-    _sub(root, "MaxKeys", max(1000, len(objects) + len(prefixes)))
+        out.append("<Marker></Marker>")
+    out.append(f"<MaxKeys>{max(1000, len(objects) + len(prefixes))}</MaxKeys>")
     if url_encode:
-        _sub(root, "EncodingType", "url")
-    _sub(root, "IsTruncated", "false")
-    for obj in objects:
-        c = _sub(root, "Contents")
-        _sub(c, "Key", enc(obj.key))
-        _sub(c, "LastModified", iso8601(obj.last_modified))
-        _sub(c, "ETag", f'"{obj.etag}"')
-        _sub(c, "Size", obj.size)
-        _sub(c, "StorageClass", "STANDARD")
-    for p in prefixes:
-        cp = _sub(root, "CommonPrefixes")
-        _sub(cp, "Prefix", enc(p))
-    return _doc(root)
+        out.append("<EncodingType>url</EncodingType>")
+    out.append("<IsTruncated>false</IsTruncated>")
+    out.extend(
+        f"<Contents><Key>{enc(o.key)}</Key><LastModified>{iso8601(o.last_modified)}</LastModified>"
+        f"<ETag>&quot;{o.etag}&quot;</ETag><Size>{o.size}</Size><StorageClass>STANDARD</StorageClass></Contents>"
+        for o in objects)
+    out.extend(f"<CommonPrefixes><Prefix>{enc(p)}</Prefix></CommonPrefixes>" for p in prefixes)
+    out.append("</ListBucketResult>")
+    return "".join(out).encode("utf-8")
 
 
 def initiate_multipart_xml(bucket: str, key: str, upload_id: str) -> bytes:

@@ -104,6 +104,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small S3 responses must not wait for delayed ACKs
     server: _Server
 
     def version_string(self) -> str:
