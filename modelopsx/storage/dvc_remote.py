@@ -32,6 +32,12 @@ def object_key(oid: str) -> str:
     return f"{OBJECTS_DIR}/{oid[:2]}/{oid[2:]}"
 
 
+def dvc_file(dir_hash: str, path: str) -> dict[str, Any]:
+    """The content of a `.dvc` file that tracks `path` at version `dir_hash` (DVC 3: `hash: md5`, which
+    selects the files/md5 layout; without it DVC reads the entry as a DVC 2 `md5-dos2unix` hash)."""
+    return {"outs": [{"md5": dir_hash, "path": path, "hash": "md5"}]}
+
+
 def _local_odb(root: Path) -> Any:
     from dvc_data.hashfile.db.local import LocalHashFileDB
     from dvc_objects.fs import LocalFileSystem

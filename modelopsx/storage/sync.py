@@ -26,7 +26,13 @@ from modelopsx.errors import IntegrityError, KeyExistsError, StorageError
 from modelopsx.storage.base import ObjectInfo, ObjectStore
 from modelopsx.storage.cid import cid_of_bytes, cid_of_file
 from modelopsx.storage.manifest import Manifest, is_sync_key, read_latest_manifest, write_manifest
-from modelopsx.storage.retry import RetryCounter, RetryPolicy, call_with_retry
+from modelopsx.storage.retry import (
+    EndpointUnreachableError,
+    RetryCounter,
+    RetryPolicy,
+    call_with_retry,
+    is_transient,
+)
 from modelopsx.storage.stores import open_store
 
 
@@ -89,6 +95,10 @@ def _size(n: int) -> str:
     return str(n)
 
 
+def _retry_listing(exc: BaseException) -> bool:
+    return is_transient(exc) and not isinstance(exc, EndpointUnreachableError)
+
+
 def _store_retries(store: ObjectStore) -> int:
     counter = getattr(store, "retries", None)
     return counter.value if isinstance(counter, RetryCounter) else 0
@@ -111,8 +121,9 @@ class _Engine:
 
     # -- planning --------------------------------------------------------------------------------------
     def list_side(self, store: ObjectStore) -> list[ObjectInfo]:
+        # Planning fails fast when nothing answers: that is a setting to fix, not a hiccup to wait out.
         return call_with_retry(lambda: [o for o in store.iter_all() if not is_sync_key(o.key)],
-                               self.policy, self.retries)
+                               self.policy, self.retries, retry_if=_retry_listing)
 
     def plan(self, include: Callable[[str], bool] | None, delete: bool) -> list[PlanItem]:
         src_objects = [o for o in self.list_side(self.src) if include is None or include(o.key)]
