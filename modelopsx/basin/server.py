@@ -39,6 +39,7 @@ from modelopsx.storage.cid import cid_from_digest, is_cid
 log = logging.getLogger(__name__)
 
 REGION = "us-east-1"
+MAX_KEY_BYTES = 1024
 # An unread body up to this size is drained to keep the connection alive; a bigger one closes it.
 _DRAIN_LIMIT = 1 << 20
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -94,6 +95,7 @@ def classify(method: str, bucket: str, key: str, query: dict[str, list[str]]) ->
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # parallel sync workers connect in bursts; the default backlog of 5 drops SYNs
 
     def __init__(self, address: tuple[str, int], emulator: BasinEmulator) -> None:
         self.emulator = emulator
@@ -105,6 +107,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # small S3 responses must not wait for delayed ACKs
+    timeout = 300  # seconds a socket may sit silent (idle keep-alive or stalled body) before it is closed
     server: _Server
 
     def version_string(self) -> str:
@@ -160,6 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.query = parse_qs(self.raw_query, keep_blank_values=True)
         bucket, _, key = unquote(raw_path.lstrip("/")).partition("/")
         self.bucket, self.key = bucket, key
+        self.truncate = False
         operation = classify(self.command, bucket, key, self.query)
         emu.stats.count_request(operation)
         if emu.latency_ms > 0:
@@ -174,6 +178,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fault == "500":
                 raise S3Error(500, "InternalError", "injected fault: internal error, please retry")
             self.truncate = fault == "truncate"
+            if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+                raise S3Error(400, "KeyTooLongError", f"object keys are limited to {MAX_KEY_BYTES} bytes")
             signing = emu.verifier.verify(self.command, raw_path, self.raw_query, self.hdrs) \
                 if emu.verifier is not None else None
             self.signing = signing
@@ -493,6 +499,9 @@ class _Handler(BaseHTTPRequestHandler):
                 start, end = byte_range
                 length, status = end - start + 1, 206
                 headers.append(("Content-Range", f"bytes {start}-{end}/{meta.size}"))
+            if self.truncate and length == 0:  # nothing to cut short: fail the way a dropped connection does
+                self._drop()
+                return
             send_limit = length // 2 if self.truncate else length
             if self.truncate:
                 self.close_connection = True

@@ -73,6 +73,11 @@ def test_truncated_bodies_are_detected_and_retried_by_downloads(tmp_path: Path) 
         with pytest.raises(TRUNCATED):
             resp["Body"].read()  # ... but the connection closes early
         assert emulator.stats.faults_by_kind["truncate"] == 1
+        emulator.fail_rate = 0.0
+        s3.put_object(Bucket=BASIN_STORE, Key="empty", Body=b"")
+        emulator.fail_rate = 1.0
+        with pytest.raises(DROPPED):  # an empty body cannot be cut short: the connection drops instead
+            s3_client(emulator.endpoint, max_attempts=1).get_object(Bucket=BASIN_STORE, Key="empty")
         emulator.fail_rate = 0.3
         target = tmp_path / "blob"
         s3.download_file(BASIN_STORE, "blob", str(target))  # s3transfer retries cut-off streams

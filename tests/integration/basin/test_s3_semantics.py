@@ -320,3 +320,30 @@ def test_unsupported_operation_is_not_implemented(basin_s3) -> None:
     with pytest.raises(ClientError) as exc:
         basin_s3.get_bucket_versioning(Bucket=BASIN_STORE)
     assert _code(exc) == "NotImplemented"
+
+
+def test_key_longer_than_1024_bytes_is_rejected(basin_s3) -> None:
+    with pytest.raises(ClientError) as exc:
+        basin_s3.put_object(Bucket=BASIN_STORE, Key="k" * 1025, Body=b"x")
+    assert _code(exc) == "KeyTooLongError"
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="k" * 1024, Body=b"x")
+
+
+def test_restart_clears_debris_of_a_crash_but_keeps_objects(tmp_path) -> None:
+    root = tmp_path / "basin"
+    first = start_emulator(root)
+    s3_client(first.endpoint).put_object(Bucket=BASIN_STORE, Key="kept", Body=b"kept")
+    first.stop()
+    objects = root / "buckets" / BASIN_STORE / "objects"
+    shard = next(objects.iterdir())
+    orphan = shard / ("0" * 64 + ".deadbeef.data")  # data renamed in, sidecar never linked
+    orphan.write_bytes(b"half an upload")
+    (root / "tmp" / "cut-off.part").write_bytes(b"partial body")
+    second = start_emulator(root, create_store=None)
+    try:
+        assert not orphan.exists() and not list((root / "tmp").iterdir())
+        s3 = s3_client(second.endpoint)
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=BASIN_STORE)["Contents"]] == ["kept"]
+        assert s3.get_object(Bucket=BASIN_STORE, Key="kept")["Body"].read() == b"kept"
+    finally:
+        second.stop()
