@@ -347,3 +347,28 @@ def test_restart_clears_debris_of_a_crash_but_keeps_objects(tmp_path) -> None:
         assert s3.get_object(Bucket=BASIN_STORE, Key="kept")["Body"].read() == b"kept"
     finally:
         second.stop()
+
+
+def test_bit_rot_on_disk_is_caught_by_the_client_cid_check(basin_emulator, basin_s3) -> None:
+    from modelopsx.errors import IntegrityError
+    from modelopsx.storage.cid import verify_cid
+
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="rotten", Body=b"good bytes")
+    (data_file,) = (basin_emulator.root / "buckets" / BASIN_STORE / "objects").glob("*/*.data")
+    data_file.write_bytes(b"bad! bytes")  # same size, different content
+    got = basin_s3.get_object(Bucket=BASIN_STORE, Key="rotten")
+    body = got["Body"].read()
+    assert got["Metadata"]["cid"] == cid_of_bytes(b"good bytes")  # the CID recorded at write time
+    with pytest.raises(IntegrityError):
+        verify_cid(body, got["Metadata"]["cid"])
+
+
+@pytest.mark.parametrize("key", ["../../outside.txt", "/leading/slash", "a/./b/../c", "..", "%2e%2e/x"])
+def test_path_like_keys_stay_inside_the_root(basin_emulator, basin_s3, key: str) -> None:
+    basin_s3.put_object(Bucket=BASIN_STORE, Key=key, Body=b"opaque key")
+    assert basin_s3.get_object(Bucket=BASIN_STORE, Key=key)["Body"].read() == b"opaque key"
+    root = basin_emulator.root
+    outside = [p for p in root.parent.rglob("*") if root not in p.parents and p != root]
+    assert outside == []  # nothing written beside the emulator's root
+    listed = [o["Key"] for o in basin_s3.list_objects_v2(Bucket=BASIN_STORE)["Contents"]]
+    assert listed == [key]
