@@ -17,7 +17,6 @@ import numpy as np
 
 from modelopsx.data.format import Dataset
 from modelopsx.errors import UserError
-from modelopsx.evaluation.coco_ap import IOU_THRESHOLDS
 from modelopsx.evaluation.inputs import load_ground_truth
 from modelopsx.evaluation.metrics import (
     DEFAULT_SCORE_THRESHOLD,
@@ -30,7 +29,7 @@ from modelopsx.evaluation.metrics import (
 )
 
 BOOTSTRAP_METRICS: tuple[str, ...] = tuple(name for name in METRIC_NAMES if name != "score_threshold")
-_ELEMENTS_PER_BATCH = 4_000_000  # resamples x IoU thresholds x detections held at once by the AP cumsums
+_ELEMENTS_PER_BATCH = 400_000  # resamples x detections per batch: small enough to stay in cache
 
 
 @dataclass(frozen=True)
@@ -73,8 +72,7 @@ def _threshold(prep: PreparedEvaluation, given: float | None) -> float:
 def resampled_metrics(prep: PreparedEvaluation, threshold: float, weights: np.ndarray,
                       metrics: tuple[str, ...] = BOOTSTRAP_METRICS) -> dict[str, np.ndarray]:
     """Each metric over the weight rows, in batches that bound memory; NaN where undefined."""
-    per_row = max(1, IOU_THRESHOLDS.size * prep.coco.scores.size) if {"ap", "ap50"} & set(metrics) else 1
-    batch = max(1, _ELEMENTS_PER_BATCH // per_row)
+    batch = max(1, _ELEMENTS_PER_BATCH // max(1, prep.dets.size))
     parts = [compute_metrics(prep, threshold, weights[i:i + batch], metrics)
              for i in range(0, weights.shape[0], batch)]
     return {name: np.concatenate([p[name] for p in parts]) if parts else np.zeros(0) for name in metrics}

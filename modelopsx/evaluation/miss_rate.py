@@ -86,13 +86,30 @@ def miss_rate_curve(match: MatchResult, weights: np.ndarray | None = None
 
 
 def log_average_miss_rate(match: MatchResult, weights: np.ndarray | None = None) -> np.ndarray:
-    """MR^-2 per weight row [B]; NaN where the setup has no non-ignored box."""
-    fppi, miss, positives = miss_rate_curve(match, weights)
-    out = np.full(len(fppi), np.nan)
-    for b, (x, y) in enumerate(zip(fppi, miss, strict=True)):
+    """MR^-2 per weight row [B]; NaN where the setup has no non-ignored box.
+
+    Only the nine reference points are needed, and the last curve point with FPPI <= a reference lies just
+    before the first false positive that pushes FPPI past it; so recall there is the (weighted) count of
+    true positives ranked before that false positive. This touches true and false positives separately
+    instead of building the whole curve per resample.
+    """
+    w = np.ones((1, match.n_images)) if weights is None else np.asarray(weights, dtype=np.float64)
+    states = match.states[0]
+    tp_pos, fp_pos = np.flatnonzero(states == TP), np.flatnonzero(states == FP)
+    positives = w @ match.positives.astype(np.float64)
+    n_images = w.sum(axis=1)
+    det_w = w[:, match.det_image]
+    tp_cum = np.zeros((w.shape[0], tp_pos.size + 1))
+    np.cumsum(det_w[:, tp_pos], axis=1, out=tp_cum[:, 1:])
+    fp_cum = np.cumsum(det_w[:, fp_pos], axis=1)
+    # True positives ranked before each false positive, and before the end of the list.
+    tp_before_fp = np.r_[np.searchsorted(tp_pos, fp_pos), tp_pos.size]
+    out = np.full(w.shape[0], np.nan)
+    for b in range(w.shape[0]):
         if positives[b] <= 0:
             continue
-        last = np.searchsorted(x, FPPI_POINTS, side="right") - 1
-        at_points = np.where(last >= 0, y[np.maximum(last, 0)] if y.size else 1.0, 1.0)
-        out[b] = np.exp(np.mean(np.log(np.maximum(1e-10, at_points))))
+        fppi = fp_cum[b] / n_images[b]
+        first_beyond = np.searchsorted(fppi, FPPI_POINTS, side="right")  # index into fp_pos, or fp_pos.size
+        recall = tp_cum[b, tp_before_fp[first_beyond]] / positives[b]
+        out[b] = np.exp(np.mean(np.log(np.maximum(1e-10, 1.0 - recall))))
     return out
