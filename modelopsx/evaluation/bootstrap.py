@@ -35,9 +35,11 @@ _ELEMENTS_PER_BATCH = 400_000  # resamples x detections per batch: small enough 
 @dataclass(frozen=True)
 class PairedBootstrapResult:
     metric: str
-    delta: float | None  # b - a on the full test set; None when the metric is undefined for either model
-    low: float | None
-    high: float | None
+    # delta, low, high are NaN (None in to_json) when the metric is undefined for either model, so that a
+    # gate comparing them sees "not significant" rather than crashing; `reason` says why.
+    delta: float  # b - a on the full test set
+    low: float
+    high: float
     p_value: float  # share of resamples where b is not better than a (1.0 when undefined)
     n_resamples: int
     confidence: float
@@ -47,8 +49,12 @@ class PairedBootstrapResult:
     reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        def finite(value: float | None) -> float | None:
+            return None if value is None or np.isnan(value) else float(value)
+
         return {
-            "metric": self.metric, "delta": self.delta, "low": self.low, "high": self.high,
+            "metric": self.metric, "delta": finite(self.delta), "low": finite(self.low),
+            "high": finite(self.high),
             "p_value": self.p_value, "n_resamples": self.n_resamples, "confidence": self.confidence,
             "a": self.a, "b": self.b, "lower_is_better": self.lower_is_better, "reason": self.reason,
         }
@@ -136,7 +142,7 @@ def paired_bootstrap(gt: Dataset | Path, detections_a: list[dict[str, Any]] | Pa
     b = float(compute_metrics(prep_b, thr_b, metrics=(metric,))[metric][0])
     lower = metric in LOWER_IS_BETTER
     if np.isnan(a) or np.isnan(b):
-        return PairedBootstrapResult(metric, None, None, None, 1.0, n_resamples, confidence,
+        return PairedBootstrapResult(metric, np.nan, np.nan, np.nan, 1.0, n_resamples, confidence,
                                      None if np.isnan(a) else a, None if np.isnan(b) else b, lower,
                                      reason=f"{metric} is undefined for {'a' if np.isnan(a) else 'b'}")
     weights = resample_weights(prep_a.gt.n_images, n_resamples, seed)
@@ -147,7 +153,7 @@ def paired_bootstrap(gt: Dataset | Path, detections_a: list[dict[str, Any]] | Pa
     interval = _interval(deltas, confidence)
     not_better = defined >= 0 if lower else defined <= 0
     return PairedBootstrapResult(
-        metric=metric, delta=b - a, low=interval[0] if interval else None,
-        high=interval[1] if interval else None,
+        metric=metric, delta=b - a, low=interval[0] if interval else np.nan,
+        high=interval[1] if interval else np.nan,
         p_value=float(not_better.mean()) if defined.size else 1.0, n_resamples=n_resamples,
         confidence=confidence, a=a, b=b, lower_is_better=lower)

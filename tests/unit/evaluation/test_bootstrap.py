@@ -70,7 +70,8 @@ def test_paired_bootstrap_rejects_unknown_metrics_and_reports_undefined_ones():
     with pytest.raises(UserError, match="unknown metric"):
         paired_bootstrap(ds, dets, dets, "map", n_resamples=10)
     undefined = paired_bootstrap(ds, [], [], "precision", n_resamples=10)
-    assert undefined.delta is None and undefined.p_value == 1.0 and "undefined" in (undefined.reason or "")
+    assert np.isnan(undefined.delta) and undefined.p_value == 1.0 and "undefined" in (undefined.reason or "")
+    assert undefined.to_json()["delta"] is None and undefined.to_json()["low"] is None
 
 
 def test_image_weights_equal_literally_repeating_images():
