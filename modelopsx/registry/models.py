@@ -40,7 +40,7 @@ def register_model(
     lineage: Lineage | None = None,
     quiet: bool = True,
 ) -> dict[str, Any]:
-    """Push MODEL_DIR to `store` in DVC layout and append a models record; returns it (with "seq").
+    """Push MODEL_DIR to `store` in DVC layout and append a models record; returns it ("seq" = "version").
 
     parameters and score_threshold default to what MODEL_DIR/model.json records.
     """
@@ -60,7 +60,7 @@ def register_model(
         test_split_hash=test_split_hash,
         lineage=lineage or Lineage(),
     ).to_dict()
-    seq = registry.append("models", model_name, record)
+    seq = registry.append("models", model_name, record, seq_fields=("version",))
     return registry.get("models", model_name, seq)
 
 

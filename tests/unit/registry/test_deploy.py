@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelopsx.errors import ModelError, StorageError
+from modelopsx.registry.deploy import deploy_model, serving_versions
+from modelopsx.storage.base import Listing, ObjectInfo, ObjectStore
+from modelopsx.storage.stores import open_store
+from tests.integration.registry.helpers import fake_model_dir, serving_files, source_files
+
+
+class RecordingStore(ObjectStore):
+    """A local store that remembers the order of writes."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner, self.url, self.order = inner, inner.url, []
+
+    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        self.order.append(key)
+        return self.inner.put(key, data, metadata)
+
+    def put_if_absent(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        self.order.append(key)
+        return self.inner.put_if_absent(key, data, metadata)
+
+    def get(self, key: str, byte_range: tuple[int, int] | None = None) -> bytes:
+        return self.inner.get(key, byte_range)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        return self.inner.head(key)
+
+    def list(self, prefix: str = "", delimiter: str | None = None) -> Listing:
+        return self.inner.list(prefix, delimiter)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    def iter_all(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        return self.inner.iter_all(prefix)
+
+
+def test_deploy_writes_tf_serving_layout_with_saved_model_pb_last(tmp_path: Path) -> None:
+    model = fake_model_dir(tmp_path, 1)
+    serving = tmp_path / "serving"
+    store = RecordingStore(open_store(str(serving)))
+    uri = deploy_model(model, str(serving), "det", 3, store=store)
+    assert uri == f"{serving}/det/3"
+    assert store.order[-1] == "det/3/saved_model.pb" and len(store.order) == 5
+    assert serving_files(store, "det", 3) == source_files(model)
+    assert (serving / "det" / "3" / "variables" / "variables.index").is_file()
+    assert serving_versions(store, "det") == {3: True}
+
+
+def test_redeploy_is_idempotent_and_finishes_partial_copies(tmp_path: Path) -> None:
+    model = fake_model_dir(tmp_path, 2)
+    serving = str(tmp_path / "serving")
+    store = open_store(serving)
+    store.put("det/1/fingerprint.pb", (model / "saved_model" / "fingerprint.pb").read_bytes())  # crashed copy
+    assert serving_versions(store, "det") == {1: False}
+    deploy_model(model, serving, "det", 1)
+    deploy_model(model, serving, "det", 1)
+    assert serving_versions(store, "det") == {1: True}
+    assert serving_files(store, "det", 1) == source_files(model)
+
+
+def test_deploy_never_overwrites_a_different_model(tmp_path: Path) -> None:
+    serving = str(tmp_path / "serving")
+    deploy_model(fake_model_dir(tmp_path, 1), serving, "det", 1)
+    before = serving_files(open_store(serving), "det", 1)
+    with pytest.raises(StorageError, match="already holds a different"):
+        deploy_model(fake_model_dir(tmp_path, 2), serving, "det", 1)
+    assert serving_files(open_store(serving), "det", 1) == before
+
+
+def test_deploy_rejects_dirs_without_saved_model(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="holds no SavedModel"):
+        deploy_model(tmp_path / "empty", str(tmp_path / "serving"), "det", 1)
+    with pytest.raises(ModelError, match="positive"):
+        deploy_model(fake_model_dir(tmp_path, 1), str(tmp_path / "serving"), "det", 0)

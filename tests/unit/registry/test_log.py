@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelopsx.errors import KeyExistsError, NotFoundError
+from modelopsx.registry.log import Registry, RegistryError, record_key
+from modelopsx.storage.base import Listing, ObjectInfo, ObjectStore
+from modelopsx.storage.stores import open_store
+
+
+class DelegatingStore(ObjectStore):
+    """A real store seen through a wrapper that can reproduce races and lost replies deterministically."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.hide_newest_once = False
+        self.lose_reply_once = False
+
+    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        return self.inner.put(key, data, metadata)
+
+    def put_if_absent(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        info = self.inner.put_if_absent(key, data, metadata)
+        if self.lose_reply_once:  # the write landed, the reply did not: a client retry then sees the key
+            self.lose_reply_once = False
+            raise KeyExistsError(f"key {key!r} already exists")
+        return info
+
+    def get(self, key: str, byte_range: tuple[int, int] | None = None) -> bytes:
+        return self.inner.get(key, byte_range)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        return self.inner.head(key)
+
+    def list(self, prefix: str = "", delimiter: str | None = None) -> Listing:
+        return self.inner.list(prefix, delimiter)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    def iter_all(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        infos = list(self.inner.iter_all(prefix))
+        if self.hide_newest_once and infos:  # a listing that lags behind another writer
+            self.hide_newest_once = False
+            infos.remove(max(infos, key=lambda i: i.key))
+        yield from infos
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ObjectStore:
+    return open_store(str(tmp_path / "store"))
+
+
+def test_append_assigns_gap_free_sequence_and_reads_sorted(store: ObjectStore) -> None:
+    registry = Registry(store)
+    seqs = [registry.append("models", "det", {"metrics": {"recall": i / 10}}) for i in range(12)]
+    assert seqs == list(range(1, 13))
+    records = registry.records("models", "det")
+    assert [r["seq"] for r in records] == seqs
+    assert records[3]["metrics"]["recall"] == 0.3 and records[3]["name"] == "det"
+    assert all(r["created_at"] and r["record_id"] for r in records)
+    latest = registry.latest("models", "det")
+    assert latest is not None and latest["seq"] == 12
+    assert json.loads(store.get("registry/models/det/00000005.json"))["seq"] == 5
+    assert registry.names("models") == ["det"]
+    assert Registry(store).records("models", "det") == records  # a fresh reader sees the same log
+
+
+def test_conflict_retries_and_never_overwrites(store: ObjectStore) -> None:
+    racy = DelegatingStore(store)
+    first, second = Registry(store), Registry(racy)
+    first.append("promotions", "det", {"reason": "a"})
+    first.append("promotions", "det", {"reason": "b"})
+    racy.hide_newest_once = True  # the second writer believes seq 2 is free
+    assert second.append("promotions", "det", {"reason": "c"}) == 3
+    assert second.stats["conflicts"] == 1
+    assert [r["reason"] for r in Registry(store).records("promotions", "det")] == ["a", "b", "c"]
+
+
+def test_lost_reply_is_not_written_twice(store: ObjectStore) -> None:
+    flaky = DelegatingStore(store)
+    flaky.lose_reply_once = True
+    registry = Registry(flaky)
+    assert registry.append("evaluations", "det", {"x": 1}) == 1
+    assert registry.append("evaluations", "det", {"x": 2}) == 2
+    assert [r["x"] for r in Registry(store).records("evaluations", "det")] == [1, 2]
+
+
+def test_seq_fields_and_unknown_version(store: ObjectStore) -> None:
+    registry = Registry(store)
+    registry.append("datasets", "ped", {"dvc_hash": "h"}, seq_fields=("version",))
+    assert registry.get("datasets", "ped", 1)["version"] == 1
+    with pytest.raises(NotFoundError) as info:
+        registry.get("datasets", "ped", 7)
+    assert "existing versions: 1" in info.value.message
+    assert registry.latest("datasets", "other") is None and registry.records("datasets", "other") == []
+
+
+@pytest.mark.parametrize("kind, name", [("model", "det"), ("models", "../x"), ("models", ""), ("models", "a/b")])
+def test_invalid_kind_or_name(store: ObjectStore, kind: str, name: str) -> None:
+    with pytest.raises(RegistryError):
+        Registry(store).append(kind, name, {})
+
+
+def test_record_key_layout() -> None:
+    assert record_key("promotions", "det", 42) == "registry/promotions/det/00000042.json"
