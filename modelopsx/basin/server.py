@@ -283,14 +283,14 @@ class _Handler(BaseHTTPRequestHandler):
                 f"{_size_text(limit)}; split it into smaller objects",
                 self.raw_path)
 
-    def _receive_body(self, max_size: int) -> tuple[Path, int, str, str]:
-        """Stream the body to a temp file -> (path, size, cid, md5 hex); checksums verified, no debris."""
+    def _receive_body(self, max_size: int, part: bool = False) -> tuple[Path, int, str]:
+        """Stream the body to a temp file -> (path, size, digest); checksums verified, no debris left.
+        The digest is the CID, or for a multipart part the MD5 hex that S3 clients expect as its ETag."""
         emu = self.server.emulator
         tmp = emu.store.new_temp()
         payload_hash = (self.hdrs.get("x-amz-content-sha256") or [""])[0]
         checks = Checksums(self.hdrs, payload_hash)
-        hasher = blake3.blake3()
-        md5 = hashlib.md5(usedforsecurity=False)
+        digest: Any = hashlib.md5(usedforsecurity=False) if part else blake3.blake3()
         size = 0
         try:
             blocks, trailers = self._body_blocks()
@@ -301,8 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
                         self.close_connection = True
                         self._check_size(size)
                     fh.write(block)
-                    hasher.update(block)
-                    md5.update(block)
+                    digest.update(block)
                     checks.update(block)
             self.body_state = "consumed"
             emu.stats.add_bytes(received=size)
@@ -314,7 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return tmp, size, cid_from_digest(hasher.digest()), md5.hexdigest()
+        return tmp, size, digest.hexdigest() if part else cid_from_digest(digest.digest())
 
     def _user_metadata(self) -> dict[str, str]:
         return {name[len("x-amz-meta-"):]: values[0] for name, values in self.hdrs.items()
@@ -430,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
         if emu.store.exists(self.bucket, self.key):  # early answer; the commit below is the real guard
             raise key_exists(self.bucket, self.key)
         declared_cid = self._declared_cid()
-        tmp, size, cid, _ = self._receive_body(emu.max_object_size)
+        tmp, size, cid = self._receive_body(emu.max_object_size)
         try:
             if declared_cid is not None and declared_cid != cid:
                 raise S3Error(
@@ -544,7 +543,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise S3Error(400, "InvalidArgument", "partNumber must be an integer between 1 and 10000")
         emu.store.upload_info(self.bucket, self.key, upload_id)
         self._check_size(self._declared_size())
-        tmp, _, _, md5_hex = self._receive_body(emu.max_object_size)
+        tmp, _, md5_hex = self._receive_body(emu.max_object_size, part=True)
         try:
             emu.store.save_part(upload_id, int(number_text), tmp, md5_hex)
         finally:
