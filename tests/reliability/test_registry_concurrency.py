@@ -1,4 +1,4 @@
-"""8 processes promote at once against the Basin emulator: no record lost, no gap, champion = last promotion."""
+"""8 processes promote at once against the Basin emulator: no record lost, no gap, champion = the last one."""
 
 from __future__ import annotations
 
@@ -32,9 +32,10 @@ def promote_worker(writer: int, barrier: Any, results: Any) -> None:
 
 
 @pytest.mark.parametrize("fail_rate", [0.0, 0.05], ids=["clean", "faults"])
-def test_concurrent_promotions_are_all_recorded_gap_free(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         fail_rate: float) -> None:
-    # "500" and "drop" faults; truncated bodies stall the client for its read timeout, which only costs time here.
+def test_concurrent_promotions_are_all_recorded_gap_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_rate: float
+) -> None:
+    # "500" and "drop" faults; truncated bodies only stall the client for its read timeout (slow, no new path).
     emulator = start_emulator(tmp_path / "basin", latency_ms=2, fault_kinds="500,drop")
     try:
         set_basin_env(monkeypatch, emulator.endpoint)
@@ -65,9 +66,19 @@ def test_concurrent_promotions_are_all_recorded_gap_free(tmp_path: Path, monkeyp
         assert current is not None and current["promotion"]["seq"] == total
         assert current["seq"] == records[-1]["model_version"]
         conflicts = sum(rep["conflicts"] for rep in reports)
-        print("registry concurrency:", json.dumps({"processes": PROCESSES, "records": len(records),
-                                                    "conflict_retries": conflicts, "fail_rate": fail_rate,
-                                                    "emulator": emulator.stats}, default=str))
+        print(
+            "registry concurrency:",
+            json.dumps(
+                {
+                    "processes": PROCESSES,
+                    "records": len(records),
+                    "conflict_retries": conflicts,
+                    "fail_rate": fail_rate,
+                    "emulator": emulator.stats,
+                },
+                default=str,
+            ),
+        )
     finally:
         emulator.stop()
 

@@ -20,7 +20,9 @@ def set_basin_env(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
 
 
 @pytest.fixture(params=["local", "basin"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def store_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """A registry store URL (also exported as MODELOPSX_REGISTRY_URL for CLI subprocesses)."""
     if request.param == "local":
         url = str(tmp_path / "registry-store")

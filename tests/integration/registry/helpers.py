@@ -8,8 +8,12 @@ from pathlib import Path
 
 from modelopsx.storage.base import ObjectStore
 
-SAVED_MODEL_FILES = ("fingerprint.pb", "variables/variables.index", "variables/variables.data-00000-of-00001",
-                     "assets/vocab.txt")
+SAVED_MODEL_FILES = (
+    "fingerprint.pb",
+    "variables/variables.index",
+    "variables/variables.data-00000-of-00001",
+    "assets/vocab.txt",
+)
 
 
 def fake_model_dir(root: Path, seed: int, score_threshold: float = 0.5) -> Path:
@@ -20,8 +24,9 @@ def fake_model_dir(root: Path, seed: int, score_threshold: float = 0.5) -> Path:
         path = saved / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(hashlib.sha256(f"{seed}:{rel}".encode()).digest() * (4 + seed % 3))
-    (model_dir / "model.json").write_text(json.dumps({"backbone": "test", "score_threshold": score_threshold,
-                                                      "params": {"seed": seed}}))
+    (model_dir / "model.json").write_text(
+        json.dumps({"backbone": "test", "score_threshold": score_threshold, "params": {"seed": seed}})
+    )
     return model_dir
 
 
@@ -46,7 +51,7 @@ def real_model_dir(root: Path, scale: float) -> Path:
 
 def serving_files(store: ObjectStore, model_name: str, version: int) -> dict[str, bytes]:
     prefix = f"{model_name}/{version}/"
-    return {i.key[len(prefix):]: store.get(i.key) for i in store.iter_all(prefix)}
+    return {i.key[len(prefix) :]: store.get(i.key) for i in store.iter_all(prefix)}
 
 
 def source_files(model_dir: Path) -> dict[str, bytes]:

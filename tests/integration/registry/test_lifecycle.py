@@ -45,9 +45,12 @@ def test_dataset_publish_resolve_pull(store_url: str, tmp_path: Path) -> None:
 
 def register(registry: Registry, tmp_path: Path, seed: int, recall: float) -> dict:
     model_dir = fake_model_dir(tmp_path, seed)
-    lineage = Lineage(dataset_name="street", dataset_version=1, split_hashes={"test": "t1"}, pipeline_run_id="r1")
-    return register_model(registry, "det", model_dir, registry.store, {"recall": recall},
-                          test_split_hash="t1", lineage=lineage)
+    lineage = Lineage(
+        dataset_name="street", dataset_version=1, split_hashes={"test": "t1"}, pipeline_run_id="r1"
+    )
+    return register_model(
+        registry, "det", model_dir, registry.store, {"recall": recall}, test_split_hash="t1", lineage=lineage
+    )
 
 
 def test_promote_rollback_and_serving_versions(store_url: str, tmp_path: Path) -> None:
@@ -56,14 +59,18 @@ def test_promote_rollback_and_serving_versions(store_url: str, tmp_path: Path) -
     m1, m2 = register(registry, tmp_path, 1, 0.5), register(registry, tmp_path, 2, 0.6)
     assert (m1["seq"], m2["seq"]) == (1, 2)
     assert m1["parameters"] == {"seed": 1} and m1["score_threshold"] == 0.5
-    assert set(m1["cids"]) == {"model.json", "saved_model/saved_model.pb", "saved_model/fingerprint.pb",
-                               "saved_model/variables/variables.index", "saved_model/assets/vocab.txt",
-                               "saved_model/variables/variables.data-00000-of-00001"}
+    assert set(m1["cids"]) == {
+        "model.json",
+        "saved_model/saved_model.pb",
+        "saved_model/fingerprint.pb",
+        "saved_model/variables/variables.index",
+        "saved_model/assets/vocab.txt",
+        "saved_model/variables/variables.data-00000-of-00001",
+    }
     assert m1["lineage"]["pipeline_run_id"] == "r1" and m1["lineage"]["code"]["modelopsx"]
     assert champion(registry, "det") is None
 
-    p1 = promote_model(registry, "det", 1, "first model", serving_uri=serving,
-                       model_dir=tmp_path / "model-1")
+    p1 = promote_model(registry, "det", 1, "first model", serving_uri=serving, model_dir=tmp_path / "model-1")
     p2 = promote_model(registry, "det", 2, "better recall", serving_uri=serving)  # fetched from the store
     assert (p1["seq"], p2["seq"]) == (1, 2) and p2["previous_model_version"] == 1
     current = champion(registry, "det")

@@ -101,7 +101,9 @@ def test_seq_fields_and_unknown_version(store: ObjectStore) -> None:
     assert registry.latest("datasets", "other") is None and registry.records("datasets", "other") == []
 
 
-@pytest.mark.parametrize("kind, name", [("model", "det"), ("models", "../x"), ("models", ""), ("models", "a/b")])
+@pytest.mark.parametrize(
+    "kind, name", [("model", "det"), ("models", "../x"), ("models", ""), ("models", "a/b")]
+)
 def test_invalid_kind_or_name(store: ObjectStore, kind: str, name: str) -> None:
     with pytest.raises(RegistryError):
         Registry(store).append(kind, name, {})
