@@ -164,6 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
         bucket, _, key = unquote(raw_path.lstrip("/")).partition("/")
         self.bucket, self.key = bucket, key
         self.truncate = False
+        self.response_started = False
         operation = classify(self.command, bucket, key, self.query)
         emu.stats.count_request(operation)
         if emu.latency_ms > 0:
@@ -329,6 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- responses -------------------------------------------------------------------------------------
     def _start(self, status: int, headers: Iterable[tuple[str, str]], length: int) -> None:
+        self.response_started = True
         self.send_response(status)
         self.send_header("x-amz-request-id", self.request_id)
         self.send_header("Content-Length", str(length))
@@ -350,6 +352,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.emulator.stats.add_bytes(sent=len(body))
 
     def _send_error(self, err: S3Error) -> None:
+        if self.response_started:  # mid-body: a second status line would corrupt the stream; cut it instead
+            self._drop()
+            return
         if self.body_state == "unread" and self._has_body():
             # the body was not read; decide now whether the connection survives (drain) or must close
             self._settle_body()
