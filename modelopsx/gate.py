@@ -50,10 +50,17 @@ class PolicyError(UserError):
 class SignificanceResult(Protocol):
     """What the gate reads from modelopsx.evaluation.bootstrap.PairedBootstrapResult (delta = b - a)."""
 
-    delta: float
-    low: float
-    high: float
-    p_value: float
+    @property
+    def delta(self) -> float: ...
+
+    @property
+    def low(self) -> float: ...
+
+    @property
+    def high(self) -> float: ...
+
+    @property
+    def p_value(self) -> float: ...
 
 
 def _bad(message: str) -> PolicyError:

@@ -47,6 +47,7 @@ def compare_with_champion(
     policy: GatePolicy | None = None,
     *,
     candidate_detections: list[dict[str, Any]] | Path | None = None,
+    candidate_score_threshold: float | None = None,
     candidate_info: dict[str, Any] | None = None,
     work_dir: Path | None = None,
     predict: PredictFn | None = None,
@@ -54,8 +55,8 @@ def compare_with_champion(
     """Gate the candidate against the current champion of `model_name` on the test split in `test_dir`.
 
     `predict` defaults to modelopsx.model.predict.predict_dataset; it is a parameter so the re-evaluation path
-    can also score detectors that are not Keras models. `candidate_detections` are needed only when the policy
-    asks for paired-bootstrap significance.
+    can also score detectors that are not Keras models. `candidate_detections` (and the candidate's operating
+    `candidate_score_threshold`) are needed only when the policy asks for paired-bootstrap significance.
     """
     policy = policy or GatePolicy.default()
     predict = predict or predict_with_model
@@ -122,6 +123,8 @@ def compare_with_champion(
             policy.significance.metric,
             n_resamples=policy.significance.n_resamples,
             seed=policy.significance.seed,
+            threshold_a=champ.get("score_threshold"),
+            threshold_b=candidate_score_threshold,
         )
     return decide(
         candidate_metrics,

@@ -35,7 +35,7 @@ def promote_worker(writer: int, barrier: Any, results: Any) -> None:
 def test_concurrent_promotions_are_all_recorded_gap_free(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_rate: float
 ) -> None:
-    # "500" and "drop" faults; truncated bodies only stall the client for its read timeout (slow, no new path).
+    # "500" and "drop" faults; truncated bodies would only stall the client for its read timeout.
     emulator = start_emulator(tmp_path / "basin", latency_ms=2, fault_kinds="500,drop")
     try:
         set_basin_env(monkeypatch, emulator.endpoint)
