@@ -87,3 +87,68 @@ def test_metrics_report_miss_rates_and_undefined_setups():
         assert "no pedestrians" in result.undefined[name]
     no_dets = evaluate_detections(ds, [])
     assert no_dets.metrics["mr2_reasonable"] == 1.0
+
+
+def _loop_reference(ds, dets, setup):
+    """The CityPersons procedure written as plain per-image loops (Caltech rule when no point <= ref)."""
+    (h_lo, h_hi), (v_lo, v_hi) = setup.height, setup.visibility
+
+    def overlap(d, g, crowd):
+        w = min(d[0] + d[2], g[0] + g[2]) - max(d[0], g[0])
+        h = min(d[1] + d[3], g[1] + g[3]) - max(d[1], g[1])
+        if w <= 0 or h <= 0:
+            return 0.0
+        return w * h / (d[2] * d[3] if crowd else d[2] * d[3] + g[2] * g[3] - w * h)
+
+    boxes_by_image = ds.boxes_by_image()
+    outcomes, positives = [], 0
+    for image in sorted(ds.images, key=lambda r: r.id):
+        gts = boxes_by_image.get(image.id, [])
+        ignored = [bool(g.iscrowd or g.ignore or not h_lo <= g.height <= h_hi
+                        or not v_lo <= g.visibility <= v_hi) for g in gts]
+        order = sorted(range(len(gts)), key=lambda k: ignored[k])
+        gts, ignored = [gts[k] for k in order], [ignored[k] for k in order]
+        positives += ignored.count(False)
+        mine = sorted((d for d in dets if d["image_id"] == image.id), key=lambda d: -d["score"])[:1000]
+        taken = [False] * len(gts)
+        for d in (d for d in mine if h_lo / 1.25 <= d["bbox"][3] < h_hi * 1.25):
+            best, found = 0.5, None
+            for k, g in enumerate(gts):
+                if taken[k]:
+                    continue
+                if found is not None and ignored[k]:
+                    break
+                value = overlap(d["bbox"], g.bbox, ignored[k])
+                if value >= best:
+                    best, found = value, k
+            if found is None:
+                outcomes.append((-d["score"], len(outcomes), 0))
+            elif not ignored[found]:
+                taken[found] = True
+                outcomes.append((-d["score"], len(outcomes), 1))
+    if positives == 0:
+        return None
+    outcomes.sort()
+    tp = np.cumsum([o[2] == 1 for o in outcomes])
+    fppi = np.cumsum([o[2] == 0 for o in outcomes]) / len(ds.images)
+    logs = []
+    for ref in FPPI_POINTS:
+        below = np.flatnonzero(fppi <= ref)
+        recall = tp[below[-1]] / positives if below.size else 0.0
+        logs.append(math.log(max(1e-10, 1 - recall)))
+    return math.exp(sum(logs) / len(logs))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_vectorized_miss_rate_equals_a_per_image_loop(seed):
+    from tests.unit.evaluation.factories import random_case
+
+    ds, dets = random_case(500 + seed, 15, max_boxes=10, max_dets=25, score_decimals=[None, 1][seed % 2])
+    for b in ds.annotations:
+        b.height = b.bbox[3] * (1 + (seed % 3) * 0.1)  # full-body height differs from the visible box
+    result = evaluate_detections(ds, dets)
+    for name, setup in SETUPS.items():
+        expected = _loop_reference(ds, dets, setup)
+        assert (result.metrics[f"mr2_{name}"] is None) == (expected is None), name
+        if expected is not None:
+            assert result.metrics[f"mr2_{name}"] == pytest.approx(expected, abs=1e-12), name
