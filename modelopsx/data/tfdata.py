@@ -47,7 +47,14 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from modelopsx.data.augment import MIN_KEPT_FRACTION
+from modelopsx.data.augment import (
+    MIN_KEPT_FRACTION,
+    AugmentParams,
+    adjust_brightness_contrast,
+    affine_matrix,
+    mean_colour,
+    warp_image,
+)
 from modelopsx.data.format import load_dataset
 
 log = logging.getLogger(__name__)
@@ -235,37 +242,49 @@ def _index_matrix(matrix: tf.Tensor) -> tf.Tensor:
     return tf.concat([a, t[:, None]], axis=1)
 
 
-def _cv_warp(image: np.ndarray, matrix: np.ndarray, out_hw: np.ndarray,
-             photometric: np.ndarray) -> np.ndarray:
-    import cv2
+def params_from_uniform(u: np.ndarray) -> AugmentParams:
+    """The same draw as `_sample_params`, in Python, for the OpenCV backend."""
+    lo, hi = math.log(SCALE_RANGE[0]), math.log(SCALE_RANGE[1])
+    return AugmentParams(
+        flip=bool(u[0] < 0.5),
+        angle=float((u[1] * 2.0 - 1.0) * MAX_ANGLE_DEG),
+        scale=float(math.exp(lo + float(u[2]) * (hi - lo))),
+        shift=(float((u[3] * 2.0 - 1.0) * MAX_SHIFT), float((u[4] * 2.0 - 1.0) * MAX_SHIFT)),
+        brightness=float((u[5] * 2.0 - 1.0) * MAX_BRIGHTNESS),
+        contrast=float(CONTRAST_RANGE[0] + u[6] * (CONTRAST_RANGE[1] - CONTRAST_RANGE[0])),
+    )
 
+
+def _cv_augment(image: np.ndarray, u: np.ndarray, out_hw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV backend: one warpAffine (geometry + resize) and one addWeighted (photometric); returns the
+    augmented uint8 image and the continuous-coordinate matrix for the boxes."""
+    params = params_from_uniform(u)
     height, width = int(out_hw[0]), int(out_hw[1])
-    mean = np.array(cv2.mean(image)[:3], np.float32)
-    out = cv2.warpAffine(image, matrix.astype(np.float64), (width, height), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(float(v) for v in mean))
-    brightness, contrast = float(photometric[0]), float(photometric[1])
-    levels = np.arange(256, dtype=np.float32)[:, None]
-    lut = np.clip((levels - mean[None, :]) * contrast + mean[None, :] + brightness, 0, 255)
-    return cv2.LUT(out, np.round(lut).astype(np.uint8).reshape(256, 1, 3))
+    matrix = affine_matrix(params, image.shape[1], image.shape[0], (width, height))
+    fill = mean_colour(image)
+    out = warp_image(image, matrix, (width, height), fill)
+    out = adjust_brightness_contrast(out, params.brightness, params.contrast, mean=sum(fill) / 3.0)
+    return out, matrix.astype(np.float32)
 
 
-def _tf_warp(image: tf.Tensor, matrix: tf.Tensor, out_hw: tuple[int, int],
-             photometric: tf.Tensor) -> tf.Tensor:
+def _tf_augment(image: tf.Tensor, params: tf.Tensor, matrix: tf.Tensor, out_hw: tuple[int, int]) -> tf.Tensor:
+    """Pure-graph backend: ImageProjectiveTransformV3 + photometric, same rules as `_cv_augment`."""
     idx = _index_matrix(matrix)
     full = tf.concat([idx, tf.constant([[0.0, 0.0, 1.0]])], axis=0)
     inverse = tf.linalg.inv(full)  # output pixel -> input pixel, as the projective kernel wants
     transform = tf.concat([tf.reshape(inverse[:2], [6]), tf.zeros([2])], axis=0)[None]
     pixels = tf.cast(image, tf.float32)
-    mean = tf.reduce_mean(pixels, axis=[0, 1])
-    # the kernel has one fill value: fill with 0 and paint uncovered pixels with the per-channel mean after
+    fill = tf.reduce_mean(pixels[::4, ::4], axis=[0, 1])
+    # the kernel has one fill value: warp a coverage channel along and paint uncovered pixels after
     stacked = tf.concat([pixels, tf.ones_like(pixels[..., :1])], axis=-1)
     out = tf.raw_ops.ImageProjectiveTransformV3(images=stacked[None], transforms=transform,
                                                 output_shape=list(out_hw), fill_value=0.0,
                                                 interpolation="BILINEAR", fill_mode="CONSTANT")[0]
     cover = out[..., 3:]
-    warped = out[..., :3] + (1.0 - cover) * mean
-    warped = (warped - mean) * photometric[1] + mean + photometric[0]
-    return tf.clip_by_value(tf.round(warped), 0.0, 255.0)
+    warped = tf.round(out[..., :3] + (1.0 - cover) * fill)
+    level = tf.reduce_mean(fill)
+    adjusted = warped * params[6] + ((1.0 - params[6]) * level + params[5])
+    return tf.cast(tf.clip_by_value(tf.round(adjusted), 0.0, 255.0), tf.uint8)
 
 
 # ------------------------------------------------------------------------------------------------ boxes
@@ -356,28 +375,31 @@ def build_input_pipeline(dataset_dir: Path, batch_size: int, image_size: tuple[i
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
         if not do_augment:  # exactly decode_image_for_model, the serving path
             return _resize(image, out_hw), boxes, labels, _affine(None, tf.shape(image)[:2], out_hw)
-        params = _sample_params(tf.stack([rnd, rnd // 7919 + 1]))
-        matrix = _affine(params, tf.shape(image)[:2], out_hw)
-        photometric = params[5:7]
+        seed_pair = tf.stack([rnd, rnd // 7919 + 1])
         if warp_backend == "tf":
-            pixels = _tf_warp(image, matrix, out_hw, photometric)
+            params = _sample_params(seed_pair)
+            matrix = _affine(params, tf.shape(image)[:2], out_hw)
+            pixels = _tf_augment(image, params, matrix, out_hw)
         else:
-            warped = tf.numpy_function(_cv_warp, [image, _index_matrix(matrix), tf.constant(out_hw),
-                                                  photometric], tf.uint8, stateful=False)
-            pixels = tf.cast(tf.ensure_shape(warped, [height, width, 3]), tf.float32)
-        return pixels, boxes, labels, matrix
+            u = tf.random.stateless_uniform([7], seed=seed_pair, dtype=tf.float32)
+            pixels, matrix = tf.numpy_function(_cv_augment, [image, u, tf.constant(out_hw)],
+                                               [tf.uint8, tf.float32], stateful=False)
+            matrix = tf.ensure_shape(matrix, [2, 3])
+        # images stay uint8 until batched: a quarter of the bytes to copy; one cast per batch
+        return tf.ensure_shape(pixels, [height, width, 3]), boxes, labels, matrix
 
     randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
     elements = tf.data.Dataset.zip(records, randoms).map(prepare, num_parallel_calls=autotune,
                                                          deterministic=True)
+    image_pad = tf.constant(0, tf.uint8) if do_augment else tf.constant(0.0)
     batches = elements.padded_batch(
         batch_size, padded_shapes=([height, width, 3], [max_boxes, 4], [max_boxes], [2, 3]),
-        padding_values=(0.0, 0.0, PADDING, 0.0), drop_remainder=False)
+        padding_values=(image_pad, 0.0, PADDING, 0.0), drop_remainder=False)
 
     def finish(images: tf.Tensor, boxes: tf.Tensor, labels: tf.Tensor,
                matrices: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         boxes, labels = transform_boxes_batch(boxes, labels, matrices, out_hw)
-        return images, {"boxes": boxes, "labels": labels}
+        return tf.cast(images, tf.float32), {"boxes": boxes, "labels": labels}
 
     return batches.map(finish, num_parallel_calls=autotune, deterministic=True).prefetch(autotune)
 

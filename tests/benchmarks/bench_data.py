@@ -1,0 +1,157 @@
+"""Data layer benchmark: input-pipeline throughput against the decode-only ceiling and a naive loop, and
+peak memory while streaming a small and a 5x larger synthetic dataset.
+
+Everything is measured side by side in one run on the same images (synthetic, 384x256 JPEG, generated here):
+- decode ceiling (loop): the same JPEG bytes decoded with tf.io.decode_jpeg in a tight Python loop;
+- decode ceiling (parallel): the same decode in tf.data with num_parallel_calls=AUTOTUNE on every core;
+- pipeline: build_input_pipeline(training=True) = TFRecord read + decode + online box-aware augmentation +
+  float32 batches of 32 with padded targets (OpenCV warp, the default, and the pure-TF warp);
+- naive: per image cv2.imread + numpy/OpenCV augment_example + RGB float32, batched with np.stack.
+Peak RSS is read in a fresh subprocess per dataset size (resource.getrusage), after one full epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SIZE = (384, 256)  # width, height of the synthetic images
+INPUT = (256, 384)  # model input (height, width)
+BATCH = 32
+SMALL, LARGE = 1000, 5000
+
+
+def _rate(fn, count: int, repeats: int = 2) -> float:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return count / best
+
+
+def _consume(ds) -> int:  # type: ignore[no-untyped-def]
+    n = 0
+    for images, _ in ds:
+        n += int(images.shape[0])
+    return n
+
+
+def _stream_peak_rss(dataset_dir: str, cache_dir: str) -> None:
+    """Child process: stream one training epoch, print peak RSS (MiB) before and after as JSON."""
+    import resource
+
+    from modelopsx.data.tfdata import build_input_pipeline
+
+    ds = build_input_pipeline(Path(dataset_dir), BATCH, INPUT, training=True, seed=0,
+                              cache_dir=Path(cache_dir))
+    for batch in ds.take(1):
+        del batch
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    n = 0
+    for images, _ in ds:
+        n += int(images.shape[0])
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"images": n, "rss_first_batch_mib": before, "peak_rss_mib": after}))
+
+
+def _peak_rss(dataset_dir: Path, cache_dir: Path) -> dict[str, float]:
+    code = ("import sys; from tests.benchmarks.bench_data import _stream_peak_rss; "
+            "_stream_peak_rss(sys.argv[1], sys.argv[2])")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", code, str(dataset_dir), str(cache_dir)], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], env=env)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import cv2
+    import numpy as np
+    import tensorflow as tf
+
+    from modelopsx.data.augment import augment_example, sample_params
+    from modelopsx.data.format import load_dataset
+    from modelopsx.data.synth import generate_synthetic
+    from modelopsx.data.tfdata import build_input_pipeline, write_tfrecords
+
+    print(f"cores: {os.cpu_count()}, images {SIZE[0]}x{SIZE[1]} JPEG, model input {INPUT}, batch {BATCH}")
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
+        root = Path(tmp)
+        small, large, cache = root / "small", root / "large", root / "cache"
+        started = time.perf_counter()
+        generate_synthetic(small, SMALL, seed=0, size=SIZE)
+        synth_s = time.perf_counter() - started
+        print(f"synth: {SMALL} images in {synth_s:.1f}s ({SMALL / synth_s:.0f} images/s)")
+        started = time.perf_counter()
+        write_tfrecords(small, cache)
+        print(f"tfrecord shards (one-time, includes decode check): {time.perf_counter() - started:.1f}s")
+
+        ds = load_dataset(small)
+        paths = [ds.image_path(img) for img in ds.images]
+        blobs = [p.read_bytes() for p in paths]
+        by_image = ds.boxes_by_image()
+
+        def decode_loop() -> None:
+            for blob in blobs:
+                tf.io.decode_jpeg(blob, channels=3)
+
+        parallel = tf.data.Dataset.from_tensor_slices(blobs).map(
+            lambda b: tf.io.decode_jpeg(b, channels=3), num_parallel_calls=tf.data.AUTOTUNE).batch(BATCH)
+        train_cv = build_input_pipeline(small, BATCH, INPUT, training=True, seed=0, cache_dir=cache)
+        train_tf = build_input_pipeline(small, BATCH, INPUT, training=True, seed=0, cache_dir=cache,
+                                        warp_backend="tf")
+        evaluation = build_input_pipeline(small, BATCH, INPUT, training=False, cache_dir=cache)
+        rng = np.random.default_rng(0)
+
+        def naive() -> None:
+            batch: list[np.ndarray] = []
+            for path, img in zip(paths, ds.images, strict=True):
+                pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                boxes = np.array([b.xyxy for b in by_image[img.id]]).reshape(-1, 4)
+                out, _ = augment_example(pixels, boxes, sample_params(rng))
+                out = cv2.resize(out, (INPUT[1], INPUT[0])) if out.shape[:2] != INPUT else out
+                batch.append(cv2.cvtColor(out, cv2.COLOR_BGR2RGB).astype(np.float32))
+                if len(batch) == BATCH:
+                    np.stack(batch)
+                    batch = []
+
+        _consume(train_cv.take(2))  # warm up graph tracing and the page cache
+        rates = {
+            "decode ceiling, tight loop (tf.io.decode_jpeg)": _rate(decode_loop, len(blobs)),
+            "decode ceiling, tf.data parallel": _rate(lambda: [None for _ in parallel], len(blobs)),
+            "pipeline train (opencv warp)": _rate(lambda: _consume(train_cv), len(blobs), repeats=3),
+            "pipeline train (pure-TF warp)": _rate(lambda: _consume(train_tf.take(8)), 8 * BATCH, repeats=1),
+            "pipeline eval (no augmentation)": _rate(lambda: _consume(evaluation), len(blobs)),
+            "naive per-image loop (cv2 + numpy)": _rate(naive, len(blobs)),
+        }
+        for name, value in rates.items():
+            print(f"  {name:48s} {value:8.0f} images/s")
+        pipe = rates["pipeline train (opencv warp)"]
+        loop_ceiling = rates["decode ceiling, tight loop (tf.io.decode_jpeg)"]
+        par_ceiling = rates["decode ceiling, tf.data parallel"]
+        print(f"ratio pipeline / decode ceiling (tight loop): {pipe / loop_ceiling:.2f}  (goal >= 0.80)")
+        print(f"ratio pipeline / decode ceiling (parallel decode, all cores): {pipe / par_ceiling:.2f}")
+        print(f"ratio pipeline / naive loop: {pipe / rates['naive per-image loop (cv2 + numpy)']:.2f}")
+        print(f"ratio opencv warp / pure-TF warp: {pipe / rates['pipeline train (pure-TF warp)']:.2f}")
+
+        generate_synthetic(large, LARGE, seed=1, size=SIZE)
+        write_tfrecords(large, cache)
+        mem_small = _peak_rss(small, cache)
+        mem_large = _peak_rss(large, cache)
+        print(f"peak RSS streaming {int(mem_small['images'])} images: {mem_small['peak_rss_mib']:.0f} MiB "
+              f"(after first batch {mem_small['rss_first_batch_mib']:.0f} MiB)")
+        print(f"peak RSS streaming {int(mem_large['images'])} images: {mem_large['peak_rss_mib']:.0f} MiB "
+              f"(after first batch {mem_large['rss_first_batch_mib']:.0f} MiB)")
+        growth = mem_large["peak_rss_mib"] / mem_small["peak_rss_mib"]
+        print(f"ratio peak RSS {LARGE} / {SMALL} images: {growth:.2f}  (bounded: ~1.0)")
+
+
+if __name__ == "__main__":
+    main()
