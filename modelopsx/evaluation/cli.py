@@ -65,6 +65,8 @@ def evaluate_command(
     bootstrap: int = typer.Option(0, "--bootstrap", min=0,
                                   help="Add 95% bootstrap intervals from this many image resamples."),
     title: str = typer.Option("Pedestrian detection evaluation", "--title", help="Report title."),
+    drop_unknown_images: bool = typer.Option(
+        False, "--drop-unknown-images", help="Drop (and count) detections on images not in the annotations."),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Replace an existing --out file or --report folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No table, no progress."),
@@ -85,16 +87,20 @@ def evaluate_command(
     try:
         gt = load_ground_truth(annotations)
         dets = load_detections(detections)
-        result = evaluate_prepared(prepare(gt, dets), score_threshold)
+        result = evaluate_prepared(prepare(gt, dets, drop_unknown_images), score_threshold)
         base_result = None
         if baseline is not None:
-            base_result = evaluate_prepared(prepare(gt, load_detections(baseline)), baseline_threshold)
+            base_prep = prepare(gt, load_detections(baseline), drop_unknown_images)
+            base_result = evaluate_prepared(base_prep, baseline_threshold)
         payload: dict[str, Any] = result.to_json()
         if baseline is not None and base_result is not None:
             payload["baseline"] = base_result.to_json()
         if bootstrap:
             from modelopsx.evaluation.bootstrap import bootstrap_intervals
 
+            if drop_unknown_images:
+                known = {img.id for img in gt.images}
+                dets = [d for d in dets if not isinstance(d, dict) or d.get("image_id") in known]
             payload["intervals"] = {k: list(v) for k, v in bootstrap_intervals(
                 gt, dets, n_resamples=bootstrap, score_threshold=result.metrics["score_threshold"]).items()}
         html_path = None

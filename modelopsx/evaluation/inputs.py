@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ class DetectionArrays:
     boxes: np.ndarray  # float64 [K, 4], x, y, w, h
     scores: np.ndarray  # float64 [K]
     dropped_other_category: int = 0
+    dropped_unknown_image: int = 0
 
     @property
     def size(self) -> int:
@@ -192,10 +194,13 @@ def _raise_first_problem(entries: list[Any], indices: Iterable[int]) -> None:
                                                 "'bbox': [x, y, w, h] (w, h >= 0), 'score': finite >= 0}")
 
 
-def detection_arrays(detections: list[dict[str, Any]], gt: GroundTruthArrays) -> DetectionArrays:
+def detection_arrays(detections: list[dict[str, Any]], gt: GroundTruthArrays,
+                     drop_unknown_images: bool = False) -> DetectionArrays:
     """Validate COCO results against the ground truth's images and flatten them.
 
     Entries whose category_id is not the pedestrian id are dropped (as pycocotools does) and counted.
+    Detections on images the ground truth does not list are an error, or with `drop_unknown_images`
+    dropped with a warning (and counted).
     """
     try:
         keep = [d for d in detections if d.get("category_id", PEDESTRIAN_ID) == PEDESTRIAN_ID]
@@ -219,11 +224,15 @@ def detection_arrays(detections: list[dict[str, Any]], gt: GroundTruthArrays) ->
     index = np.searchsorted(gt.image_ids, image_ids)
     known = index < gt.n_images
     known[known] = gt.image_ids[index[known]] == image_ids[known]
-    if not known.all():
+    n_unknown = int((~known).sum())
+    if n_unknown:
         unknown = sorted(set(image_ids[~known].tolist()))
-        raise DetectionsError(
-            f"{int((~known).sum())} detection(s) name {len(unknown)} image id(s) that are not in the ground "
-            f"truth, e.g. {unknown[:5]}",
-            hint="evaluate detections against the annotations of the split they were predicted on")
+        message = (f"{n_unknown} detection(s) name {len(unknown)} image id(s) that are not in the ground "
+                   f"truth, e.g. {unknown[:5]}")
+        if not drop_unknown_images:
+            raise DetectionsError(message, hint="use the annotations of the split the detections were "
+                                                "predicted on, or pass --drop-unknown-images")
+        warnings.warn(f"{message}; dropping them", UserWarning, stacklevel=2)
+        index, boxes, scores = index[known], boxes[known], scores[known]
     return DetectionArrays(image=index.astype(np.int64), boxes=boxes, scores=scores,
-                           dropped_other_category=dropped)
+                           dropped_other_category=dropped, dropped_unknown_image=n_unknown)

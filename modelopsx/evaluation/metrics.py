@@ -81,10 +81,11 @@ class PreparedEvaluation:
     setups: dict[str, MatchResult]
 
 
-def prepare(gt: Dataset | Path | str, detections: list[dict[str, Any]] | Path | str) -> PreparedEvaluation:
+def prepare(gt: Dataset | Path | str, detections: list[dict[str, Any]] | Path | str,
+            drop_unknown_images: bool = False) -> PreparedEvaluation:
     """Load, validate and match once; all metrics (and every bootstrap resample) reuse the result."""
     gt_arrays = ground_truth_arrays(load_ground_truth(gt))
-    dets = detection_arrays(load_detections(detections), gt_arrays)
+    dets = detection_arrays(load_detections(detections), gt_arrays, drop_unknown_images)
     return PreparedEvaluation(
         gt=gt_arrays,
         dets=dets,
@@ -252,6 +253,7 @@ def evaluate_prepared(prep: PreparedEvaluation, score_threshold: float | None = 
         "ignored_boxes": int(prep.gt.ignored.sum()),
         "detections": prep.dets.size,
         "detections_other_category": prep.dets.dropped_other_category,
+        "detections_unknown_image": prep.dets.dropped_unknown_image,
         "detections_at_threshold": int(np.sum(prep.pr.scores >= threshold)),
         "tp": tp,
         "fp": fp,
@@ -263,10 +265,12 @@ def evaluate_prepared(prep: PreparedEvaluation, score_threshold: float | None = 
 
 
 def evaluate_detections(gt: Dataset | Path, detections: list[dict[str, Any]] | Path,
-                        score_threshold: float | None = None) -> EvaluationResult:
+                        score_threshold: float | None = None, drop_unknown_images: bool = False
+                        ) -> EvaluationResult:
     """All metrics of `detections` (COCO results, list or JSON file) on `gt` (Dataset, dir or JSON file).
 
     `score_threshold` should be the one chosen on the validation split and stored with the model; None
     chooses the max-F1 threshold on these very detections (optimistic; recorded in score_threshold_source).
+    Detections on images missing from `gt` are an error unless `drop_unknown_images` (then counted).
     """
-    return evaluate_prepared(prepare(gt, detections), score_threshold)
+    return evaluate_prepared(prepare(gt, detections, drop_unknown_images), score_threshold)

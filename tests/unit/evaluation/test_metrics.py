@@ -131,6 +131,14 @@ def test_unknown_image_ids_are_listed():
         evaluate_detections(dataset([PEOPLE]), dets)
 
 
+def test_unknown_image_ids_can_be_dropped_with_a_warning():
+    dets = RANKED + [det(42, [0.0, 0.0, 1.0, 1.0], 0.99)]
+    with pytest.warns(UserWarning, match=r"\[42\]; dropping them"):
+        result = evaluate_detections(dataset([PEOPLE]), dets, score_threshold=0.5, drop_unknown_images=True)
+    assert result.counts["detections_unknown_image"] == 1
+    assert result.metrics["precision"] == pytest.approx(0.5)
+
+
 def test_other_categories_are_left_out():
     dets = RANKED + [{"image_id": 1, "category_id": 2, "bbox": [500.0, 0.0, 10.0, 20.0], "score": 0.99}]
     result = evaluate_detections(dataset([PEOPLE]), dets, score_threshold=0.5)
