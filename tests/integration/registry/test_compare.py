@@ -138,7 +138,7 @@ def test_no_champion_compares_on_value_thresholds(tmp_path: Path, test_dir: Path
 
 @pytest.mark.slow
 def test_reevaluation_runs_the_model_areas_predict_dataset(tmp_path: Path, test_dir: Path) -> None:
-    """The default path pulls the champion's MODEL_DIR and runs predict_dataset on it (untrained tiny model)."""
+    """The default path pulls the champion's MODEL_DIR and runs predict_dataset (an untrained tiny model)."""
     import keras
 
     from modelopsx.model.config import TrainConfig

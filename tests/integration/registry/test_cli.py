@@ -1,0 +1,101 @@
+"""`modelopsx dataset publish|list`, `registry list|champion|rollback|repair`, `gate --champion`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from modelopsx.data.synth import generate_synthetic
+from modelopsx.registry.champion import promote_model
+from modelopsx.registry.log import Registry
+from modelopsx.registry.models import register_model
+from modelopsx.storage.stores import open_store
+from tests.integration.registry.helpers import fake_model_dir
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "modelopsx.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def ok(*args: str) -> str:
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def fails(*args: str) -> str:
+    result = cli(*args)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    return " ".join(result.stderr.split())
+
+
+def test_dataset_and_registry_commands(store_url: str, tmp_path: Path) -> None:
+    data = generate_synthetic(tmp_path / "data", n_images=3, seed=0, size=(96, 64)).root
+    assert "published street version 1" in ok("dataset", "publish", str(data), "--name", "street", "--quiet")
+    assert "unchanged, still version 1" in ok("dataset", "publish", str(data), "--name", "street", "--quiet")
+    assert ok("dataset", "list").split() == ["street"]
+    versions = json.loads(ok("dataset", "list", "street", "--json"))
+    assert [v["version"] for v in versions] == [1] and versions[0]["counts"]["images"] == 3
+    assert "3 images" in ok("registry", "list", "datasets", "street")
+
+    registry = Registry(open_store(store_url))
+    for seed, recall in ((1, 0.5), (2, 0.7)):
+        register_model(
+            registry,
+            "det",
+            fake_model_dir(tmp_path, seed),
+            registry.store,
+            {"accuracy": 0.8, "precision": 0.8, "recall": recall},
+            test_split_hash="t",
+        )
+    assert "no champion yet" in ok("registry", "champion", "det")
+    serving = str(tmp_path / "serving")
+    promote_model(registry, "det", 1, "first", serving_uri=serving)
+    promote_model(registry, "det", 2, "better recall", serving_uri=serving)
+    assert "model version 2 (promotion 2" in ok("registry", "champion", "det")
+
+    candidate = tmp_path / "candidate.json"
+    candidate.write_text(json.dumps({"metrics": {"accuracy": 0.8, "precision": 0.8, "recall": 0.6}}))
+    decision = json.loads(ok("gate", "--candidate", str(candidate), "--champion", "det", "--json"))
+    assert decision["decision"] == "keep" and decision["champion"]["model_version"] == 2
+
+    out = ok(
+        "registry", "rollback", "det", "--to", "1", "--reason", "bad in production", "--serving-uri", serving
+    )
+    assert "promotion 3" in out and f"{serving}/det/3" in out
+    assert json.loads(ok("registry", "champion", "det", "--json"))["seq"] == 1
+    promotions = json.loads(ok("registry", "list", "promotions", "det", "--json"))
+    assert [(p["seq"], p["action"], p["model_version"]) for p in promotions] == [
+        (1, "promote", 1),
+        (2, "promote", 2),
+        (3, "rollback", 1),
+    ]
+    assert "up to date" in ok("registry", "repair", "det", "--serving-uri", serving)
+    assert "existing versions: 1, 2" in fails("registry", "rollback", "det", "--to", "9", "--reason", "x")
+
+
+def test_bad_input_is_reported_without_traceback(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    assert "unknown registry kind 'widgets'" in fails("registry", "list", "widgets", "--store", store)
+    assert "is not a directory" in fails(
+        "dataset", "publish", str(tmp_path / "nope"), "--name", "x", "--store", store
+    )
+    (tmp_path / "empty").mkdir()
+    assert "no annotations.json" in fails(
+        "dataset", "publish", str(tmp_path / "empty"), "--name", "x", "--store", store
+    )
+    data = generate_synthetic(tmp_path / "data", n_images=2, seed=0, size=(96, 64)).root
+    assert "invalid registry name" in fails(
+        "dataset", "publish", str(data), "--name", "a b", "--store", store
+    )
+    assert "never been promoted" in fails(
+        "registry", "rollback", "det", "--to", "1", "--reason", "x", "--store", store
+    )
+    assert "no dataset named 'street'" not in fails(
+        "registry", "list", "datasets", "street", "--store", store, "--bogus"
+    )
