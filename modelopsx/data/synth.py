@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing import get_context
-from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
@@ -176,8 +175,7 @@ def file_name(index: int) -> str:
 
 def _render_range(images_dir: str, seed: int, start: int, stop: int,
                   size: tuple[int, int]) -> list[list[dict[str, Any]]]:
-    """Render and write images [start, stop); returns their people (runs in a worker process)."""
-    cv2.setNumThreads(1)
+    """Render and write images [start, stop); returns their people (runs in a worker)."""
     out: list[list[dict[str, Any]]] = []
     for index in range(start, stop):
         frame = render_frame(seed, index, size)
@@ -186,10 +184,23 @@ def _render_range(images_dir: str, seed: int, start: int, stop: int,
     return out
 
 
-def _pool_context() -> BaseContext:
-    """fork is cheapest; but once TensorFlow has started its thread pools, forking it is unsafe, so then use
-    forkserver (a clean interpreter; the caller's script then needs the usual `if __name__ == "__main__"`)."""
-    return get_context("forkserver" if "tensorflow" in sys.modules else "fork")
+def _worker_init() -> None:
+    cv2.setNumThreads(1)  # one process per core already
+
+
+def _executor(parallel: str, workers: int) -> Executor | None:
+    """Forked processes are fastest. Once TensorFlow is loaded its thread pools make fork unsafe, and a
+    fresh interpreter (spawn/forkserver) would re-import the caller's script and TensorFlow in every worker,
+    so then threads are used (OpenCV and numpy release the GIL for much of the drawing)."""
+    if parallel == "auto":
+        parallel = "thread" if "tensorflow" in sys.modules else "process"
+    if parallel == "serial" or workers < 2:
+        return None
+    if parallel == "process":
+        return ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=_worker_init)
+    if parallel == "thread":
+        return ThreadPoolExecutor(workers)
+    raise ValueError(f"parallel must be auto, process, thread or serial, not {parallel!r}")
 
 
 def refuse_existing_dataset(out: Path) -> None:
@@ -201,10 +212,11 @@ def refuse_existing_dataset(out: Path) -> None:
 
 
 def generate_synthetic(out: Path, n_images: int, seed: int = 0, size: tuple[int, int] = (384, 256),
-                       quiet: bool = True) -> Dataset:
+                       quiet: bool = True, *, parallel: str = "auto") -> Dataset:
     """Write `n_images` synthetic street images and their annotations to the canonical dataset dir `out`.
 
-    `size` is (width, height). Same arguments -> byte-identical images and annotations.
+    `size` is (width, height). Same arguments -> byte-identical images and annotations, whatever the
+    `parallel` mode ("auto", "process", "thread" or "serial").
     """
     out = Path(out)
     width, height = int(size[0]), int(size[1])
@@ -227,8 +239,9 @@ def generate_synthetic(out: Path, n_images: int, seed: int = 0, size: tuple[int,
 
         progress = tqdm(total=n_images, desc="synth", unit="img")
     workers = min(os.cpu_count() or 1, len(ranges))
-    if n_images >= PARALLEL_THRESHOLD and workers > 1:
-        with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
+    pool = _executor(parallel, workers) if n_images >= PARALLEL_THRESHOLD else None
+    if pool is not None:
+        with pool:
             jobs = [pool.submit(_render_range, str(images_dir), seed, a, b, (width, height))
                     for a, b in ranges]
             for job in jobs:

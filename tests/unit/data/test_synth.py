@@ -35,8 +35,9 @@ def test_same_seed_same_bytes_and_other_seed_differs(tmp_path: Path) -> None:
     assert len(differing) == len(a.images)
 
 
-def test_parallel_generation_matches_single_image_rendering(tmp_path: Path) -> None:
-    ds = generate_synthetic(tmp_path / "p", 64, seed=5, size=(96, 64))  # large enough for the process pool
+@pytest.mark.parametrize("parallel", ["process", "thread"])
+def test_parallel_generation_matches_single_image_rendering(tmp_path: Path, parallel: str) -> None:
+    ds = generate_synthetic(tmp_path / "p", 64, seed=5, size=(96, 64), parallel=parallel)  # 64: pooled
     for index in (0, 37, 63):
         expected = _jpeg(render_frame(5, index, (96, 64)), 5, index)
         assert (tmp_path / "p/images" / file_name(index)).read_bytes() == expected
