@@ -167,12 +167,13 @@ def compute_metrics(prep: PreparedEvaluation, threshold: float, weights: np.ndar
         correct = w @ (per_image["predicted"] == per_image["actual"]).astype(np.float64)
         out.update(precision=precision, recall=recall, f1=f1, accuracy=_ratio(correct, n_images))
     if wanted & {"ap", "ap50"}:
-        ap, ap50 = ap_from_precision(*interpolated_precision(prep.coco, w))
+        # weights None keeps pycocotools' own accumulation path for the point estimate.
+        ap, ap50 = ap_from_precision(*interpolated_precision(prep.coco, weights))
         out.update(ap=ap, ap50=ap50)
     for name, match in prep.setups.items():
         key = f"mr2_{name}"
         if key in wanted:
-            out[key] = log_average_miss_rate(match, w)
+            out[key] = log_average_miss_rate(match, weights)
     return {key: value for key, value in out.items() if key in wanted}
 
 

@@ -78,3 +78,16 @@ def test_no_pedestrians_makes_ap_undefined_and_no_detections_makes_it_zero():
     assert coco_ap(only_crowd, [det(1, [0.0, 0.0, 10.0, 10.0], 0.5)]).ap is None
     with_person = dataset([[box([0.0, 0.0, 50.0, 50.0])]])
     assert coco_ap(with_person, []).ap == 0.0
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_weighted_shortcut_equals_the_literal_accumulation(seed):
+    from modelopsx.evaluation.coco_ap import _weighted_precision, interpolated_precision
+    from modelopsx.evaluation.metrics import evaluate_detections, prepare
+
+    ds, dets = random_case(seed, 30, score_decimals=1 if seed % 2 else None, many_dets_image=True)
+    prep = prepare(ds, dets)
+    literal, _ = interpolated_precision(prep.coco)
+    shortcut, _ = _weighted_precision(prep.coco, np.ones((1, prep.gt.n_images)))
+    assert np.array_equal(literal, shortcut)
+    assert evaluate_detections(ds, dets).metrics["ap"] == coco_ap(ds, dets).ap
