@@ -99,14 +99,13 @@ def _chunks(gt_counts: np.ndarray, det_counts: np.ndarray) -> list[np.ndarray]:
     while start < order.size:
         g_min = int(gt_counts[order[start]])
         d_max = 1
-        g_max = max(g_min, 1)
         end = start
         while end < order.size:
-            g = int(gt_counts[order[end]])
+            g = int(gt_counts[order[end]])  # ascending: the chunk's largest so far
             d = max(d_max, int(det_counts[order[end]]))
             if end > start and (g > 2 * g_min + 4 or (end - start + 1) * d * max(g, 1) > _CHUNK_ELEMENTS):
                 break
-            d_max, g_max = d, max(g_max, g)
+            d_max = d
             end += 1
         chunks.append(order[start:end])
         start = end
@@ -120,6 +119,13 @@ def _rank_within(groups: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     run_lengths = np.diff(np.r_[starts, groups.size])
     return np.arange(groups.size) - np.repeat(starts, run_lengths)
+
+
+def _split_by(labels: np.ndarray, n_labels: int) -> list[np.ndarray]:
+    """Row indices grouped by label 0..n_labels-1, each group in ascending row order."""
+    rows = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[rows], np.arange(n_labels + 1))
+    return [rows[bounds[i]:bounds[i + 1]] for i in range(n_labels)]
 
 
 def match_detections(gt: GroundTruthArrays, dets: DetectionArrays, thresholds: np.ndarray | list[float], *,
@@ -151,25 +157,28 @@ def match_detections(gt: GroundTruthArrays, dets: DetectionArrays, thresholds: n
     gt_rank = _rank_within(gt_img)
     gt_counts = np.bincount(gt_img, minlength=n_images)
 
+    chunks = _chunks(gt_counts, det_counts)
+    chunk_of = np.zeros(n_images, dtype=np.int64)  # which chunk each image is in, and its slot there
+    slot = np.zeros(n_images, dtype=np.int64)
+    for c, chunk in enumerate(chunks):
+        chunk_of[chunk] = c
+        slot[chunk] = np.arange(chunk.size)
+    det_rows_by_chunk = _split_by(chunk_of[det_img], len(chunks))
+    gt_rows_by_chunk = _split_by(chunk_of[gt_img], len(chunks))
+
     states_sorted = np.zeros((thr.size, order.size), dtype=np.int8)
-    for chunk in _chunks(gt_counts, det_counts):
+    for chunk, d_rows, g_rows in zip(chunks, det_rows_by_chunk, gt_rows_by_chunk, strict=True):
         d_max = int(det_counts[chunk].max(initial=0))
         g_max = int(gt_counts[chunk].max(initial=0))
         if d_max == 0:
             continue
-        slot = np.full(n_images, -1, dtype=np.int64)
-        slot[chunk] = np.arange(chunk.size)
         n = chunk.size
-
-        in_chunk = slot[det_img] >= 0
-        d_rows = np.flatnonzero(in_chunk)
         d_slot, d_pos = slot[det_img[d_rows]], det_rank[d_rows]
         det_boxes = np.zeros((d_max, n, 4))
         det_boxes[d_pos, d_slot] = dets.boxes[order[d_rows]]
         det_valid = np.zeros((d_max, n), dtype=bool)
         det_valid[d_pos, d_slot] = True
 
-        g_rows = np.flatnonzero(slot[gt_img] >= 0)
         g_slot = slot[gt_img[g_rows]]
         # Last-first storage: box r of an image with c boxes goes to column g_max - 1 - r.
         g_pos = g_max - 1 - gt_rank[g_rows]
