@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import unquote_plus
 
 from modelopsx.errors import IntegrityError, KeyExistsError, NotFoundError, StorageError
 from modelopsx.storage.base import Listing, ObjectInfo, ObjectStore, check_key
@@ -28,6 +29,19 @@ from modelopsx.storage.retry import (
 ACCESS_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "InvalidToken"}
 TRANSIENT_CODES = {"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"}
 _READ_POLICY = RetryPolicy(attempts=4, base_s=0.05, cap_s=1.0)
+_HTTP: Any = None
+_LIST_TIMEOUT: Any = None
+
+
+def _http() -> Any:
+    """One urllib3 pool for presigned listing requests (thread-safe)."""
+    global _HTTP, _LIST_TIMEOUT
+    if _HTTP is None:
+        import urllib3
+
+        _LIST_TIMEOUT = urllib3.Timeout(connect=5, read=60)
+        _HTTP = urllib3.PoolManager(maxsize=32)
+    return _HTTP
 
 
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
@@ -61,7 +75,7 @@ def _new_s3_client(endpoint: str | None, access_key: str | None, secret_key: str
         max_pool_connections=max_pool,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        signature_version=UNSIGNED if unsigned else None,
+        signature_version=UNSIGNED if unsigned else "s3v4",  # v4 presigned URLs for the fast listing
     )
     session = boto3.session.Session()
     return session.client(
@@ -265,7 +279,9 @@ class S3Store(ObjectStore):
         token: str | None = None
         while True:
             extra = {"ContinuationToken": token} if token else {}
-            page = self._call("list_objects_v2", None, **kwargs, **extra)
+            page = self._fast_list_page({**kwargs, **extra})
+            if page is None:  # any trouble: the regular call, with its retries and typed errors
+                page = self._call("list_objects_v2", None, **kwargs, **extra)
             yield page
             token = page.get("NextContinuationToken")
             if self.list_cap is not None or not page.get("IsTruncated") or not token:
@@ -273,6 +289,36 @@ class S3Store(ObjectStore):
 
     def iter_all(self, prefix: str = "") -> Iterator[ObjectInfo]:
         yield from sorted(self.list(prefix).objects, key=lambda info: info.key)
+
+    def _fast_list_page(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """One ListObjectsV2 page through a presigned URL, parsed with ElementTree.
+
+        botocore's response parser spends ~0.1 ms per listed key (0.15 s for 1,000, ten times the server's
+        time), which dominates no-op syncs and sharded Basin listings. Returns None on any non-200 answer or
+        unexpected body so that the caller repeats the request through boto3 for retries and error mapping.
+        """
+        import xml.etree.ElementTree as ET
+
+        try:
+            url = self.client.generate_presigned_url(
+                "list_objects_v2", Params={"Bucket": self.bucket, **params}, ExpiresIn=300)
+            response = _http().request("GET", url, retries=False, timeout=_LIST_TIMEOUT)
+            if response.status != 200:
+                return None
+            root = ET.fromstring(response.data)
+        except Exception:
+            return None
+        # boto3 asks for url-encoded keys (EncodingType=url) and decodes them after its own calls
+        decode = unquote_plus if (root.findtext("{*}EncodingType") or "") == "url" else str
+        contents = [{"Key": decode(c.findtext("{*}Key") or ""), "Size": int(c.findtext("{*}Size") or 0),
+                     "ETag": c.findtext("{*}ETag") or ""} for c in root.iterfind("{*}Contents")]
+        prefixes = [{"Prefix": decode(p.findtext("{*}Prefix") or "")}
+                    for p in root.iterfind("{*}CommonPrefixes")]
+        if any(not c["Key"] for c in contents):
+            return None
+        return {"Contents": contents, "CommonPrefixes": prefixes,
+                "IsTruncated": (root.findtext("{*}IsTruncated") or "").lower() == "true",
+                "NextContinuationToken": root.findtext("{*}NextContinuationToken")}
 
     # -- stores ----------------------------------------------------------------------------------------
     def bucket_exists(self) -> bool:

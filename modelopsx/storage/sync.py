@@ -155,13 +155,26 @@ class _Engine:
         return items
 
     def _source_cids(self, objects: list[ObjectInfo]) -> dict[str, str]:
-        """CIDs from the source listing; a local folder's files without a recorded CID are hashed here."""
+        """CIDs from the source listing; a local folder's files without a recorded CID are hashed here
+        (or taken from the stat-keyed hash cache when the file is unchanged)."""
         cids = {o.key: o.cid for o in objects if o.cid}
         root: Path | None = getattr(self.src, "root", None)
         missing = [o.key for o in objects if not o.cid]
-        if root is not None:
+        if root is not None and missing:
+            from modelopsx.storage.hashcache import HashCache
+
+            cache = HashCache()
+            fresh = []
             for key in missing:  # BLAKE3 outruns the disk; threads here only add lock traffic
-                cids[key] = cid_of_file(root / key)
+                path = root / key
+                stat = path.stat()
+                cid = cache.get(path, stat)
+                if cid is None:
+                    cid = cid_of_file(path)
+                    fresh.append((path, stat, cid))
+                cids[key] = cid
+            cache.put_many(fresh)
+            cache.close()
         return cids
 
     # -- transfer --------------------------------------------------------------------------------------

@@ -89,19 +89,22 @@ def run_suite(work: Path, latency_ms: int, workers: int, label: str) -> dict[str
                    key=lambda summary: summary.elapsed_s)
         out.update(seq=seq, full=full.elapsed_s, noop=noop.elapsed_s, noop_bytes=noop.bytes_sent,
                    noop_sent=noop.files_sent)
-        print(f"[{label}] 1,000 mixed files: sequential boto3 loop {seq:.2f}s, sync engine ({workers} workers) "
-              f"{full.elapsed_s:.2f}s -> {seq / full.elapsed_s:.1f}x (goal >= 3x); "
+        print(f"[{label}] 1,000 mixed files: sequential boto3 loop {seq:.2f}s, "
+              f"sync engine ({workers} workers) {full.elapsed_s:.2f}s -> "
+              f"{seq / full.elapsed_s:.1f}x (goal >= 3x); "
               f"{full.files_sent} sent, {full.verified} verified "
               f"(runs: {', '.join(f'{t:.2f}' for t in seqs)} vs "
               f"{', '.join(f'{f.elapsed_s:.2f}' for f in fulls)})", flush=True)
-        print(f"[{label}] no-op re-sync: {noop.elapsed_s:.3f}s = {100 * noop.elapsed_s / full.elapsed_s:.1f}% "
-              f"of the full sync (goal <= 5%), {noop.bytes_sent} bytes and {noop.files_sent} files sent "
+        share = 100 * noop.elapsed_s / full.elapsed_s
+        print(f"[{label}] no-op re-sync: {noop.elapsed_s:.3f}s = {share:.1f}% of the full sync "
+              f"(goal <= 5%), {noop.bytes_sent} bytes and {noop.files_sent} files sent "
               f"(goal 0), {noop.skipped} skipped", flush=True)
         rates = {}
         for n in (1000, 10_000):
             summary = engine(work / f"small{n}", f"scale{n}", workers)
             rates[n] = n / summary.elapsed_s
-            print(f"[{label}] {n:,} small files: {summary.elapsed_s:.2f}s, {rates[n]:.0f} files/s", flush=True)
+            print(f"[{label}] {n:,} small files: {summary.elapsed_s:.2f}s, {rates[n]:.0f} files/s",
+                  flush=True)
         out.update(rate1k=rates[1000], rate10k=rates[10_000])
         print(f"[{label}] scaling 1,000 -> 10,000 files: throughput ratio {rates[10_000] / rates[1000]:.2f} "
               f"(1.0 = linear time)", flush=True)
@@ -117,7 +120,8 @@ def main() -> None:
         total = make_mixed(work / "mixed")
         make_small(work / "small1000", 1000)
         make_small(work / "small10000", 10_000)
-        print(f"data: 1,000 mixed files, {total / 1e6:.0f} MB; 1,000 and 10,000 small files (1-4 KB)", flush=True)
+        print(f"data: 1,000 mixed files, {total / 1e6:.0f} MB; 1,000 and 10,000 small files (1-4 KB)",
+              flush=True)
         run_suite(work, latency_ms=0, workers=8, label="loopback, no added latency")
         run_suite(work, latency_ms=10, workers=16, label="10 ms per request, like a remote adapter")
     finally:

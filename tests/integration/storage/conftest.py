@@ -57,6 +57,11 @@ def gcs_endpoint() -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _private_cid_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELOPSX_CACHE_DIR", str(tmp_path / "cid-cache"))
+
+
 def unique_bucket() -> str:
     return f"mx-{uuid.uuid4().hex[:16]}"
 
