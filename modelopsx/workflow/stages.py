@@ -106,7 +106,6 @@ def split(src: str | Path, out_dir: str | Path, val: float, test: float, salt: s
     meta: dict[str, Any] = {"val_fraction": val, "test_fraction": test, "salt": salt}
     meta.update({f"{name}_hash": h for name, h in summary.get("hashes", {}).items()})
     meta["counts"] = summary.get("counts", {})
-    meta["source_hash"] = _read_json(Path(src) / "annotations.json").get("info", {}).get("version_hash", "")
     return meta
 
 
