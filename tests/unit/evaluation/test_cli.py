@@ -31,13 +31,16 @@ def test_evaluate_writes_metrics_json_and_report(tmp_path):
     baseline = write(tmp_path / "hog.json", dets[::3])
     out, report = tmp_path / "metrics.json", tmp_path / "report"
     result = run_cli("--annotations", str(gt), "--detections", str(dets_path), "--score-threshold", "0.5",
-                     "--out", str(out), "--report", str(report), "--baseline", str(baseline))
+                     "--out", str(out), "--report", str(report), "--baseline", str(baseline),
+                     "--bootstrap", "50")
     assert result.returncode == 0, result.stderr
     payload = json.loads(out.read_text())
     assert list(payload["metrics"]) == list(METRIC_NAMES)
     assert payload["metrics"]["score_threshold"] == 0.5
     assert set(payload["confusion"]) == {"tp", "fp", "fn", "tn"}
     assert "baseline" in payload
+    low, high = payload["intervals"]["ap"]
+    assert low <= payload["metrics"]["ap"] <= high
     assert "mr2_reasonable" in result.stdout and "ap50" in result.stdout
     assert {p.name for p in report.iterdir()} == {"index.html", "pr_curve.png", "mr_fppi.png", "samples.png"}
     # Nothing is overwritten unless asked.
