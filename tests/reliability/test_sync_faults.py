@@ -38,8 +38,9 @@ def test_sync_completes_verified_at_fail_rate_0_2(tmp_path: Path) -> None:
 
         download = sync(make_basin_store(emulator, "faulty"), LocalStore(tmp_path / "back"), workers=4)
         assert download.failed == 0 and download.verified == len(files) and download.retries > 0
-        print(f"faults injected: {emulator.stats.faults} {dict(emulator.stats.faults_by_kind)}; "
-              f"retries up {upload.retries}, down {download.retries}")
+        print(f"\n{emulator.stats.requests} requests, {emulator.stats.faults} failed by injection "
+              f"{dict(emulator.stats.faults_by_kind)}; upload: {upload.verified} verified, {upload.retries} "
+              f"retries; download: {download.verified} verified, {download.retries} retries")
         assert emulator.stats.faults_by_kind["truncate"] > 0  # GETs were cut short and retried
         emulator.fail_rate = 0.0
         clean = make_basin_store(emulator, "faulty")
