@@ -167,7 +167,10 @@ class _Engine:
             fresh = []
             for key in missing:  # BLAKE3 outruns the disk; threads here only add lock traffic
                 path = root / key
-                stat = path.stat()
+                try:
+                    stat = path.stat()
+                except OSError:
+                    continue  # gone since the listing: its transfer reports it
                 cid = cache.get(path, stat)
                 if cid is None:
                     cid = cid_of_file(path)
