@@ -47,6 +47,10 @@ class BasinStore(S3Store):
         return (f"create it with `modelopsx basin serve --create-store {self.bucket}` (local emulator), "
                 "or check the store address in MODELOPSX_BASIN_STORE (a t2… address or 0x<owner>.<alias>)")
 
+    def endpoint_hint(self) -> str:
+        return ("start the adapter (locally: `modelopsx basin serve --root DIR`) or point "
+                "MODELOPSX_BASIN_ENDPOINT at it")
+
     def _put(self, key: str, data: bytes, metadata: dict[str, str] | None, if_absent: bool) -> ObjectInfo:
         # Basin keys are immutable natively: a re-put is refused by the server ("key exists").
         return super()._put(key, data, metadata, if_absent=False)

@@ -131,6 +131,9 @@ class S3Store(ObjectStore):
     def missing_store_hint(self) -> str:
         return f"create the bucket first, or check the bucket name in {self.url}"
 
+    def endpoint_hint(self) -> str:
+        return "is the server running? the endpoint comes from MODELOPSX_S3_ENDPOINT or AWS_ENDPOINT_URL"
+
     def _map_error(self, exc: Any, op: str, key: str | None) -> StorageError:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
@@ -174,7 +177,7 @@ class S3Store(ObjectStore):
         what = f"{key!r} in {self.url}" if key else self.url
         if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
             return EndpointUnreachableError(f"cannot reach the object store at {self.endpoint} ({op} {what})",
-                                            hint="is the server running? check the endpoint setting")
+                                            hint=self.endpoint_hint())
         if isinstance(exc, bx.NoCredentialsError):
             return StorageError(f"no credentials to sign requests to {self.endpoint}",
                                 hint=self.credentials_hint())
