@@ -43,7 +43,7 @@ class Manifest:
 
 
 def read_latest_manifest(store: ObjectStore) -> Manifest | None:
-    keys = sorted(info.key for info in store.list(SYNC_DIR + "/").objects
+    keys = sorted(info.key for info in store.iter_all(SYNC_DIR + "/")
                   if info.key.startswith(f"{SYNC_DIR}/manifest-") and info.key.endswith(".json"))
     for key in reversed(keys):
         try:
