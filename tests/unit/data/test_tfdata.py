@@ -147,3 +147,17 @@ def test_shards_are_cached_by_content(tmp_path: Path) -> None:
     ds.annotations[0].bbox = [1.0, 1.0, 5.0, 5.0]
     ds.save()
     assert write_tfrecords(ds.root, tmp_path / "c").path != first.path
+
+
+def test_more_boxes_than_max_keeps_pedestrians_first(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    (root / "images").mkdir(parents=True)
+    cv2.imwrite(str(root / "images/a.png"), np.full((H, W, 3), 90, np.uint8))
+    ds = Dataset(root=root, images=[ImageRecord(1, "a.png", W, H)])
+    for i in range(6):  # three ignore regions listed before three pedestrians
+        ds.annotations.append(Box(i + 1, 1, [10.0 + 20 * i, 10.0, 10.0, 30.0], ignore=int(i < 3)))
+    ds.save()
+    (_, boxes, labels), = _all(build_input_pipeline(root, 1, (H, W), training=False, max_boxes=4,
+                                                     cache_dir=tmp_path / "c"))
+    assert list(labels[0]) == [1, 1, 1, -1]
+    assert np.allclose(boxes[0][:3, 0], [70, 90, 110])
