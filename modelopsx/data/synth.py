@@ -34,7 +34,7 @@ from modelopsx.data.synth_scene import Cast, frame_sprites, make_cast
 from modelopsx.data.synth_sprites import Sprite
 from modelopsx.errors import DatasetError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SEQUENCE_LENGTH = 4
 EMPTY_EVERY = 10
 EMPTY_PHASE = 7
