@@ -127,8 +127,17 @@ def write_tfrecords(dataset_dir: Path, cache_dir: Path | None = None) -> ShardCa
     final = root / key
     if (final / MANIFEST).is_file():
         return _read_manifest(final)
-
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        if cache_dir is not None:
+            raise
+        # a container with a read-only home: the shards are a cache, the temp dir will do
+        root = Path(tempfile.gettempdir()) / "modelopsx-tfrecords"
+        root.mkdir(parents=True, exist_ok=True)
+        final = root / key
+        if (final / MANIFEST).is_file():
+            return _read_manifest(final)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
     try:
         boxes_by_image = dataset.boxes_by_image()
