@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import queue
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,24 @@ def promote_worker(writer: int, barrier: Any, results: Any) -> None:
     results.put({"writer": writer, "seqs": seqs, **registry.stats})
 
 
+def collect(procs: list[Any], results: Any) -> list[dict[str, Any]]:
+    """Every worker's report; fails at once (instead of waiting) when a worker dies."""
+    reports: list[dict[str, Any]] = []
+    polls = 0
+    while len(reports) < len(procs):
+        try:
+            reports.append(results.get(timeout=1))
+        except queue.Empty:
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            assert not dead, f"promotion workers failed with exit codes {dead}"
+            polls += 1
+            assert polls < 600, "promotion workers made no progress"
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    return reports
+
+
 @pytest.mark.parametrize("fail_rate", [0.0, 0.05], ids=["clean", "faults"])
 def test_concurrent_promotions_are_all_recorded_gap_free(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_rate: float
@@ -48,10 +67,7 @@ def test_concurrent_promotions_are_all_recorded_gap_free(
         procs = [ctx.Process(target=promote_worker, args=(w, barrier, results)) for w in range(PROCESSES)]
         for p in procs:
             p.start()
-        reports = [results.get(timeout=240) for _ in procs]
-        for p in procs:
-            p.join(timeout=60)
-            assert p.exitcode == 0
+        reports = collect(procs, results)
         emulator.fail_rate = 0.0
 
         records = Registry(open_store(f"basin://{BASIN_STORE}")).records("promotions", "det")
