@@ -1,3 +1,3 @@
-from tests.integration.registry.fixtures import gs_serving, s3_serving, store_url
+from tests.integration.registry.fixtures import basin_serving, gs_serving, s3_serving, store_url
 
-__all__ = ["gs_serving", "s3_serving", "store_url"]
+__all__ = ["basin_serving", "gs_serving", "s3_serving", "store_url"]

@@ -78,3 +78,14 @@ def gs_serving(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield "gs://serving/models"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def basin_serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """basin://<store>/serving on the Basin emulator (the pipeline's default serving location)."""
+    emulator = start_emulator(tmp_path / "basin-serving")
+    try:
+        set_basin_env(monkeypatch, emulator.endpoint)
+        yield f"basin://{BASIN_STORE}/serving"
+    finally:
+        emulator.stop()

@@ -9,7 +9,7 @@ from modelopsx.storage.stores import open_store
 from tests.integration.registry.helpers import fake_model_dir, serving_files, source_files
 
 
-@pytest.mark.parametrize("serving", ["s3_serving", "gs_serving"])
+@pytest.mark.parametrize("serving", ["s3_serving", "gs_serving", "basin_serving"])
 def test_deploy_to_object_stores(serving: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     uri = request.getfixturevalue(serving)
     model = fake_model_dir(tmp_path, 4)
