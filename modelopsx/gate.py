@@ -287,18 +287,20 @@ class Check:
     interval: tuple[float, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "metric": self.metric,
-            "kind": self.kind,
-            "passed": self.passed,
-            "reason": self.reason,
-            "candidate": self.candidate,
-            "champion": self.champion,
-            "delta": self.delta,
-            "relative_delta": self.relative_delta,
-            "threshold": self.threshold,
-            "interval": list(self.interval) if self.interval is not None else None,
-        }
+        return _json_safe(
+            {
+                "metric": self.metric,
+                "kind": self.kind,
+                "passed": self.passed,
+                "reason": self.reason,
+                "candidate": self.candidate,
+                "champion": self.champion,
+                "delta": self.delta,
+                "relative_delta": self.relative_delta,
+                "threshold": self.threshold,
+                "interval": list(self.interval) if self.interval is not None else None,
+            }
+        )
 
 
 @dataclass
@@ -508,6 +510,9 @@ def _significance_check(sig_policy: SignificancePolicy, result: SignificanceResu
             threshold=threshold,
         )
     low, high, delta = float(result.low), float(result.high), float(result.delta)
+    if not all(math.isfinite(v) for v in (low, high, delta)):  # the metric is undefined for a model
+        why = getattr(result, "reason", None) or f"{name} is undefined for one of the models"
+        return Check(name, "significance", False, f"no significance interval: {why}", threshold=threshold)
     interval = (low, high)
     if sig_policy.direction == "higher_is_better":
         ok = low > 0
@@ -580,17 +585,23 @@ def decide(
         )
         if policy.significance is not None:
             sig_json.setdefault("metric", policy.significance.metric)
+        sig_json = _json_safe(sig_json)
     return Decision(
         verdict,
         reason,
         checks,
-        dict(candidate),
-        dict(champion) if champion is not None else None,
+        _json_safe(dict(candidate)),
+        _json_safe(dict(champion)) if champion is not None else None,
         policy.to_dict(),
         candidate=dict(candidate_info or {}),
         champion=dict(champion_info) if champion_info is not None else None,
         significance=sig_json,
     )
+
+
+def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
+    """NaN and infinities become None so the decision is strict JSON."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in values.items()}
 
 
 def metrics_from_json(data: Any) -> dict[str, float | None]:

@@ -128,6 +128,14 @@ def test_significance_required() -> None:
     assert decide(cand, CHAMP, policy).decision == "keep"  # required but not computed
 
 
+def test_significance_undefined_metric_keeps() -> None:
+    policy = GatePolicy.from_dict({"significance": "precision"})
+    nan = float("nan")
+    decision = decide({}, CHAMP, policy, Bootstrap(nan, nan, nan, 1.0))
+    assert decision.decision == "keep" and "no significance interval" in decision.reason
+    assert json.loads(json.dumps(decision.to_json(), allow_nan=False))["decision"] == "keep"
+
+
 def test_significance_lower_is_better_metric() -> None:
     policy = GatePolicy.from_dict({"significance": "mr2_reasonable"})
     assert decide({}, CHAMP, policy, Bootstrap(-0.05, -0.08, -0.01, 0.01)).decision == "promote"
