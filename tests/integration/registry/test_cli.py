@@ -90,6 +90,10 @@ def test_bad_input_is_reported_without_traceback(tmp_path: Path) -> None:
         "dataset", "publish", str(tmp_path / "empty"), "--name", "x", "--store", store
     )
     data = generate_synthetic(tmp_path / "data", n_images=2, seed=0, size=(96, 64)).root
+    broken = generate_synthetic(tmp_path / "broken", n_images=2, seed=0, size=(96, 64)).root
+    sorted((broken / "images").iterdir())[0].write_bytes(b"not an image")
+    assert "failed validation" in fails("dataset", "publish", str(broken), "--name", "x", "--store", store)
+    assert not Path(store).exists() or not any(Path(store).rglob("*.json"))  # nothing recorded
     assert "invalid registry name" in fails(
         "dataset", "publish", str(data), "--name", "a b", "--store", store
     )
