@@ -139,6 +139,8 @@ def rollback_cmd(
     typer.echo(f"rolled back {name} to model version {to} (promotion {record['seq']})")
     if serving_uri:
         typer.echo(f"deployed to {serving_uri.rstrip('/')}/{name}/{record['seq']}")
+    else:
+        typer.echo(f"serving not updated; deploy with `modelopsx registry repair {name} --serving-uri URI`")
 
 
 @registry_app.command("repair")
