@@ -1,7 +1,5 @@
 """Compare: the promotion gate, champion vs candidate on the same test split; the decision is a record."""
 
-from typing import NamedTuple
-
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Output
 
@@ -18,8 +16,9 @@ def compare(
     gate_policy: str,
     decision_report: Output[Markdown],
     decision_record: Output[Artifact],
-) -> NamedTuple("GateOutputs", decision=str, reason=str):  # type: ignore[valid-type]
-    """decision is "promote" or "keep"; decision_record holds decision.json and decision.md."""
+) -> str:
+    """Returns "promote" or "keep" (one plain output, which kfp.local's condition evaluation can read);
+    decision_record holds decision.json and decision.md, the reason is in both artifacts' metadata."""
     from modelopsx.workflow import stages
 
     result = stages.compare(
@@ -36,4 +35,4 @@ def compare(
     meta = {k: v for k, v in result.items() if k != "markdown" and v is not None}
     decision_report.metadata.update(meta)
     decision_record.metadata.update(meta)
-    return result["decision"], result["reason"]
+    return result["decision"]

@@ -49,7 +49,7 @@ def add_release_steps(
         )
     )
     gate_task.set_caching_options(False)  # reads the current champion: never reuse an old decision
-    with dsl.If(gate_task.outputs["decision"] == "promote", name="promoted"):
+    with dsl.If(gate_task.outputs["Output"] == "promote", name="promoted"):
         common.with_basin(
             deploy(
                 model=model,

@@ -140,7 +140,7 @@ def test_deploy_runs_only_when_the_gate_promotes(name: str) -> None:
     (condition,) = [t for t in root.values() if "deploy" in
                     spec["components"][t["componentRef"]["name"]].get("dag", {}).get("tasks", {})]
     assert condition["triggerPolicy"]["condition"] == (
-        "inputs.parameter_values['pipelinechannel--compare-decision'] == 'promote'")
+        "inputs.parameter_values['pipelinechannel--compare-Output'] == 'promote'")
 
 
 def test_sweep_fans_out_trials_and_collects_them_for_the_selection() -> None:
