@@ -1,0 +1,62 @@
+"""Target encoding rules shared by the tf.data encoder (targets.py) and a numpy reference (no TensorFlow).
+
+Per output cell the target has 7 channels:
+  0 heatmap: max over pedestrians of an elliptical Gaussian around the center cell (1.0 exactly at it)
+  1 loss weight: 0 inside ignore regions / crowds (except at a pedestrian's own center), else 1
+  2-3 log box width and height in output cells, 4-5 center offset within the cell (x, y)
+  6 regression mask: 1 at pedestrian center cells
+When two pedestrians share a center cell the smaller one supplies the regression target (the larger
+one still has its own Gaussian peak nearby and is usually centered elsewhere).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TARGET_CHANNELS = 7
+GAUSSIAN_ALPHA = 0.54  # sigma = alpha * size / 6 (TTFNet): elliptical, follows the box shape
+MIN_SIGMA = 0.5
+MIN_BOX_PIXELS = 2.0  # boxes thinner than this after clipping carry no usable center
+PEDESTRIAN, IGNORE = 1, -1
+
+
+def encode_targets_numpy(boxes: np.ndarray, labels: np.ndarray, image_size: tuple[int, int],
+                         stride: int) -> np.ndarray:
+    """Reference encoder for one image: boxes [M, 4] (x1, y1, x2, y2 input pixels), labels [M] -> [Ho, Wo, 7].
+    """
+    height, width = image_size
+    out_h, out_w = height // stride, width // stride
+    target = np.zeros((out_h, out_w, TARGET_CHANNELS), np.float32)
+    target[..., 1] = 1.0
+    ys, xs = np.mgrid[0:out_h, 0:out_w].astype(np.float32)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    clipped = np.stack([np.clip(boxes[:, 0], 0, width), np.clip(boxes[:, 1], 0, height),
+                        np.clip(boxes[:, 2], 0, width), np.clip(boxes[:, 3], 0, height)], axis=1)
+    w = clipped[:, 2] - clipped[:, 0]
+    h = clipped[:, 3] - clipped[:, 1]
+    owner_area = np.full((out_h, out_w), np.inf, np.float32)
+    ignore = np.zeros((out_h, out_w), bool)
+    for i, label in enumerate(np.asarray(labels).reshape(-1)):
+        if label == IGNORE:
+            x1, y1, x2, y2 = boxes[i]
+            cx, cy = (xs + 0.5) * stride, (ys + 0.5) * stride
+            ignore |= (cx >= x1) & (cx <= x2) & (cy >= y1) & (cy <= y2)
+            continue
+        if label != PEDESTRIAN or w[i] < MIN_BOX_PIXELS or h[i] < MIN_BOX_PIXELS:
+            continue
+        center_x = (clipped[i, 0] + clipped[i, 2]) / 2 / stride
+        center_y = (clipped[i, 1] + clipped[i, 3]) / 2 / stride
+        cix = min(int(np.floor(center_x)), out_w - 1)
+        ciy = min(int(np.floor(center_y)), out_h - 1)
+        sx = max(GAUSSIAN_ALPHA * w[i] / stride / 6, MIN_SIGMA)
+        sy = max(GAUSSIAN_ALPHA * h[i] / stride / 6, MIN_SIGMA)
+        gauss = np.exp(-((xs - cix) ** 2 / (2 * sx * sx) + (ys - ciy) ** 2 / (2 * sy * sy)))
+        target[..., 0] = np.maximum(target[..., 0], gauss)
+        area = w[i] * h[i]
+        if area < owner_area[ciy, cix]:
+            owner_area[ciy, cix] = area
+            target[ciy, cix, 2:7] = [np.log(w[i] / stride), np.log(h[i] / stride),
+                                     center_x - cix, center_y - ciy, 1.0]
+    peak = target[..., 6] > 0
+    target[..., 1] = np.where(ignore & ~peak, 0.0, 1.0)
+    return target

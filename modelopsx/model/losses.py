@@ -1,0 +1,85 @@
+"""CenterNet losses in keras.ops (any backend): penalty-reduced focal loss on the heatmap, L1 on size/offset.
+
+y_true is the 7-channel target of heatmap.py, y_pred the detector's 5-channel output. Each loss returns one
+value per image, scaled so that Keras' mean over the batch equals the batch sum divided by the batch's
+number of pedestrians (the CenterNet normalisation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+ops = keras.ops
+
+
+def _per_image_scale(y_true: Any) -> Any:
+    batch = ops.cast(ops.shape(y_true)[0], "float32")
+    num_pos = ops.maximum(ops.sum(y_true[..., 6]), 1.0)
+    return batch / num_pos
+
+
+def heatmap_focal_loss(y_true: Any, y_pred: Any, alpha: float = 2.0, beta: float = 4.0) -> Any:
+    y_true = ops.cast(y_true, "float32")
+    logits = ops.cast(y_pred[..., 0], "float32")
+    heat, weight, pos = y_true[..., 0], y_true[..., 1], y_true[..., 6]
+    prob = ops.clip(ops.sigmoid(logits), 1e-4, 1.0 - 1e-4)
+    log_p = ops.log_sigmoid(logits)
+    log_not_p = ops.log_sigmoid(-logits)
+    pos_loss = log_p * ops.power(1.0 - prob, alpha) * pos
+    neg_loss = log_not_p * ops.power(prob, alpha) * ops.power(1.0 - heat, beta) * (1.0 - pos) * weight
+    per_image = -ops.sum(pos_loss + neg_loss, axis=(1, 2))
+    return per_image * _per_image_scale(y_true)
+
+
+def _masked_l1(y_true: Any, y_pred: Any, channels: slice, pred_channels: slice) -> Any:
+    y_true = ops.cast(y_true, "float32")
+    mask = y_true[..., 6:7]
+    diff = ops.abs(ops.cast(y_pred[..., pred_channels], "float32") - y_true[..., channels]) * mask
+    return ops.sum(diff, axis=(1, 2, 3)) * _per_image_scale(y_true)
+
+
+def size_l1_loss(y_true: Any, y_pred: Any) -> Any:
+    return _masked_l1(y_true, y_pred, slice(2, 4), slice(1, 3))
+
+
+def offset_l1_loss(y_true: Any, y_pred: Any) -> Any:
+    return _masked_l1(y_true, y_pred, slice(4, 6), slice(3, 5))
+
+
+@keras.saving.register_keras_serializable(package="modelopsx")
+class CenterNetLoss(keras.losses.Loss):
+    """heatmap focal + size_weight * L1(log size) + offset_weight * L1(offset)."""
+
+    def __init__(self, size_weight: float = 1.0, offset_weight: float = 1.0, name: str = "centernet_loss",
+                 **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.size_weight = size_weight
+        self.offset_weight = offset_weight
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return (heatmap_focal_loss(y_true, y_pred) + self.size_weight * size_l1_loss(y_true, y_pred)
+                + self.offset_weight * offset_l1_loss(y_true, y_pred))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "size_weight": self.size_weight, "offset_weight": self.offset_weight}
+
+
+@keras.saving.register_keras_serializable(package="modelopsx")
+def heatmap_loss(y_true: Any, y_pred: Any) -> Any:
+    return heatmap_focal_loss(y_true, y_pred)
+
+
+@keras.saving.register_keras_serializable(package="modelopsx")
+def size_loss(y_true: Any, y_pred: Any) -> Any:
+    return size_l1_loss(y_true, y_pred)
+
+
+@keras.saving.register_keras_serializable(package="modelopsx")
+def offset_loss(y_true: Any, y_pred: Any) -> Any:
+    return offset_l1_loss(y_true, y_pred)
+
+
+def loss_metrics() -> list[Any]:
+    return [heatmap_loss, size_loss, offset_loss]

@@ -1,0 +1,37 @@
+import pytest
+
+from modelopsx.errors import ModelError
+from modelopsx.model.config import TrainConfig, check_input_size, nearest_valid_sizes, parse_input_size
+
+
+def test_input_size_not_divisible_names_nearest_valid_sizes() -> None:
+    with pytest.raises(ModelError) as info:
+        check_input_size((250, 384))
+    assert "250" in info.value.message and "32" in info.value.message
+    assert "224 or 256" in (info.value.hint or "")
+
+
+def test_nearest_valid_sizes() -> None:
+    assert nearest_valid_sizes(250) == (224, 256)
+    assert nearest_valid_sizes(256) == (256, 256)
+    assert nearest_valid_sizes(10) == (32, 32)
+
+
+def test_parse_input_size() -> None:
+    assert parse_input_size("256x384") == (256, 384)
+    assert parse_input_size("224") == (224, 224)
+    with pytest.raises(ModelError):
+        parse_input_size("big")
+    with pytest.raises(ModelError):
+        parse_input_size("256x380")
+
+
+def test_config_round_trips_through_json_and_rejects_bad_values() -> None:
+    config = TrainConfig(input_size=(192, 256), epochs=3)
+    assert TrainConfig.from_json(config.to_json()) == config
+    with pytest.raises(ModelError):
+        TrainConfig(backbone="vgg")
+    with pytest.raises(ModelError):
+        TrainConfig(epochs=0)
+    local = TrainConfig.local_default()
+    assert local.input_size[0] % 32 == 0 and local.time_limit_s is not None
