@@ -149,8 +149,9 @@ def main() -> None:
         # CPU time per image does not depend on how busy the shared machine is: project both onto 2 idle cores
         loop_cpu = cpu_ms["decode ceiling, tight loop (tf.io.decode_jpeg)"]
         pipe_cpu = cpu_ms["pipeline train (opencv warp)"]
+        eval_cpu = cpu_ms["pipeline eval (no augmentation)"]
         print(f"projected on 2 idle cores from CPU ms per image, pipeline / tight-loop ceiling: "
-              f"{2 * loop_cpu / pipe_cpu:.2f}")
+              f"{2 * loop_cpu / pipe_cpu:.2f} (train), {2 * loop_cpu / eval_cpu:.2f} (eval)")
         print(f"ratio pipeline / naive loop: {pipe / rates['naive per-image loop (cv2 + numpy)']:.2f}")
         print(f"ratio opencv warp / pure-TF warp: {pipe / rates['pipeline train (pure-TF warp)']:.2f}")
 
