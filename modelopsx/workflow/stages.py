@@ -75,7 +75,8 @@ def ingest(dataset_name: str, dataset_version: str, out_dir: str | Path) -> dict
     report = validate_dataset(pulled)
     if not report.ok:
         raise DatasetError(
-            f"dataset {dataset_name} v{version} fails validation: {'; '.join(report.errors[:5])}",
+            f"dataset {dataset_name} v{version} fails validation: "
+            + "; ".join(str(e) for e in report.errors[:5]),
             hint="fix the dataset and publish a new version with `modelopsx dataset publish`",
         )
     if pulled.resolve() != out.resolve():  # keep the artifact self-contained at its own path
