@@ -169,14 +169,16 @@ def _strip_ansi(text: str) -> str:
 
 
 def _failure_details(log: Path) -> str:
-    """The last library error message in the log (what the user must fix), else the log's tail."""
+    """What the user must fix: the step's last library error message (with its hint), else the last
+    exception line, else the end of the log."""
     lines = _strip_ansi(log.read_text(errors="replace")).splitlines()
-    for index in range(len(lines) - 1, -1, -1):
-        match = re.search(r"modelopsx\.errors\.\w+: (.*)", lines[index])
-        if match:
-            tail = [match.group(1)] + [ln.strip() for ln in lines[index + 1 : index + 2] if "hint:" in ln]
-            return "\n  ".join(tail)
-    return "\n  ".join(ln for ln in lines[-15:] if ln.strip())
+    for pattern in (r"modelopsx\.errors\.\w+: (.*)", r"^\s*((?:[\w.]+\.)?\w*(?:Error|Exception)\w*: .*)"):
+        for index in range(len(lines) - 1, -1, -1):
+            match = re.search(pattern, lines[index])
+            if match:
+                hint = [ln.strip() for ln in lines[index + 1 : index + 2] if "hint:" in ln]
+                return "\n  ".join([match.group(1), *hint])
+    return "\n  ".join(ln.strip() for ln in lines[-5:] if ln.strip())
 
 
 def run_local(
