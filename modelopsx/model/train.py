@@ -120,7 +120,8 @@ class _EpochState:
     def __init__(self, started: float, images_per_epoch: int) -> None:
         self.started = started
         self.images_per_epoch = images_per_epoch
-        self.epoch_seconds: list[float] = []
+        self.epoch_seconds: list[float] = []  # whole epochs, validation included (time budget)
+        self.train_seconds: list[float] = []  # training steps only (throughput)
 
 
 def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: int, steps_per_epoch: int,
@@ -148,6 +149,9 @@ def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: 
             self.epoch = epoch
             self.epoch_start = time.perf_counter()
 
+        def on_test_begin(self, logs: Any = None) -> None:
+            state.train_seconds.append(time.perf_counter() - self.epoch_start)
+
         def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
             step = (self.epoch - first) * steps_per_epoch + batch
             self.model.optimizer.learning_rate.assign(self._lr(step))
@@ -160,11 +164,12 @@ def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: 
             if limit is None:
                 return
             remaining = limit - (time.perf_counter() - state.started)
-            # the first epoch also traces the graph and warms the input pipeline: later ones are faster
+            # the first epoch also traces the graph and warms the input pipeline: plan from later ones
             later = state.epoch_seconds[1:][-3:]
-            estimate = sum(later) / len(later) if later else 0.8 * state.epoch_seconds[0]
-            fits = int(remaining // estimate)
-            planned = min(self.last, epoch + 1 + max(fits, 0))
+            if not later and remaining > 0:
+                return
+            fits = int(remaining // (sum(later) / len(later))) if later else 0
+            planned = min(last, epoch + 1 + max(fits, 0))
             if planned < self.last and not quiet:
                 print(f"time budget {limit:.0f}s: training ends after epoch {planned}", flush=True)
             self.last = planned
@@ -311,9 +316,8 @@ def train_model(split_dir: Path, out_dir: Path, config: TrainConfig, quiet: bool
         if model.stop_training and initial_epoch < last:
             break  # early stopping or the time limit ends the whole schedule
     train_seconds = time.perf_counter() - started
-    trained_epochs = len(book.epoch_seconds)
-    images_per_second = (book.images_per_epoch * trained_epochs / sum(book.epoch_seconds)
-                         if book.epoch_seconds else 0.0)
+    steady = book.train_seconds[1:] or book.train_seconds  # the first epoch also traces the graph
+    images_per_second = book.images_per_epoch * len(steady) / sum(steady) if steady else 0.0
 
     best_weights = out_dir / CHECKPOINT_DIR / BEST_WEIGHTS
     if best_weights.is_file():
@@ -386,7 +390,7 @@ def finish_training(model: Any, config: TrainConfig, split_dir: Path, val_set: D
         "val_metrics": val_result.metrics,
         "train_seconds": round(train_seconds, 2),
         "train_images_per_second": round(images_per_second, 2),
-        "skipped_images": _skipped_images(),
+        "skipped_images": _skipped_images(split_dir / "train"),
         "val_skipped_images": skipped,
         "gpus": gpu_count,
         "versions": _versions(),
@@ -419,18 +423,13 @@ def _in_strategy() -> bool:
     return tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1
 
 
-def _skipped_images() -> int | None:
+def _skipped_images(train_dir: Path) -> int | None:
+    """Unreadable training images the input pipeline left out (skipped and counted, never a crash)."""
     try:
-        from modelopsx.data import tfdata
-    except ImportError:
-        return None
-    counter = getattr(tfdata, "skipped_images_counter", None)
-    if counter is None:
-        return None
-    try:
-        value = counter()
-        return int(value() if callable(value) else getattr(value, "value", value))
-    except (TypeError, ValueError):
+        from modelopsx.data.tfdata import pipeline_info
+
+        return len(pipeline_info(train_dir)["skipped"])
+    except (ImportError, KeyError, OSError):
         return None
 
 

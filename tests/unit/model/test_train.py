@@ -132,34 +132,34 @@ def test_training_resumes_from_checkpoint_and_skips_unreadable_images(
     broken = sorted((split / "train" / "images").iterdir())[0]
     broken.unlink()
     broken.write_bytes(b"\xff\xd8 truncated")  # a JPEG that cannot be decoded
-    config = tiny_config(epochs=3, steps_per_epoch=4)
+    config = tiny_config(epochs=2, steps_per_epoch=3)
     out = tmp_path / "model"
 
-    class CrashAfterSecondEpoch(keras.callbacks.Callback):
+    class CrashAfterFirstEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs=None) -> None:
-            if epoch == 1:
+            if epoch == 0:
                 raise _Crash()
 
     original = train_module._callbacks
 
     def with_crash(*args, **kwargs):
         callbacks, checkpoint = original(*args, **kwargs)
-        return [*callbacks, CrashAfterSecondEpoch()], checkpoint  # after the checkpoint callbacks
+        return [*callbacks, CrashAfterFirstEpoch()], checkpoint  # after the checkpoint callbacks
 
     monkeypatch.setattr(train_module, "_callbacks", with_crash)
     with pytest.raises(_Crash):
         train_module.train_model(split, out, config)
     monkeypatch.undo()
     state = json.loads((out / "checkpoints" / "state.json").read_text())
-    assert state["epoch"] == 2 and not (out / "model.json").exists()
+    assert state["epoch"] == 1 and not (out / "model.json").exists()
 
     with pytest.raises(ModelError, match="unfinished"):
         train_module.train_model(split, out, config)
     result = train_module.train_model(split, out, config, resume=True)
-    assert [int(row["epoch"]) for row in result.history] == [1, 2, 3]
+    assert [int(row["epoch"]) for row in result.history] == [1, 2]  # the resumed run trained epoch 2 only
     with (out / "history.csv").open() as handle:
-        assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1, 2]
+        assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1]
     meta = json.loads((out / "model.json").read_text())
-    assert meta["skipped_images"] >= 1
+    assert meta["skipped_images"] == 1
     with pytest.raises(ModelError, match="already holds a trained model"):
         train_module.train_model(split, out, config)
