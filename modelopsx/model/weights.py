@@ -23,10 +23,8 @@ def fetch_basin_weights(key_url: str, into: Path) -> Path:
     if not store_name or not key:
         raise ModelError(f"weights {key_url!r} is not basin://<store>/<key>",
                          hint="e.g. basin://my-store/w.weights.h5")
-    parent, _, name = key.rpartition("/")
-    store = open_store(f"{BASIN_SCHEME}{store_name}/{parent}" if parent else f"{BASIN_SCHEME}{store_name}")
-    data = store.get(name)
-    path = into / name
+    data = open_store(f"{BASIN_SCHEME}{store_name}").get(key)  # the client verifies the CID
+    path = into / key.rpartition("/")[2]
     path.write_bytes(data)
     return path
 
