@@ -13,7 +13,8 @@ import pytest
 from modelopsx.errors import ModelError
 from tests.unit.model.conftest import TINY_SIZE, tiny_config
 
-pytestmark = pytest.mark.slow
+# one worker under `pytest -n 2 --dist loadgroup`, so the module-scoped tiny model is trained once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("model-train")]
 tf = pytest.importorskip("tensorflow")
 
 
