@@ -19,12 +19,14 @@ def train(
     learning_rate: float,
     weights: str,
     seed: int,
+    preset: str,
     overrides: dict,
     trial: dict,
     model: Output[Model],
     metrics: Output[Metrics],
 ):
-    """`overrides` (any other TrainConfig field) wins over the named settings, a sweep `trial` over both."""
+    """Settings: the model's `preset`, the named ones that are set (0 / empty keep the preset's value),
+    `overrides` (any other TrainConfig field), then a sweep `trial`."""
     from modelopsx.workflow import stages
 
     params = {
@@ -37,7 +39,7 @@ def train(
         "weights": weights,
         "seed": seed,
     }
-    meta = stages.train(data.path, model.path, {**params, **overrides}, trial)
+    meta = stages.train(data.path, model.path, params, overrides, preset, trial)
     model.metadata.update(meta)
     model.metadata["dataset_version"] = data.metadata.get("dataset_version", "")
     for name, value in meta["training_metrics"].items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from kfp import dsl, kubernetes
@@ -57,39 +56,17 @@ def on_gpu(
     return task
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainDefaults:
-    backbone: str
-    input_height: int
-    input_width: int
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    weights: str
-    augment_copies: int
-    overrides: dict[str, Any]  # other TrainConfig fields where the preset differs from the class defaults
+PRESET_NOTE = (
+    " Training settings left at 0 or empty take the value of train_preset (the model's own presets:"
+    " default, local, cpu); weights 'none' trains from scratch; train_overrides sets any other field."
+)
 
 
-def train_defaults(gpu: bool) -> TrainDefaults:
-    """Parameter defaults from the model's configuration: the full one on GPU, the quick local one on CPU."""
-    from modelopsx.model.config import TrainConfig
+def train_preset(gpu: bool) -> str:
+    """The model's preset the named training parameters fall back to (see stages.train_config)."""
+    return "default" if gpu else "local"
 
-    config = TrainConfig() if gpu else TrainConfig.local_default()
-    named = {"backbone", "input_size", "epochs", "batch_size", "learning_rate", "weights", "seed", "extra"}
-    base = TrainConfig()
-    overrides = {
-        f.name: getattr(config, f.name)
-        for f in dataclasses.fields(TrainConfig)
-        if f.name not in named and getattr(config, f.name) != getattr(base, f.name)
-    }
-    return TrainDefaults(
-        backbone=str(config.backbone),
-        input_height=int(config.input_size[0]),
-        input_width=int(config.input_size[1]),
-        epochs=int(config.epochs),
-        batch_size=int(config.batch_size),
-        learning_rate=float(config.learning_rate),
-        weights=config.weights or "",
-        augment_copies=1 if gpu else 0,  # the CPU preset is timed on the plain split; tf.data augments online
-        overrides=overrides,
-    )
+
+def augment_copies(gpu: bool) -> int:
+    # The quick CPU preset is timed on the plain split (tf.data augments online); on GPU materialize one copy.
+    return 1 if gpu else 0

@@ -25,12 +25,12 @@ DEFAULT_TRIALS: list[dict[str, Any]] = [{"learning_rate": 0.001}, {"learning_rat
 
 
 def build_sweep_pipeline(gpu: bool) -> Callable[..., Any]:
-    d = common.train_defaults(gpu)
     train_component = train_gpu if gpu else train_cpu
 
     @dsl.pipeline(
         name=PIPELINE_NAME if gpu else CPU_PIPELINE_NAME,
-        description="Parameter sweep: train and evaluate every trial in parallel, gate the best.",
+        description="Parameter sweep: train and evaluate every trial (a JSON object of training settings) in "
+        "parallel, gate the best by selection_metric." + common.PRESET_NOTE,
     )
     def sweep_pipeline(
         trials: list = DEFAULT_TRIALS,  # noqa: B006  (pipeline parameter default, never mutated)
@@ -40,17 +40,18 @@ def build_sweep_pipeline(gpu: bool) -> Callable[..., Any]:
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         split_salt: str = "",
-        augment_copies: int = d.augment_copies,
+        augment_copies: int = common.augment_copies(gpu),
         augment_seed: int = 0,
-        backbone: str = d.backbone,
-        input_height: int = d.input_height,
-        input_width: int = d.input_width,
-        epochs: int = d.epochs,
-        batch_size: int = d.batch_size,
-        learning_rate: float = d.learning_rate,
-        weights: str = d.weights,
+        backbone: str = "",
+        input_height: int = 0,
+        input_width: int = 0,
+        epochs: int = 0,
+        batch_size: int = 0,
+        learning_rate: float = 0.0,
+        weights: str = "",
         seed: int = 0,
-        train_overrides: dict = d.overrides,  # other TrainConfig fields; each trial wins over them
+        train_preset: str = common.train_preset(gpu),
+        train_overrides: dict = {},  # noqa: B006  (any TrainConfig field; never mutated)
         model_name: str = common.DEFAULT_MODEL_NAME,
         gate_policy: str = "",
         serving_uri: str = "",
@@ -83,6 +84,7 @@ def build_sweep_pipeline(gpu: bool) -> Callable[..., Any]:
                     learning_rate=learning_rate,
                     weights=weights,
                     seed=seed,
+                    preset=train_preset,
                     overrides=train_overrides,
                     trial=trial,
                 ),

@@ -62,7 +62,6 @@ def add_release_steps(
 
 
 def build_training_pipeline(gpu: bool) -> Callable[..., Any]:
-    d = common.train_defaults(gpu)
 
     def data_and_training(
         dataset_name: Any,
@@ -88,7 +87,7 @@ def build_training_pipeline(gpu: bool) -> Callable[..., Any]:
         @dsl.pipeline(
             name=PIPELINE_NAME,
             description="Train, evaluate, gate and deploy the pedestrian "
-            "detector on GPU nodes; every artifact mirrored to Basin.",
+            "detector on GPU nodes; every artifact mirrored to Basin." + common.PRESET_NOTE,
         )
         def training_pipeline(
             dataset_name: str = common.DEFAULT_DATASET,
@@ -96,17 +95,18 @@ def build_training_pipeline(gpu: bool) -> Callable[..., Any]:
             val_fraction: float = 0.15,
             test_fraction: float = 0.15,
             split_salt: str = "",
-            augment_copies: int = d.augment_copies,
+            augment_copies: int = common.augment_copies(gpu),
             augment_seed: int = 0,
-            backbone: str = d.backbone,
-            input_height: int = d.input_height,
-            input_width: int = d.input_width,
-            epochs: int = d.epochs,
-            batch_size: int = d.batch_size,
-            learning_rate: float = d.learning_rate,
-            weights: str = d.weights,
+            backbone: str = "",
+            input_height: int = 0,
+            input_width: int = 0,
+            epochs: int = 0,
+            batch_size: int = 0,
+            learning_rate: float = 0.0,
+            weights: str = "",
             seed: int = 0,
-            train_overrides: dict = d.overrides,  # other TrainConfig fields
+            train_preset: str = common.train_preset(gpu),
+            train_overrides: dict = {},  # noqa: B006  (any TrainConfig field; never mutated)
             model_name: str = common.DEFAULT_MODEL_NAME,
             gate_policy: str = "",
             serving_uri: str = "",
@@ -135,6 +135,7 @@ def build_training_pipeline(gpu: bool) -> Callable[..., Any]:
                     learning_rate=learning_rate,
                     weights=weights,
                     seed=seed,
+                    preset=train_preset,
                     overrides=train_overrides,
                     trial={},
                 ),
@@ -158,7 +159,7 @@ def build_training_pipeline(gpu: bool) -> Callable[..., Any]:
     @dsl.pipeline(
         name=CPU_PIPELINE_NAME,
         description="CPU fallback of the training pipeline (kind clusters, "
-        "kfp.local): no accelerator, no GPU node placement, quick training defaults.",
+        "kfp.local): no accelerator, no GPU node placement, the quick local preset." + common.PRESET_NOTE,
     )
     def training_pipeline_cpu(
         dataset_name: str = common.DEFAULT_DATASET,
@@ -166,17 +167,18 @@ def build_training_pipeline(gpu: bool) -> Callable[..., Any]:
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         split_salt: str = "",
-        augment_copies: int = d.augment_copies,
+        augment_copies: int = common.augment_copies(gpu),
         augment_seed: int = 0,
-        backbone: str = d.backbone,
-        input_height: int = d.input_height,
-        input_width: int = d.input_width,
-        epochs: int = d.epochs,
-        batch_size: int = d.batch_size,
-        learning_rate: float = d.learning_rate,
-        weights: str = d.weights,
+        backbone: str = "",
+        input_height: int = 0,
+        input_width: int = 0,
+        epochs: int = 0,
+        batch_size: int = 0,
+        learning_rate: float = 0.0,
+        weights: str = "",
         seed: int = 0,
-        train_overrides: dict = d.overrides,
+        train_preset: str = common.train_preset(gpu),
+        train_overrides: dict = {},  # noqa: B006  (any TrainConfig field; never mutated)
         model_name: str = common.DEFAULT_MODEL_NAME,
         gate_policy: str = "",
         serving_uri: str = "",
@@ -201,6 +203,7 @@ def build_training_pipeline(gpu: bool) -> Callable[..., Any]:
                 learning_rate=learning_rate,
                 weights=weights,
                 seed=seed,
+                preset=train_preset,
                 overrides=train_overrides,
                 trial={},
             ),

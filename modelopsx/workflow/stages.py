@@ -116,7 +116,6 @@ def split(src: str | Path, out_dir: str | Path, val: float, test: float, salt: s
 def augment(split_dir: str | Path, out_dir: str | Path, copies: int, seed: int) -> dict[str, Any]:
     """Materialize `copies` augmented copies of the train split; val and test pass through untouched."""
     from modelopsx.data.augment import augment_dataset
-    from modelopsx.data.hashing import dataset_version_hash
 
     src, out = Path(split_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -131,8 +130,7 @@ def augment(split_dir: str | Path, out_dir: str | Path, copies: int, seed: int) 
     return {
         "copies": copies,
         "seed": seed,
-        "train_hash": dataset_version_hash(out / "train"),
-        "test_hash": dataset_version_hash(out / "test"),
+        **{f"{name}_hash": split_content_hash(out / name) for name in SPLIT_NAMES},
     }
 
 
@@ -151,52 +149,86 @@ def _link_tree(src: Path, dst: Path) -> None:
 # -------------------------------------------------------------------------------------------------- train
 
 
-def train_config(params: dict[str, Any], overrides: dict[str, Any] | None = None) -> Any:
-    """A TrainConfig from pipeline parameters; `overrides` (a sweep trial) wins over them."""
+# Named pipeline parameters at these values keep the preset's value (the KFP UI shows 0 / empty).
+UNSET = (None, "", 0, 0.0)
+PRESETS = ("default", "local", "cpu")
+
+
+def preset_config(preset: str) -> Any:
+    """The model's own presets: "default" (GPU), "local" (quick CPU run), "cpu" (longer CPU run)."""
     from modelopsx.model.config import TrainConfig
 
-    merged = {**params, **(overrides or {})}
+    makers = {"default": TrainConfig, "local": TrainConfig.local_default, "cpu": TrainConfig.cpu_default}
+    if preset not in makers:
+        raise PipelineError(f"unknown training preset {preset!r}", hint=f"use one of: {', '.join(PRESETS)}")
+    return makers[preset]()
+
+
+def train_config(
+    params: dict[str, Any], overrides: dict[str, Any] | None = None, preset: str = "default"
+) -> Any:
+    """A TrainConfig: the preset, then the named pipeline parameters that are set (not 0 / empty), then
+    `overrides` (train_overrides and a sweep trial: any TrainConfig field, applied as given).
+
+    weights: "" keeps the preset's, "none" trains from random initialisation.
+    """
+    from modelopsx.model.config import TrainConfig
+
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(k for k in merged if k not in fields and k not in TRIAL_PARAMETERS)
+    overrides = dict(overrides or {})
+    unknown = sorted(k for k in {**params, **overrides} if k not in fields and k not in TRIAL_PARAMETERS)
     if unknown:
         raise PipelineError(
             f"unknown training setting(s): {', '.join(unknown)}",
             hint=f"valid settings: {', '.join(sorted(fields | set(TRIAL_PARAMETERS)))}",
         )
+    values = preset_config(preset).to_json()
+    chosen = {k: v for k, v in params.items() if v not in UNSET}
+    chosen.update(overrides)
+    height, width = values["input_size"]
+    for key, value in chosen.items():
+        if key == "input_height":
+            height = value
+        elif key == "input_width":
+            width = value
+        elif key == "weights" and isinstance(value, str) and value.lower() == "none":
+            values["weights"] = None
+        else:
+            values[key] = value
+    values["input_size"] = [height, width]
     # KFP carries numbers in dict/list parameters as floats: give integer fields their integers back.
     int_fields = {f.name for f in dataclasses.fields(TrainConfig) if f.type in ("int", "int | None")}
-    values = {
-        k: int(v) if k in int_fields and isinstance(v, float) and v.is_integer() else v
-        for k, v in merged.items()
-        if k in fields
-    }
-    if "weights" in values:
-        values["weights"] = values["weights"] or None  # "" in a pipeline parameter means random init
-    if "input_height" in merged or "input_width" in merged:
-        base = TrainConfig().input_size
-        values["input_size"] = (
-            int(merged.get("input_height", base[0])),
-            int(merged.get("input_width", base[1])),
-        )
+    for key in int_fields & set(values):
+        if isinstance(values[key], float) and values[key].is_integer():
+            values[key] = int(values[key])
+    values["input_size"] = [int(v) for v in values["input_size"]]
     return TrainConfig.from_json(values)
 
 
 def train(
-    data_dir: str | Path, out_dir: str | Path, params: dict[str, Any], overrides: dict[str, Any] | None = None
+    data_dir: str | Path,
+    out_dir: str | Path,
+    params: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
+    preset: str = "default",
+    trial: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train on data_dir/train (validated on data_dir/val) into the MODEL_DIR layout at out_dir."""
+    """Train on data_dir/train (validated on data_dir/val) into the MODEL_DIR layout at out_dir.
+
+    Settings: the preset, the named parameters that are set, `overrides`, then the sweep `trial`."""
     from modelopsx.model.train import train_model
 
-    config = train_config(params, overrides)
+    config = train_config(params, {**(overrides or {}), **(trial or {})}, preset)
     result = train_model(Path(data_dir), Path(out_dir), config)
     model_json = _read_json(Path(out_dir) / "model.json")
     meta: dict[str, Any] = {
+        "preset": preset,
         "backbone": model_json.get("backbone", getattr(config, "backbone", "")),
         "input_size": list(model_json.get("input_size", getattr(config, "input_size", ()))),
         "score_threshold": model_json.get("score_threshold"),
         "train_dataset_hash": model_json.get("train_dataset_hash", ""),
         "config": _jsonable(config.to_json()),
-        "trial": _jsonable(overrides or {}),
+        "trial": _jsonable(trial or {}),
     }
     history = model_json.get("history") or getattr(result, "history", None) or []
     final = history[-1] if isinstance(history, list) and history and isinstance(history[-1], dict) else {}
@@ -215,7 +247,6 @@ def evaluate(
     out_dir receives evaluation.json (metrics, confusion, test hash), detections.json and report/.
     """
     from modelopsx.data.format import load_dataset
-    from modelopsx.data.hashing import dataset_version_hash
     from modelopsx.evaluation.metrics import evaluate_detections
     from modelopsx.evaluation.report import write_report
     from modelopsx.model.predict import predict_dataset
@@ -228,10 +259,31 @@ def evaluate(
     gt = load_dataset(test_dir)
     write_report(result, gt, detections, out / REPORT_DIR, title=title or "ModelOpsX evaluation")
     record = result.to_json()
-    record["test_hash"] = dataset_version_hash(test_dir)
+    record["test_hash"] = split_content_hash(test_dir)
     record["score_threshold"] = result.metrics.get("score_threshold", threshold)
     (out / EVALUATION_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
     return record
+
+
+def split_content_hash(root: Path) -> str:
+    """Content hash of a split (annotations without their `info` block, plus image bytes).
+
+    The gate compares champion and candidate "on the same test split" by this hash. The split's own
+    dataset_version_hash also covers `info`, which records the absolute source path (a fresh temporary
+    directory in every pipeline run), so it would differ for identical test images and boxes.
+    """
+    import hashlib
+
+    from modelopsx.data.format import ANNOTATIONS_FILE, IMAGES_DIR, read_annotations
+    from modelopsx.data.hashing import canonical_annotations, file_sha256
+
+    data = {k: v for k, v in read_annotations(root / ANNOTATIONS_FILE).items() if k != "info"}
+    names = sorted({str(entry.get("file_name")) for entry in data["images"] if isinstance(entry, dict)})
+    outer = hashlib.sha256(b"modelopsx-split-v1\n")
+    outer.update(hashlib.sha256(canonical_annotations(data)).digest())
+    for name in names:
+        outer.update(f"{name}\0{file_sha256(root / IMAGES_DIR / name)}\n".encode())
+    return outer.hexdigest()
 
 
 def confusion_matrix(confusion: dict[str, int]) -> tuple[list[str], list[list[int]]]:

@@ -25,7 +25,7 @@ TINY = {
     "input_width": 96,
     "batch_size": 4,
     "augment_copies": 1,
-    "weights": "",
+    "weights": "none",
     "train_overrides": {"alpha": 0.35, "neck_channels": 16, "head_channels": 16, "lr_warmup_steps": 1},
 }
 
@@ -52,7 +52,8 @@ def test_first_run_promotes_and_second_run_is_gated_against_it(tmp_path: Path) -
     assert second.dataset["seq"] == first.dataset["seq"]  # same data, not published again
     record = second.extra["decision"]
     assert record["champion"]["model_version"] == 1
-    # same test split: the champion's stored metrics are reused, not measured again
+    # same test split (though split afresh in another temporary folder): the stored metrics are reused
+    assert record["champion"]["metrics_source"] == "model record"
     assert record["champion_metrics"] == pytest.approx(first.metrics)
     expected = decide(second.metrics, first.metrics, GatePolicy.default())
     assert second.decision == expected.decision and second.reason == expected.reason

@@ -20,12 +20,15 @@ def test_validate_trials_accepts_json_text_and_lists() -> None:
     assert stages.validate_trials(json.dumps(trials)) == trials
 
 
-@pytest.mark.parametrize(("trials", "message"), [
-    ("not json", "trials is not valid JSON"),
-    ({"learning_rate": 0.1}, "trials must be a non-empty list"),
-    ([{"batch_size": True}], "trials[0].batch_size must be a positive number"),
-    ([{"epochs": 2}, {"colour": "red"}], "trials[1] has unknown key(s): colour"),
-])
+@pytest.mark.parametrize(
+    ("trials", "message"),
+    [
+        ("not json", "trials is not valid JSON"),
+        ({"learning_rate": 0.1}, "trials must be a non-empty list"),
+        ([{"batch_size": True}], "trials[0].batch_size must be a positive number"),
+        ([{"epochs": 2}, {"colour": "red"}], "trials[1] has unknown key(s): colour"),
+    ],
+)
 def test_validate_trials_names_the_problem(trials: object, message: str) -> None:
     with pytest.raises(PipelineError) as info:
         stages.validate_trials(trials)
@@ -41,15 +44,29 @@ def test_best_trial_respects_metric_direction_and_missing_values() -> None:
         stages.best_trial(results, "ap")
 
 
-def test_train_config_restores_integers_and_applies_trial_last() -> None:
-    # KFP delivers numbers inside dict parameters as floats
-    config = stages.train_config({"epochs": 4, "neck_channels": 48.0, "weights": "", "input_height": 64,
-                                  "input_width": 96}, {"epochs": 2.0, "learning_rate": 0.01})
+def test_train_config_layers_preset_parameters_overrides() -> None:
+    from modelopsx.model.config import TrainConfig
+
+    local = TrainConfig.local_default()
+    # named parameters at 0 / empty keep the preset's values
+    config = stages.train_config(
+        {"epochs": 0, "backbone": "", "input_height": 0, "weights": ""}, None, "local"
+    )
+    assert config == local
+    # set ones win, then overrides (a trial included); KFP's floats become integers again
+    config = stages.train_config(
+        {"epochs": 4, "input_height": 64, "input_width": 96, "weights": "none"},
+        {"epochs": 2.0, "neck_channels": 48.0, "learning_rate": 0.01},
+        "local",
+    )
     assert config.epochs == 2 and isinstance(config.epochs, int)
     assert config.neck_channels == 48 and isinstance(config.neck_channels, int)
     assert config.input_size == (64, 96) and config.weights is None and config.learning_rate == 0.01
+    assert config.time_limit_s == local.time_limit_s  # untouched preset fields stay
     with pytest.raises(PipelineError, match="unknown training setting"):
         stages.train_config({"epochs": 1, "warp_speed": 9})
+    with pytest.raises(PipelineError, match="unknown training preset 'fast'"):
+        stages.train_config({}, None, "fast")
 
 
 def test_confusion_matrix_rows_are_truth() -> None:
@@ -69,8 +86,17 @@ def test_report_becomes_one_self_contained_file(tmp_path: Path) -> None:
 
 
 def test_lineage_from_dataset_metadata() -> None:
-    lineage = stages.lineage_from({"dataset_name": "synthetic", "dataset_version": "3", "dvc_hash": "ab.dir",
-                                   "content_hash": "cd", "train_hash": "t", "test_hash": "s"}, "run-1")
+    lineage = stages.lineage_from(
+        {
+            "dataset_name": "synthetic",
+            "dataset_version": "3",
+            "dvc_hash": "ab.dir",
+            "content_hash": "cd",
+            "train_hash": "t",
+            "test_hash": "s",
+        },
+        "run-1",
+    )
     assert (lineage.dataset_name, lineage.dataset_version) == ("synthetic", 3)
     assert lineage.dataset_dvc_hash == "ab.dir"
     assert lineage.split_hashes == {"train": "t", "test": "s"} and lineage.pipeline_run_id == "run-1"
@@ -92,3 +118,23 @@ def test_unreachable_basin_endpoint_is_named() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(Exception, match=f"http://127.0.0.1:{port} is unreachable"):
         stages.require_reachable(f"http://127.0.0.1:{port}")
+
+
+def test_split_content_hash_ignores_where_the_split_was_made(tmp_path: Path) -> None:
+    from modelopsx.data.format import Box, Dataset, ImageRecord
+
+    def make(root: Path, source: str, box_x: float) -> Path:
+        (root / "images").mkdir(parents=True)
+        (root / "images" / "a.jpg").write_bytes(b"jpeg bytes")
+        Dataset(
+            root=root,
+            images=[ImageRecord(1, "a.jpg", 64, 48)],
+            annotations=[Box(1, 1, [box_x, 2, 10, 20])],
+            info={"source": source, "split": "test"},
+        ).save()
+        return root
+
+    first = stages.split_content_hash(make(tmp_path / "run1" / "test", "/tmp/run1/in", 1))
+    again = stages.split_content_hash(make(tmp_path / "run2" / "test", "/tmp/run2/in", 1))
+    moved = stages.split_content_hash(make(tmp_path / "run3" / "test", "/tmp/run3/in", 5))
+    assert first == again and first != moved
