@@ -9,7 +9,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -439,6 +438,3 @@ def _versions() -> dict[str, str]:
 
     return {"tensorflow": tf.__version__, "keras": keras.__version__}
 
-
-def remove_checkpoints(out_dir: Path) -> None:
-    shutil.rmtree(out_dir / CHECKPOINT_DIR, ignore_errors=True)
