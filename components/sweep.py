@@ -7,10 +7,11 @@ from modelopsx.workflow.images import MODELOPSX_IMAGE
 
 
 @dsl.component(base_image=MODELOPSX_IMAGE, install_kfp_package=False)
-def check_trials(trials: list) -> list:
-    """A malformed list fails here with a message naming the bad trial and the valid keys."""
+def check_trials(trials: list, selection_metric: str) -> list:
+    """A malformed list (or an unknown metric) fails here, before any training, naming what is wrong."""
     from modelopsx.workflow import stages
 
+    stages.check_selection_metric(selection_metric)
     return stages.validate_trials(trials)
 
 
@@ -30,6 +31,12 @@ def select_best(
     stages.copy_tree(models[index].path, best_model.path)
     stages.copy_tree(evaluations[index].path, best_evaluation.path)
     best_model.metadata.update(models[index].metadata)
-    best_model.metadata.update({"trial_index": index, "selected_by": metric})
+    best_model.metadata.update(
+        {
+            "trial_index": index,
+            "selected_by": metric,
+            "selected_value": metrics[index].metadata.get(metric, "undefined"),
+        }
+    )
     best_evaluation.metadata.update(evaluations[index].metadata)
     return index

@@ -60,7 +60,9 @@ def build_sweep_pipeline(gpu: bool) -> Callable[..., Any]:
         gpu_node_selector: dict = common.DEFAULT_GPU_NODE_SELECTOR,  # noqa: B006
         gpu_tolerations: list = common.DEFAULT_GPU_TOLERATIONS,  # noqa: B006
     ) -> None:
-        trials_task = check_trials(trials=trials)  # fail before any data moves or GPU is taken
+        trials_task = check_trials(
+            trials=trials, selection_metric=selection_metric
+        )  # fail before any data moves or GPU is taken
         ingest_task = common.with_basin(ingest(dataset_name=dataset_name, dataset_version=dataset_version))
         ingest_task.set_caching_options(False)
         ingest_task.after(trials_task)

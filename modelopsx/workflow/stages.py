@@ -25,6 +25,18 @@ REPORT_DIR = "report"
 SPLIT_NAMES = ("train", "val", "test")
 # Metrics where a smaller value is better (log-average miss rates); every other metric is "higher is better".
 LOWER_IS_BETTER = frozenset({"mr2_reasonable", "mr2_all", "mr2_heavy", "mr2_small"})
+SELECTION_METRICS = (
+    "f1",
+    "precision",
+    "recall",
+    "accuracy",
+    "ap50",
+    "ap",
+    "mr2_reasonable",
+    "mr2_all",
+    "mr2_heavy",
+    "mr2_small",
+)
 # Pipeline parameters a sweep trial may set, besides any TrainConfig field.
 TRIAL_PARAMETERS = (
     "backbone",
@@ -524,8 +536,22 @@ def validate_trials(trials: Any) -> list[dict[str, Any]]:
     return trials
 
 
+def check_selection_metric(metric: str) -> str:
+    if metric not in SELECTION_METRICS:
+        raise PipelineError(
+            f"selection_metric {metric!r} is not a metric the evaluation reports",
+            hint=f"choose one of: {', '.join(SELECTION_METRICS)}",
+        )
+    return metric
+
+
 def best_trial(metrics: list[dict[str, Any]], metric: str) -> int:
-    """Index of the best trial by `metric` (lower is better for miss rates); undefined values rank last."""
+    """Index of the best trial by `metric` (lower is better for miss rates); undefined values rank last.
+
+    When no trial defines the metric (e.g. precision without any detection), the first trial goes on: the
+    gate then keeps the champion with the reason on record, instead of the sweep failing after training.
+    """
+    check_selection_metric(metric)
     if not metrics:
         raise PipelineError("the sweep produced no trial results", hint="check the trials list")
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
@@ -533,10 +559,6 @@ def best_trial(metrics: list[dict[str, Any]], metric: str) -> int:
     for values in metrics:
         value = values.get(metric)
         scores.append(sign * float(value) if isinstance(value, int | float) else float("-inf"))
-    if all(s == float("-inf") for s in scores):
-        raise PipelineError(
-            f"no trial reports the metric {metric!r}", hint=f"choose one of: {', '.join(sorted(metrics[0]))}"
-        )
     return max(range(len(scores)), key=lambda i: (scores[i], -i))
 
 

@@ -84,6 +84,10 @@ def parse_params(items: list[str], spec: dict[str, dict[str, Any]]) -> dict[str,
         from modelopsx.workflow.stages import validate_trials
 
         validate_trials(out["trials"])
+    if "selection_metric" in out:
+        from modelopsx.workflow.stages import check_selection_metric
+
+        check_selection_metric(out["selection_metric"])
     return out
 
 

@@ -23,8 +23,12 @@ OUTPUT_TYPES = {
     "split": {"splits": "system.Dataset"},
     "augment": {"augmented": "system.Dataset"},
     "train": {"model": "system.Model", "metrics": "system.Metrics"},
-    "evaluate": {"metrics": "system.Metrics", "confusion": "system.ClassificationMetrics",
-                 "report": "system.HTML", "evaluation": "system.Artifact"},
+    "evaluate": {
+        "metrics": "system.Metrics",
+        "confusion": "system.ClassificationMetrics",
+        "report": "system.HTML",
+        "evaluation": "system.Artifact",
+    },
     "compare": {"decision_report": "system.Markdown", "decision_record": "system.Artifact"},
 }
 BASIN_TASKS = ("ingest", "basin-sync", "compare", "deploy")
@@ -88,8 +92,13 @@ def test_gpu_train_requests_the_accelerator_from_parameters(name: str) -> None:
     tolerations = placement["tolerations"][0]["tolerationJson"]["componentInputParameter"]
     assert selector.endswith("gpu_node_selector") and tolerations.endswith("gpu_tolerations")
     # nothing but train asks for a GPU
-    others = [t for n, t in all_tasks(spec).items() if n != "train" and "componentRef" in t
-              and "executorLabel" in spec["components"][t["componentRef"]["name"]]]
+    others = [
+        t
+        for n, t in all_tasks(spec).items()
+        if n != "train"
+        and "componentRef" in t
+        and "executorLabel" in spec["components"][t["componentRef"]["name"]]
+    ]
     assert all("resources" not in executor_of(spec, t) for t in others)
 
 
@@ -126,8 +135,12 @@ def test_basin_steps_retry_and_get_the_secret_as_env(name: str) -> None:
         (secret,) = placement["secretAsEnv"]
         assert secret["secretName"] == BASIN_SECRET == "modelopsx-basin"
         assert sorted((m["secretKey"], m["envVar"]) for m in secret["keyToEnv"]) == expected, (name, task)
-    assert set(BASIN_SECRET_ENV.values()) == {"MODELOPSX_BASIN_ACCESS_KEY", "MODELOPSX_BASIN_SECRET_KEY",
-                                              "MODELOPSX_BASIN_ENDPOINT", "MODELOPSX_BASIN_STORE"}
+    assert set(BASIN_SECRET_ENV.values()) == {
+        "MODELOPSX_BASIN_ACCESS_KEY",
+        "MODELOPSX_BASIN_SECRET_KEY",
+        "MODELOPSX_BASIN_ENDPOINT",
+        "MODELOPSX_BASIN_STORE",
+    }
     # training, evaluation and data steps have no reason to be retried blindly
     assert "retryPolicy" not in tasks["train"] and "retryPolicy" not in tasks["evaluate"]
 
@@ -137,10 +150,14 @@ def test_deploy_runs_only_when_the_gate_promotes(name: str) -> None:
     spec, _ = load(name)
     root = spec["root"]["dag"]["tasks"]
     assert "deploy" not in root
-    (condition,) = [t for t in root.values() if "deploy" in
-                    spec["components"][t["componentRef"]["name"]].get("dag", {}).get("tasks", {})]
+    (condition,) = [
+        t
+        for t in root.values()
+        if "deploy" in spec["components"][t["componentRef"]["name"]].get("dag", {}).get("tasks", {})
+    ]
     assert condition["triggerPolicy"]["condition"] == (
-        "inputs.parameter_values['pipelinechannel--compare-Output'] == 'promote'")
+        "inputs.parameter_values['pipelinechannel--compare-Output'] == 'promote'"
+    )
 
 
 def test_sweep_fans_out_trials_and_collects_them_for_the_selection() -> None:
@@ -155,15 +172,24 @@ def test_sweep_fans_out_trials_and_collects_them_for_the_selection() -> None:
     select = spec["components"][root["select-best"]["componentRef"]["name"]]["inputDefinitions"]["artifacts"]
     assert all(select[a]["isArtifactList"] for a in ("models", "metrics", "evaluations"))
     assert root["basin-sync"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"] == {
-        "outputArtifactKey": "best_model", "producerTask": "select-best"}
+        "outputArtifactKey": "best_model",
+        "producerTask": "select-best",
+    }
 
 
 def test_committed_files_equal_a_fresh_compile(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("MODELOPSX_IMAGE", "MODELOPSX_GPU_IMAGE")}
-    proc = subprocess.run([sys.executable, "-m", "modelopsx.cli", "compile", "--out", str(tmp_path)],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelopsx.cli", "compile", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     for name in FILES:
         fresh = (tmp_path / name).read_text()
         assert fresh == (COMPILED / name).read_text(), (
-            f"pipelines/compiled/{name} is stale: run `make compile` and commit it")
+            f"pipelines/compiled/{name} is stale: run `make compile` and commit it"
+        )

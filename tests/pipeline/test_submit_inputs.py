@@ -19,8 +19,13 @@ def closed_port() -> int:
 
 
 def submit(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "modelopsx.cli", "submit", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "modelopsx.cli", "submit", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +62,26 @@ def test_unreachable_host_is_named(host: str) -> None:
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize(("trials", "message"), [
-    ('[{"learning_rat": 0.001}]', "trials[0] has unknown key(s): learning_rat"),
-    ('[]', "trials must be a non-empty list"),
-    ('[{"epochs": -1}]', "trials[0].epochs must be a positive number"),
-    ('[{"epochs": 2}, 3]', "trials[1] must be a non-empty object"),
-])
+@pytest.mark.parametrize(
+    ("trials", "message"),
+    [
+        ('[{"learning_rat": 0.001}]', "trials[0] has unknown key(s): learning_rat"),
+        ("[]", "trials must be a non-empty list"),
+        ('[{"epochs": -1}]', "trials[0].epochs must be a positive number"),
+        ('[{"epochs": 2}, 3]', "trials[1] must be a non-empty object"),
+    ],
+)
 def test_malformed_trials_are_refused(host: str, trials: str, message: str) -> None:
     proc = submit("--host", host, "--pipeline", "sweep", "--param", f"trials={trials}")
     assert proc.returncode != 0
     assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_selection_metric_is_refused(host: str) -> None:
+    proc = submit("--host", host, "--pipeline", "sweep", "--param", "selection_metric=F1")
+    assert proc.returncode != 0
+    assert "selection_metric 'F1' is not a metric" in proc.stderr and "mr2_reasonable" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

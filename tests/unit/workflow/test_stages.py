@@ -40,8 +40,9 @@ def test_best_trial_respects_metric_direction_and_missing_values() -> None:
     results = [{"f1": 0.5, "mr2_all": 0.4}, {"f1": 0.7, "mr2_all": 0.6}, {"mr2_all": 0.3}]
     assert stages.best_trial(results, "f1") == 1
     assert stages.best_trial(results, "mr2_all") == 2  # a miss rate: lower is better
-    with pytest.raises(PipelineError, match="no trial reports the metric 'ap'"):
-        stages.best_trial(results, "ap")
+    assert stages.best_trial(results, "ap") == 0  # undefined everywhere: the first goes on to the gate
+    with pytest.raises(PipelineError, match="selection_metric 'F1' is not a metric"):
+        stages.best_trial(results, "F1")
 
 
 def test_train_config_layers_preset_parameters_overrides() -> None:
