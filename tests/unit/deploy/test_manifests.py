@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -60,15 +64,48 @@ def test_emulator_overlay_replaces_the_adapter_behind_the_same_service() -> None
     assert secret["stringData"]["endpoint"] == "http://basin-s3.kubeflow:8014"
 
 
+def serving_settings() -> dict[str, str]:
+    objects = render(MANIFESTS / "serving")
+    return next(o for o in objects if o["metadata"]["name"].startswith("serving-settings"))["data"]
+
+
 def test_serving_reads_the_model_path_deploy_writes() -> None:
     objects = render(MANIFESTS / "serving")
-    settings = next(o for o in objects if o["metadata"]["name"].startswith("serving-settings"))
+    settings = serving_settings()
     deployment = next(o for o in objects if o["kind"] == "Deployment")
-    serving = deployment["spec"]["template"]["spec"]["containers"][0]
+    serving, puller = deployment["spec"]["template"]["spec"]["containers"]
     assert "--model_base_path=/models/$(MODEL_NAME)" in serving["args"]
-    assert serving["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{settings['data']['MODEL_NAME']}"
-    defaults = next(o for o in render(MANIFESTS / "kfp/local") if o["kind"] == "ConfigMap")
-    assert settings["data"]["SERVING_URI"] == defaults["data"]["serving-uri"]
+    assert serving["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{settings['MODEL_NAME']}"
+    # The pipeline deploys to basin://<store>/serving by default; basin:/// names the Secret's store.
+    assert settings["SERVING_URI"] == "basin:///serving"
+    secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in puller["env"] if "valueFrom" in e}
+    assert secrets == {"modelopsx-basin"}
+
+
+def test_model_puller_publishes_only_complete_versions(basin_env: object, tmp_path: Path) -> None:
+    """deploy_model -> Basin -> pull-models.sh: complete versions appear whole, partial ones never."""
+    from modelopsx.registry.deploy import deploy_model
+    from modelopsx.storage.stores import open_store
+
+    model_dir = tmp_path / "model" / "saved_model"
+    (model_dir / "variables").mkdir(parents=True)
+    (model_dir / "variables" / "variables.index").write_bytes(b"index")
+    (model_dir / "saved_model.pb").write_bytes(b"graph")
+    name = serving_settings()["MODEL_NAME"]
+    deploy_model(model_dir.parent, "basin:///serving", name, 1)
+    # An interrupted deploy of version 2: files but no saved_model.pb yet.
+    open_store("basin:///serving").put(f"{name}/2/variables/variables.index", b"partial")
+
+    env = {**os.environ, "SERVING_URI": "basin:///serving", "MODEL_NAME": name, "POLL_SECONDS": "0",
+           "STAGING_DIR": str(tmp_path / "staging"), "MODELS_DIR": str(tmp_path / "models"), "ONCE": "1",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    result = subprocess.run(["sh", str(MANIFESTS / "serving" / "pull-models.sh")], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    published = tmp_path / "models" / name
+    assert sorted(p.name for p in published.iterdir()) == ["1"]
+    assert (published / "1" / "saved_model.pb").read_bytes() == b"graph"
+    assert (published / "1" / "variables" / "variables.index").read_bytes() == b"index"
 
 
 def test_gpu_node_setup_script_labels_and_taints() -> None:
