@@ -191,13 +191,17 @@ def read_annotations(path: Path) -> dict[str, Any]:
 def load_dataset(root: str | Path) -> Dataset:
     """Load a canonical dataset directory. Structural problems raise DatasetError naming the entry."""
     root = Path(root)
-    data = read_annotations(root / ANNOTATIONS_FILE)
+    return dataset_from_json(read_annotations(root / ANNOTATIONS_FILE), root, root / ANNOTATIONS_FILE)
+
+
+def dataset_from_json(data: dict[str, Any], root: Path, source: Path) -> Dataset:
+    """Build a Dataset from parsed annotations; `source` names the file in error messages."""
     images: list[ImageRecord] = []
     for index, entry in enumerate(data["images"]):
         try:
             images.append(image_from_json(entry))
         except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(f"{root / ANNOTATIONS_FILE}: images[{index}] is malformed ({exc!r})",
+            raise DatasetError(f"{source}: images[{index}] is malformed ({exc!r})",
                                hint="each image needs id, file_name, width and height") from None
     boxes: list[Box] = []
     for index, entry in enumerate(data.get("annotations", [])):
@@ -206,7 +210,7 @@ def load_dataset(root: str | Path) -> Dataset:
             if len(box.bbox) != 4:
                 raise ValueError("bbox must have 4 numbers")
         except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(f"{root / ANNOTATIONS_FILE}: annotations[{index}] is malformed ({exc!r})",
+            raise DatasetError(f"{source}: annotations[{index}] is malformed ({exc!r})",
                                hint="each annotation needs id, image_id and bbox [x, y, w, h]") from None
         boxes.append(box)
     return Dataset(root=root, images=images, annotations=boxes, info=dict(data.get("info") or {}))

@@ -18,10 +18,8 @@ import numpy as np
 
 from modelopsx.data.format import (
     PEDESTRIAN_ID,
-    Box,
     Dataset,
-    box_from_json,
-    image_from_json,
+    dataset_from_json,
     load_dataset,
     read_annotations,
 )
@@ -75,23 +73,7 @@ def load_ground_truth(gt: Dataset | Path | str) -> Dataset:
     path = Path(gt)
     if path.is_dir():
         return load_dataset(path)
-    data = read_annotations(path)
-    try:
-        images = [image_from_json(entry) for entry in data["images"]]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DatasetError(f"{path}: an entry of 'images' is malformed ({exc!r})",
-                           hint="each image needs id, file_name, width and height") from None
-    boxes: list[Box] = []
-    for index, entry in enumerate(data.get("annotations", [])):
-        try:
-            box = box_from_json(entry)
-            if len(box.bbox) != 4:
-                raise ValueError("bbox must have 4 numbers")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(f"{path}: annotations[{index}] is malformed ({exc!r})",
-                               hint="each annotation needs id, image_id and bbox [x, y, w, h]") from None
-        boxes.append(box)
-    return Dataset(root=path.parent, images=images, annotations=boxes, info=dict(data.get("info") or {}))
+    return dataset_from_json(read_annotations(path), path.parent, path)
 
 
 def ground_truth_arrays(dataset: Dataset) -> GroundTruthArrays:
