@@ -1,22 +1,23 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from modelopsx.errors import ModelError, StorageError
 from modelopsx.registry.deploy import deploy_model, serving_versions
-from modelopsx.storage.base import Listing, ObjectInfo, ObjectStore
+from modelopsx.storage.base import ObjectInfo, ObjectStore
 from modelopsx.storage.stores import open_store
 from tests.integration.registry.helpers import fake_model_dir, serving_files, source_files
+from tests.store_wrappers import PassThroughStore
 
 
-class RecordingStore(ObjectStore):
+class RecordingStore(PassThroughStore):
     """A local store that remembers the order of writes."""
 
     def __init__(self, inner: ObjectStore) -> None:
-        self.inner, self.url, self.order = inner, inner.url, []
+        super().__init__(inner)
+        self.order: list[str] = []
 
     def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
         self.order.append(key)
@@ -25,21 +26,6 @@ class RecordingStore(ObjectStore):
     def put_if_absent(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
         self.order.append(key)
         return self.inner.put_if_absent(key, data, metadata)
-
-    def get(self, key: str, byte_range: tuple[int, int] | None = None) -> bytes:
-        return self.inner.get(key, byte_range)
-
-    def head(self, key: str) -> ObjectInfo | None:
-        return self.inner.head(key)
-
-    def list(self, prefix: str = "", delimiter: str | None = None) -> Listing:
-        return self.inner.list(prefix, delimiter)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
-
-    def iter_all(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        return self.inner.iter_all(prefix)
 
 
 def test_deploy_writes_tf_serving_layout_with_saved_model_pb_last(tmp_path: Path) -> None:

@@ -8,21 +8,18 @@ import pytest
 
 from modelopsx.errors import KeyExistsError, NotFoundError
 from modelopsx.registry.log import Registry, RegistryError, record_key
-from modelopsx.storage.base import Listing, ObjectInfo, ObjectStore
+from modelopsx.storage.base import ObjectInfo, ObjectStore
 from modelopsx.storage.stores import open_store
+from tests.store_wrappers import PassThroughStore
 
 
-class DelegatingStore(ObjectStore):
+class DelegatingStore(PassThroughStore):
     """A real store seen through a wrapper that can reproduce races and lost replies deterministically."""
 
     def __init__(self, inner: ObjectStore) -> None:
-        self.inner = inner
-        self.url = inner.url
+        super().__init__(inner)
         self.hide_newest_once = False
         self.lose_reply_once = False
-
-    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
-        return self.inner.put(key, data, metadata)
 
     def put_if_absent(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
         info = self.inner.put_if_absent(key, data, metadata)
@@ -30,18 +27,6 @@ class DelegatingStore(ObjectStore):
             self.lose_reply_once = False
             raise KeyExistsError(f"key {key!r} already exists")
         return info
-
-    def get(self, key: str, byte_range: tuple[int, int] | None = None) -> bytes:
-        return self.inner.get(key, byte_range)
-
-    def head(self, key: str) -> ObjectInfo | None:
-        return self.inner.head(key)
-
-    def list(self, prefix: str = "", delimiter: str | None = None) -> Listing:
-        return self.inner.list(prefix, delimiter)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
 
     def iter_all(self, prefix: str = "") -> Iterator[ObjectInfo]:
         infos = list(self.inner.iter_all(prefix))
