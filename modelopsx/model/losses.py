@@ -1,6 +1,6 @@
 """CenterNet losses in keras.ops (any backend): penalty-reduced focal loss on the heatmap, L1 on size/offset.
 
-y_true is the 7-channel target of heatmap.py, y_pred the detector's 5-channel output. Each loss returns one
+y_true is the 8-channel target of heatmap.py, y_pred the detector's 5-channel output. Each loss returns one
 value per image, scaled so that Keras' mean over the batch equals the batch sum divided by the batch's
 number of pedestrians (the CenterNet normalisation).
 """
@@ -35,7 +35,7 @@ def heatmap_focal_loss(y_true: Any, y_pred: Any, alpha: float = 2.0, beta: float
 
 def _masked_l1(y_true: Any, y_pred: Any, channels: slice, pred_channels: slice) -> Any:
     y_true = ops.cast(y_true, "float32")
-    mask = y_true[..., 6:7]
+    mask = y_true[..., 7:8]  # dense regression weight, sums to 1 per pedestrian
     diff = ops.abs(ops.cast(y_pred[..., pred_channels], "float32") - y_true[..., channels]) * mask
     return ops.sum(diff, axis=(1, 2, 3)) * _per_image_scale(y_true)
 

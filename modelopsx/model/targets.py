@@ -16,12 +16,13 @@ from modelopsx.model.heatmap import (
     MIN_BOX_PIXELS,
     MIN_SIGMA,
     PEDESTRIAN,
+    REGRESSION_MIN_GAUSSIAN,
     TARGET_CHANNELS,
 )
 
 
 def encode_batch(boxes: tf.Tensor, labels: tf.Tensor, image_size: tuple[int, int], stride: int) -> tf.Tensor:
-    """boxes [B, M, 4] (x1, y1, x2, y2 input pixels), labels [B, M] -> targets [B, H/s, W/s, 7]."""
+    """boxes [B, M, 4] (x1, y1, x2, y2 input pixels), labels [B, M] -> targets [B, H/s, W/s, 8]."""
     height, width = image_size
     out_h, out_w = height // stride, width // stride
     boxes = tf.cast(boxes, tf.float32)
@@ -51,19 +52,28 @@ def encode_batch(boxes: tf.Tensor, labels: tf.Tensor, image_size: tuple[int, int
     gauss = tf.exp(-(dx2 + dy2)) * tf.cast(per_box(valid), tf.float32)  # [B, M, Ho, Wo]
     heat = tf.reduce_max(gauss, axis=1)  # [B, Ho, Wo]
 
-    # Regression targets at each pedestrian's center cell; the smallest box wins a shared cell.
+    # Dense regression (TTFNet): each cell inside a pedestrian's Gaussian regresses the pedestrian whose
+    # Gaussian is highest there (the smaller one at a shared center), weighted by that Gaussian normalised
+    # to sum to 1 per pedestrian.
     is_center = (tf.equal(xs, per_box(cix)) & tf.equal(ys, per_box(ciy))) & per_box(valid)
-    priority = tf.where(is_center, 1.0 / (per_box(w * h) + 1.0), 0.0)
-    owner = tf.argmax(priority, axis=1, output_type=tf.int32)  # [B, Ho, Wo]
     reg_mask = tf.reduce_any(is_center, axis=1)
+    priority = tf.where(gauss >= REGRESSION_MIN_GAUSSIAN, gauss + 1e-3 / (per_box(w * h) + 1.0), 0.0)
+    owner = tf.argmax(priority, axis=1, output_type=tf.int32)  # [B, Ho, Wo]
+    owned = tf.reduce_max(priority, axis=1) > 0.0
+    mine = tf.one_hot(owner, tf.shape(boxes)[1], axis=1) * tf.cast(owned, tf.float32)[:, None]  # [B,M,Ho,Wo]
+    mass = tf.reduce_sum(mine * gauss, axis=(2, 3), keepdims=True)
+    reg_weight = tf.reduce_sum(mine * gauss / tf.maximum(mass, 1e-12), axis=1)  # [B, Ho, Wo]
     safe_w, safe_h = tf.maximum(w, 1e-3), tf.maximum(h, 1e-3)
     per_box_targets = tf.stack([tf.math.log(safe_w / stride), tf.math.log(safe_h / stride),
-                                center_x - cix, center_y - ciy], axis=-1)  # [B, M, 4]
+                                center_x, center_y], axis=-1)  # [B, M, 4]
     flat_owner = tf.reshape(owner, [tf.shape(owner)[0], -1])
     regression = tf.gather(per_box_targets, flat_owner, batch_dims=1)  # [B, Ho*Wo, 4]
     regression = tf.reshape(regression, [-1, out_h, out_w, 4])
+    grid_x = tf.broadcast_to(xs[0, 0], [out_h, out_w])
+    grid_y = tf.broadcast_to(ys[0, 0], [out_h, out_w])
+    cells = tf.stack([tf.zeros_like(grid_x), tf.zeros_like(grid_x), grid_x, grid_y], axis=-1)
+    regression = (regression - cells[None]) * tf.cast(owned, tf.float32)[..., None]  # offsets from the cell
     reg_mask_f = tf.cast(reg_mask, tf.float32)
-    regression = regression * reg_mask_f[..., None]
 
     # Ignore regions: cells whose center lies inside one neither reward nor punish the heatmap.
     ignore_box = per_box(labels == IGNORE)
@@ -74,7 +84,8 @@ def encode_batch(boxes: tf.Tensor, labels: tf.Tensor, image_size: tuple[int, int
     ignored = tf.reduce_any(inside, axis=1) & ~reg_mask
     weight = 1.0 - tf.cast(ignored, tf.float32)
 
-    target = tf.concat([heat[..., None], weight[..., None], regression, reg_mask_f[..., None]], axis=-1)
+    target = tf.concat([heat[..., None], weight[..., None], regression, reg_mask_f[..., None],
+                        reg_weight[..., None]], axis=-1)
     target.set_shape([None, out_h, out_w, TARGET_CHANNELS])
     return target
 

@@ -41,3 +41,19 @@ def test_centers_sizes_offsets_and_ignore_regions() -> None:
     assert target[5, 42, 1] == 0.0 and target[5, 5, 1] == 1.0
     thin = encode_targets_numpy(boxes[1], labels[1], SIZE, 4)
     assert thin[..., 6].sum() == 1
+
+
+def test_dense_regression_weights_cover_each_pedestrian_once() -> None:
+    boxes, labels = _example()
+    target = encode_targets_numpy(boxes[0], labels[0], SIZE, 4)
+    weight = target[..., 7]
+    # the two boxes sharing a center split the cells, each with weights summing to 1; the third owns its own
+    assert weight.sum() == pytest.approx(3.0, abs=1e-4)
+    assert (weight > 0).sum() > 3 * 4  # dense: many cells per pedestrian, not only the centers
+    # a cell off the center of the third pedestrian (center x 115, y 60) regresses its size and the offset
+    # from that cell to the center
+    cy, cx = int(60 / 4), int(115 / 4) + 1
+    assert weight[cy, cx] > 0
+    assert np.exp(target[cy, cx, 3]) * 4 == pytest.approx(60.0)
+    assert target[cy, cx, 4] == pytest.approx(115 / 4 - cx)
+    assert np.all(weight[target[..., 0] == 0] == 0)
