@@ -168,23 +168,28 @@ def box_from_json(entry: dict[str, Any]) -> Box:
     )
 
 
-def read_annotations(path: Path) -> dict[str, Any]:
-    """Parse an annotations file, turning I/O and JSON problems into a DatasetError that names the file."""
+def read_annotations(path: Path, expected: str | None = None) -> dict[str, Any]:
+    """Parse an annotations file, turning I/O and JSON problems into a DatasetError that names the file.
+
+    `expected` names the format in hints for files that are not a canonical dataset's (e.g. COCO instances).
+    """
+    kind = expected or "COCO-style JSON"
     if not path.is_file():
         raise DatasetError(f"{path}: annotations file not found",
-                           hint=f"a canonical dataset is a folder with {IMAGES_DIR}/ and {ANNOTATIONS_FILE}")
+                           hint=f"pass the path of the {expected} file" if expected else
+                           f"a canonical dataset is a folder with {IMAGES_DIR}/ and {ANNOTATIONS_FILE}")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not a text file ({exc.reason})",
-                           hint="expected COCO-style JSON") from None
+        raise DatasetError(f"{path}: not a text file ({exc.reason})", hint=f"expected {kind}") from None
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-                           hint="expected COCO-style JSON with images, annotations and categories") from None
+                           hint=f"expected {expected}" if expected else
+                           "expected COCO-style JSON with images, annotations and categories") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise DatasetError(f"{path}: missing the 'images' list", hint="expected COCO-style JSON")
+        raise DatasetError(f"{path}: missing the 'images' list", hint=f"expected {kind}")
     if not isinstance(data.get("annotations", []), list):
-        raise DatasetError(f"{path}: 'annotations' must be a list", hint="expected COCO-style JSON")
+        raise DatasetError(f"{path}: 'annotations' must be a list", hint=f"expected {kind}")
     return data
 
 

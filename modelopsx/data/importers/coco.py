@@ -7,11 +7,10 @@ person-free images (they teach the model what is not a pedestrian). COCO boxes a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from modelopsx.data.format import Dataset
+from modelopsx.data.format import Dataset, read_annotations
 from modelopsx.data.importers.common import DatasetWriter, progress
 from modelopsx.errors import DatasetError
 
@@ -37,20 +36,6 @@ def find_annotation_file(folder: Path, split: str | None) -> Path:
                        hint="choose one with --split (e.g. --split val2017) or pass the JSON file itself")
 
 
-def _load_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not a text file ({exc.reason})",
-                           hint="expected COCO instances JSON") from None
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-                           hint="expected COCO instances JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise DatasetError(f"{path}: missing the 'images' list", hint="expected COCO instances JSON")
-    return data
-
-
 def _images_dir(folder: Path, ann_path: Path, images_dir: Path | None, first_file: str | None) -> Path:
     if images_dir is not None:
         chosen = images_dir if images_dir.is_absolute() else folder / images_dir
@@ -71,7 +56,7 @@ def _images_dir(folder: Path, ann_path: Path, images_dir: Path | None, first_fil
 def import_coco(folder: Path, writer: DatasetWriter, *, annotation_file: Path | None = None,
                 images_dir: Path | None = None, split: str | None = None, quiet: bool = True) -> Dataset:
     ann_path = annotation_file or find_annotation_file(folder, split)
-    data = _load_json(ann_path)
+    data = read_annotations(ann_path, expected="COCO instances JSON")
     categories = data.get("categories") or []
     person_ids = {int(c["id"]) for c in categories
                   if isinstance(c, dict) and str(c.get("name", "")).lower() in PERSON_NAMES}
