@@ -583,21 +583,17 @@ def _jsonable(value: Any) -> Any:
 
 def require_reachable(endpoint: str, timeout: float = 3.0) -> None:
     """Fail fast with a clear message naming the endpoint when nothing answers there."""
-    import socket
-    from urllib.parse import urlparse
+    from modelopsx.netcheck import connect_error, http_host_port
 
-    parsed = urlparse(endpoint)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    address = http_host_port(endpoint)
+    if address is None:
         raise StorageError(
             f"Basin endpoint {endpoint!r} is not an http(s) URL",
             hint="pass e.g. --basin-endpoint http://127.0.0.1:8014",
         )
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            pass
-    except OSError as exc:
+    reason = connect_error(*address, timeout=timeout)
+    if reason is not None:
         raise StorageError(
-            f"Basin endpoint {endpoint} is unreachable ({exc.strerror or exc})",
+            f"Basin endpoint {endpoint} is unreachable ({reason})",
             hint="start the Basin S3 adapter (or `modelopsx basin serve`) or fix the URL",
-        ) from None
+        )

@@ -9,16 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import yaml
 
 from modelopsx.errors import PipelineError
+from modelopsx.netcheck import connect_error, http_host_port
 
 PIPELINES = ("training", "sweep")
 
@@ -145,21 +144,18 @@ def cron_for_kfp(expression: str) -> str:
 
 def check_host(host: str, timeout: float = 5.0) -> None:
     """Fail fast, naming the host, when nothing listens there (kfp.Client would dump a traceback)."""
-    parsed = urlparse(host if "://" in host else f"http://{host}")
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    address = http_host_port(host if "://" in host else f"http://{host}")
+    if address is None:
         raise PipelineError(
             f"--host {host!r} is not an http(s) URL", hint="e.g. --host http://localhost:8080"
         )
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            pass
-    except OSError as exc:
+    reason = connect_error(*address, timeout=timeout)
+    if reason is not None:
         raise PipelineError(
-            f"Kubeflow Pipelines host {host} is unreachable ({exc.strerror or exc})",
+            f"Kubeflow Pipelines host {host} is unreachable ({reason})",
             hint="check the URL; for kind: `kubectl -n kubeflow port-forward "
             "svc/ml-pipeline-ui 8080:80` and use --host http://localhost:8080",
-        ) from None
+        )
 
 
 def submit(
