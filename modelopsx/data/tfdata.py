@@ -211,11 +211,11 @@ def _resize(image: tf.Tensor, out_hw: tuple[int, int]) -> tf.Tensor:
     return tf.ensure_shape(resized, [out_hw[0], out_hw[1], 3])
 
 
-def _sample_params(seed: tf.Tensor) -> tf.Tensor:
+def _sample_params(seed: tf.Tensor, max_angle: float = MAX_ANGLE_DEG) -> tf.Tensor:
     """[flip, angle (rad), scale, shift_x, shift_y, brightness, contrast] from a stateless seed."""
     u = tf.random.stateless_uniform([7], seed=seed, dtype=tf.float32)
     flip = tf.cast(u[0] < 0.5, tf.float32)
-    angle = (u[1] * 2.0 - 1.0) * (MAX_ANGLE_DEG * math.pi / 180.0)
+    angle = (u[1] * 2.0 - 1.0) * (max_angle * math.pi / 180.0)
     lo, hi = math.log(SCALE_RANGE[0]), math.log(SCALE_RANGE[1])
     scale = tf.exp(lo + u[2] * (hi - lo))
     shift = (u[3:5] * 2.0 - 1.0) * MAX_SHIFT
@@ -251,12 +251,12 @@ def _index_matrix(matrix: tf.Tensor) -> tf.Tensor:
     return tf.concat([a, t[:, None]], axis=1)
 
 
-def params_from_uniform(u: np.ndarray) -> AugmentParams:
+def params_from_uniform(u: np.ndarray, max_angle: float = MAX_ANGLE_DEG) -> AugmentParams:
     """The same draw as `_sample_params`, in Python, for the OpenCV backend."""
     lo, hi = math.log(SCALE_RANGE[0]), math.log(SCALE_RANGE[1])
     return AugmentParams(
         flip=bool(u[0] < 0.5),
-        angle=float((u[1] * 2.0 - 1.0) * MAX_ANGLE_DEG),
+        angle=float((u[1] * 2.0 - 1.0) * max_angle),
         scale=float(math.exp(lo + float(u[2]) * (hi - lo))),
         shift=(float((u[3] * 2.0 - 1.0) * MAX_SHIFT), float((u[4] * 2.0 - 1.0) * MAX_SHIFT)),
         brightness=float((u[5] * 2.0 - 1.0) * MAX_BRIGHTNESS),
@@ -264,10 +264,11 @@ def params_from_uniform(u: np.ndarray) -> AugmentParams:
     )
 
 
-def _cv_augment(image: np.ndarray, u: np.ndarray, out_hw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _cv_augment(image: np.ndarray, u: np.ndarray, out_hw: np.ndarray,
+                max_angle: np.ndarray | float = MAX_ANGLE_DEG) -> tuple[np.ndarray, np.ndarray]:
     """OpenCV backend: one warpAffine (geometry + resize) and one addWeighted (photometric); returns the
     augmented uint8 image and the continuous-coordinate matrix for the boxes."""
-    params = params_from_uniform(u)
+    params = params_from_uniform(u, float(max_angle))
     height, width = int(out_hw[0]), int(out_hw[1])
     matrix = affine_matrix(params, image.shape[1], image.shape[0], (width, height))
     fill = mean_colour(image)
@@ -360,13 +361,15 @@ def _dense_boxes(boxes: tf.SparseTensor, labels: tf.SparseTensor,
 
 def build_input_pipeline(dataset_dir: Path, batch_size: int, image_size: tuple[int, int], training: bool,
                          seed: int | None = None, max_boxes: int = 64, cache_dir: Path | None = None,
-                         warp_backend: str = "opencv", augment: bool | None = None) -> tf.data.Dataset:
+                         warp_backend: str = "opencv", augment: bool | None = None,
+                         max_angle: float = MAX_ANGLE_DEG) -> tf.data.Dataset:
     """Batches of (images float32 [B, H, W, 3] RGB 0..255, {"boxes": [B, max_boxes, 4] x1y1x2y2 input pixels,
     "labels": int32 [B, max_boxes] 1 pedestrian / -1 ignore or crowd / 0 padding}).
 
     training=True: shuffled (bounded buffer) and augmented online; no repeat (one pass = one epoch).
     training=False: dataset order, no augmentation, last partial batch kept. `augment` overrides whether
-    training applies augmentation. Unreadable images are skipped and counted (`skipped_images_counter()`).
+    training applies augmentation; `max_angle` bounds the random rotation in degrees (0: none).
+    Unreadable images are skipped and counted (`skipped_images_counter()`).
     """
     if warp_backend not in ("opencv", "tf"):
         raise ValueError(f"warp_backend must be 'opencv' or 'tf', not {warp_backend!r}")
@@ -404,12 +407,13 @@ def build_input_pipeline(dataset_dir: Path, batch_size: int, image_size: tuple[i
             return _resize(image, out_hw), ex["boxes"], ex["labels"], matrix
         seed_pair = tf.stack([rnd, rnd // 7919 + 1])
         if warp_backend == "tf":
-            params = _sample_params(seed_pair)
+            params = _sample_params(seed_pair, max_angle)
             matrix = _affine(params, tf.shape(image)[:2], out_hw)
             pixels = _tf_augment(image, params, matrix, out_hw)
         else:
             u = tf.random.stateless_uniform([7], seed=seed_pair, dtype=tf.float32)
-            pixels, matrix = tf.numpy_function(_cv_augment, [image, u, tf.constant(out_hw)],
+            pixels, matrix = tf.numpy_function(_cv_augment, [image, u, tf.constant(out_hw),
+                                                              tf.constant(max_angle, tf.float32)],
                                                [tf.uint8, tf.float32], stateful=False)
             matrix = tf.ensure_shape(matrix, [2, 3])
         # images stay uint8 until batched: a quarter of the bytes to copy; one cast per batch

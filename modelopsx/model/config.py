@@ -41,10 +41,12 @@ class TrainConfig:
     bn_momentum: float = 0.9  # keras.applications use 0.999: too slow for short runs from scratch
     max_boxes: int = 64
     augment: bool = True  # online box-aware augmentation of the training split
+    rotation_deg: float = 8.0  # max random rotation; tilted pixels make loose boxes for thin pedestrians
     max_detections: int = 100
     min_score: float = 0.01  # floor for exported detections so evaluation can sweep thresholds
     size_loss_weight: float = 1.0
     offset_loss_weight: float = 1.0
+    giou_loss_weight: float = 0.0  # (1 - GIoU) of decoded boxes over the dense regression area
     time_limit_s: float | None = None  # stop training after this many seconds (whole epochs only)
     steps_per_epoch: int | None = None  # None: one pass over the training split
     extra: dict[str, Any] = field(default_factory=dict)

@@ -109,7 +109,8 @@ def compile_model(model: Any, config: TrainConfig, base_lr: float, jit: bool) ->
     optimizer = keras.optimizers.AdamW(learning_rate=base_lr, weight_decay=config.weight_decay,
                                        global_clipnorm=10.0)
     model.compile(optimizer=optimizer,
-                  loss=CenterNetLoss(config.size_loss_weight, config.offset_loss_weight),
+                  loss=CenterNetLoss(config.size_loss_weight, config.offset_loss_weight,
+                                     config.giou_loss_weight),
                   metrics=loss_metrics(), jit_compile=jit)
 
 
@@ -125,24 +126,34 @@ class _EpochState:
 
 def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: int, steps_per_epoch: int,
                      base_lr: float, quiet: bool) -> Any:
-    """Linear warm-up then cosine decay over the phase, set per batch. With a time budget the phase is
-    shortened after each epoch to the epochs that still fit, so the decay completes within the budget."""
+    """Linear warm-up then cosine decay over the phase, set per batch. With a time budget the decay follows
+    the clock (progress = the larger of the step and the time fraction), so slow epochs on a busy machine
+    shorten the run without restarting the decay, and training stops when another epoch would not fit."""
     import keras
 
     class BudgetCosine(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
-            self.last = last
             self.epoch = first
             self.epoch_start = 0.0
+            self.phase_start = 0.0
+            self.phase_budget = 0.0
 
         def _lr(self, step: int) -> float:
-            total = max((self.last - first) * steps_per_epoch, 1)
+            total = max((last - first) * steps_per_epoch, 1)
             warmup = min(config.lr_warmup_steps, total // 4) if first == 0 else 0
             if step < warmup:
                 return base_lr * (0.05 + 0.95 * step / warmup)
-            progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+            progress = (step - warmup) / max(total - warmup, 1)
+            if self.phase_budget > 0:
+                progress = max(progress, (time.perf_counter() - self.phase_start) / self.phase_budget)
+            progress = min(progress, 1.0)
             return base_lr * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.phase_start = time.perf_counter()
+            if config.time_limit_s is not None:
+                self.phase_budget = config.time_limit_s - (self.phase_start - state.started)
 
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
             self.epoch = epoch
@@ -158,21 +169,16 @@ def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             state.epoch_seconds.append(time.perf_counter() - self.epoch_start)
             if logs is not None:
-                logs["learning_rate"] = float(self._lr((epoch - first + 1) * steps_per_epoch - 1))
+                logs["learning_rate"] = float(self.model.optimizer.learning_rate.numpy())
             limit = config.time_limit_s
             if limit is None:
                 return
             remaining = limit - (time.perf_counter() - state.started)
             # the first epoch also traces the graph and warms the input pipeline: plan from later ones
-            later = state.epoch_seconds[1:][-3:]
-            if not later and remaining > 0:
-                return
-            fits = int(remaining // (sum(later) / len(later))) if later else 0
-            planned = min(last, epoch + 1 + max(fits, 0))
-            if planned < self.last and not quiet:
-                print(f"time budget {limit:.0f}s: training ends after epoch {planned}", flush=True)
-            self.last = planned
-            if epoch + 1 >= planned:
+            later = state.epoch_seconds[1:][-3:] or state.epoch_seconds
+            if remaining < sum(later) / len(later) and epoch + 1 < last:
+                if not quiet:
+                    print(f"time budget {limit:.0f}s: training ends after epoch {epoch + 1}", flush=True)
                 self.model.stop_training = True
 
     return BudgetCosine()
@@ -264,7 +270,7 @@ def train_model(split_dir: Path, out_dir: Path, config: TrainConfig, quiet: bool
     jit = bool(gpus)
     train_ds = training_dataset(split_dir / "train", global_batch, config.input_size, config.output_stride,
                                 training=True, seed=config.seed, max_boxes=config.max_boxes,
-                                augment=config.augment)
+                                augment=config.augment, max_angle=config.rotation_deg)
     val_ds = training_dataset(split_dir / "val", global_batch, config.input_size, config.output_stride,
                               training=False, seed=config.seed, max_boxes=config.max_boxes)
     steps_per_epoch = config.steps_per_epoch or max(1, math.ceil(len(train_set.images) / global_batch))
