@@ -43,14 +43,16 @@ def _application(name: str, input_shape: tuple[int, int, int], alpha: float, wei
     apps = keras.applications
     if name == "mobilenetv2":
         return apps.MobileNetV2(input_shape=input_shape, alpha=alpha, include_top=False, weights=weights)
+    if name == "mobilenet":  # v1: no expanded layers at high resolution, the fastest per image on CPU
+        return apps.MobileNet(input_shape=input_shape, alpha=alpha, include_top=False, weights=weights)
     if name == "efficientnetb0":
         return apps.EfficientNetB0(input_shape=input_shape, include_top=False, weights=weights)
     if name == "resnet50":
         return apps.ResNet50(input_shape=input_shape, include_top=False, weights=weights)
-    raise ModelError(f"unknown backbone {name!r}", hint="choose mobilenetv2, efficientnetb0 or resnet50")
+    raise ModelError(f"unknown backbone {name!r}", hint="choose mobilenetv2, mobilenet, efficientnetb0 or resnet50")
 
 
-PREPROCESS_MODE = {"mobilenetv2": "tf", "efficientnetb0": "none", "resnet50": "caffe"}
+PREPROCESS_MODE = {"mobilenetv2": "tf", "mobilenet": "tf", "efficientnetb0": "none", "resnet50": "caffe"}
 
 
 def build_application(name: str, input_shape: tuple[int, int, int], alpha: float,

@@ -17,7 +17,7 @@ def train_command(
     out: Path = typer.Option(..., "--out", help="MODEL_DIR to create."),
     preset: str = typer.Option("default", "--preset",
                                help="default: the CPU default (<=10 min for 2,000 images); local: ~2-3 min."),
-    backbone: str | None = typer.Option(None, "--backbone", help="mobilenetv2, efficientnetb0 or resnet50."),
+    backbone: str | None = typer.Option(None, "--backbone", help="mobilenetv2, mobilenet (v1), efficientnetb0 or resnet50."),
     input_size: str | None = typer.Option(None, "--input-size", help="HEIGHTxWIDTH, multiples of 32."),
     epochs: int | None = typer.Option(None, "--epochs", min=1),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1),
@@ -26,7 +26,7 @@ def train_command(
         None, "--weights", help="imagenet (default; random init when offline), a weights file, a MODEL_DIR, "
                                 "basin://<store>/<key>, or none."),
     seed: int | None = typer.Option(None, "--seed"),
-    alpha: float | None = typer.Option(None, "--alpha", help="MobileNetV2 width multiplier."),
+    alpha: float | None = typer.Option(None, "--alpha", help="MobileNet (v1 or v2) width multiplier."),
     time_limit: float | None = typer.Option(None, "--time-limit", help="Training time budget in seconds."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted training in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),

@@ -96,6 +96,23 @@ def test_augmented_boxes_follow_the_pixels(tmp_path: Path, backend: str) -> None
     assert moved >= 6  # augmentation really moved the boxes
 
 
+@pytest.mark.parametrize("backend", ["opencv", "tf"])
+def test_no_rotation_keeps_boxes_tight_and_their_shape(tmp_path: Path, backend: str) -> None:
+    """max_angle=0: flips, zoom and shift only, so every box is the red rectangle scaled, never loosened."""
+    _rect_dataset(tmp_path / "d", n=8)
+    ds = build_input_pipeline(tmp_path / "d", 8, (H, W), training=True, seed=5, cache_dir=tmp_path / "c",
+                              warp_backend=backend, max_angle=0.0)
+    (images, boxes, _), = _all(ds)
+    aspect = (RECT[2] - RECT[0]) / (RECT[3] - RECT[1])
+    for im, bx in zip(images, boxes, strict=True):
+        x1, y1, x2, y2 = bx[0]
+        assert (x2 - x1) / (y2 - y1) == pytest.approx(aspect, rel=1e-4)
+        red = (im[:, :, 0] > 160) & (im[:, :, 1] < 110) & (im[:, :, 2] < 110)
+        ys, xs = np.nonzero(red)
+        assert abs(xs.min() - x1) <= 1.5 and abs(xs.max() + 1 - x2) <= 1.5
+        assert abs(ys.min() - y1) <= 1.5 and abs(ys.max() + 1 - y2) <= 1.5
+
+
 def test_backends_agree(tmp_path: Path) -> None:
     generate_synthetic(tmp_path / "d", 4, seed=3, size=(96, 64))
     runs = [_all(build_input_pipeline(tmp_path / "d", 4, (64, 96), training=True, seed=2,

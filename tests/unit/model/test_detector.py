@@ -11,7 +11,7 @@ from modelopsx.model.weights import load_initial_weights
 TINY = {"input_size": (64, 96), "neck_channels": 8, "head_channels": 8, "weights": None}
 
 
-@pytest.mark.parametrize("backbone", ["mobilenetv2", "efficientnetb0", "resnet50"])
+@pytest.mark.parametrize("backbone", ["mobilenetv2", "mobilenet", "efficientnetb0", "resnet50"])
 def test_model_builds_for_each_backbone(backbone: str) -> None:
     config = TrainConfig(backbone=backbone, alpha=0.35, **TINY)
     model, backbone_model, pretrained = build_detector(config)
