@@ -49,7 +49,8 @@ def _application(name: str, input_shape: tuple[int, int, int], alpha: float, wei
         return apps.EfficientNetB0(input_shape=input_shape, include_top=False, weights=weights)
     if name == "resnet50":
         return apps.ResNet50(input_shape=input_shape, include_top=False, weights=weights)
-    raise ModelError(f"unknown backbone {name!r}", hint="choose mobilenetv2, mobilenet, efficientnetb0 or resnet50")
+    raise ModelError(f"unknown backbone {name!r}",
+                     hint="choose mobilenetv2, mobilenet, efficientnetb0 or resnet50")
 
 
 PREPROCESS_MODE = {"mobilenetv2": "tf", "mobilenet": "tf", "efficientnetb0": "none", "resnet50": "caffe"}
