@@ -127,8 +127,10 @@ class _EpochState:
 def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: int, steps_per_epoch: int,
                      base_lr: float, quiet: bool) -> Any:
     """Linear warm-up then cosine decay over the phase, set per batch. With a time budget the decay follows
-    the clock (progress = the larger of the step and the time fraction), so slow epochs on a busy machine
-    shorten the run without restarting the decay, and training stops when another epoch would not fit."""
+    the clock after the first epoch (progress = the larger of the step and the time fraction), so slow epochs
+    on a busy machine shorten the run without restarting the decay, and training stops when another epoch
+    would not fit. The first epoch is left out of the clock: it also traces the graph and fills the input
+    cache, which would otherwise spend a short budget's decay on a handful of steps."""
     import keras
 
     class BudgetCosine(keras.callbacks.Callback):
@@ -138,6 +140,7 @@ def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: 
             self.epoch_start = 0.0
             self.phase_start = 0.0
             self.phase_budget = 0.0
+            self.phase_offset = 0.0
 
         def _lr(self, step: int) -> float:
             total = max((last - first) * steps_per_epoch, 1)
@@ -146,14 +149,10 @@ def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: 
                 return base_lr * (0.05 + 0.95 * step / warmup)
             progress = (step - warmup) / max(total - warmup, 1)
             if self.phase_budget > 0:
-                progress = max(progress, (time.perf_counter() - self.phase_start) / self.phase_budget)
+                clock = (time.perf_counter() - self.phase_start) / self.phase_budget
+                progress = max(progress, self.phase_offset + (1.0 - self.phase_offset) * clock)
             progress = min(progress, 1.0)
             return base_lr * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-        def on_train_begin(self, logs: Any = None) -> None:
-            self.phase_start = time.perf_counter()
-            if config.time_limit_s is not None:
-                self.phase_budget = config.time_limit_s - (self.phase_start - state.started)
 
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
             self.epoch = epoch
@@ -168,6 +167,11 @@ def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: 
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             state.epoch_seconds.append(time.perf_counter() - self.epoch_start)
+            if config.time_limit_s is not None and self.phase_budget == 0.0:
+                # the clock starts now, from the step progress reached, for the budget that is left
+                self.phase_start = time.perf_counter()
+                self.phase_budget = max(config.time_limit_s - (self.phase_start - state.started), 1e-3)
+                self.phase_offset = min((epoch + 1 - first) / max(last - first, 1), 1.0)
             if logs is not None:
                 logs["learning_rate"] = float(self.model.optimizer.learning_rate.numpy())
             limit = config.time_limit_s
