@@ -10,6 +10,17 @@ import numpy as np
 ops = keras.ops
 
 
+LOG_SIZE_RANGE = (-4.0, 6.0)  # clip log sizes (in cells) so an untrained head cannot overflow exp
+
+
+def cell_box_corners(values: Any) -> tuple[Any, Any, Any, Any]:
+    """(log w, log h, offset x, offset y) of a cell -> box corners (x1, y1, x2, y2) in output cells, relative
+    to that cell. Training's GIoU loss and inference decode boxes with this one rule."""
+    half_w = ops.exp(ops.clip(values[..., 0], *LOG_SIZE_RANGE)) / 2.0
+    half_h = ops.exp(ops.clip(values[..., 1], *LOG_SIZE_RANGE)) / 2.0
+    return values[..., 2] - half_w, values[..., 3] - half_h, values[..., 2] + half_w, values[..., 3] + half_h
+
+
 def decode_detections(outputs: Any, stride: int, max_detections: int = 100) -> tuple[Any, Any]:
     """outputs [B, Ho, Wo, 5] -> (boxes [B, K, 4] as x1, y1, x2, y2 in input pixels, scores [B, K]).
 
@@ -28,11 +39,9 @@ def decode_detections(outputs: Any, stride: int, max_detections: int = 100) -> t
     values = ops.take_along_axis(regression, ops.expand_dims(index, -1), axis=1)  # [B, K, 4]
     cell_y = ops.cast(index // width, "float32")
     cell_x = ops.cast(index % width, "float32")
-    center_x = (cell_x + values[..., 2]) * stride
-    center_y = (cell_y + values[..., 3]) * stride
-    half_w = ops.exp(ops.clip(values[..., 0], -4.0, 6.0)) * stride / 2.0
-    half_h = ops.exp(ops.clip(values[..., 1], -4.0, 6.0)) * stride / 2.0
-    boxes = ops.stack([center_x - half_w, center_y - half_h, center_x + half_w, center_y + half_h], axis=-1)
+    x1, y1, x2, y2 = cell_box_corners(values)
+    boxes = ops.stack([(cell_x + x1) * stride, (cell_y + y1) * stride,
+                       (cell_x + x2) * stride, (cell_y + y2) * stride], axis=-1)
     return boxes, scores
 
 

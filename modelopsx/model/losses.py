@@ -11,6 +11,8 @@ from typing import Any
 
 import keras
 
+from modelopsx.model.decode import cell_box_corners
+
 ops = keras.ops
 
 
@@ -40,13 +42,6 @@ def _masked_l1(y_true: Any, y_pred: Any, channels: slice, pred_channels: slice) 
     return ops.sum(diff, axis=(1, 2, 3)) * _per_image_scale(y_true)
 
 
-def _cell_boxes(values: Any) -> tuple[Any, Any, Any, Any]:
-    """(log w, log h, offset x, offset y) relative to the cell -> (x1, y1, x2, y2) in output cells."""
-    half_w = ops.exp(ops.clip(values[..., 0], -4.0, 6.0)) / 2.0
-    half_h = ops.exp(ops.clip(values[..., 1], -4.0, 6.0)) / 2.0
-    return values[..., 2] - half_w, values[..., 3] - half_h, values[..., 2] + half_w, values[..., 3] + half_h
-
-
 def giou_loss_dense(y_true: Any, y_pred: Any) -> Any:
     """1 - GIoU between the decoded predicted and target boxes, over the dense regression area (TTFNet).
 
@@ -54,8 +49,8 @@ def giou_loss_dense(y_true: Any, y_pred: Any) -> Any:
     wide car, GIoU does not."""
     y_true = ops.cast(y_true, "float32")
     mask = y_true[..., 7]
-    px1, py1, px2, py2 = _cell_boxes(ops.cast(y_pred[..., 1:5], "float32"))
-    tx1, ty1, tx2, ty2 = _cell_boxes(y_true[..., 2:6])
+    px1, py1, px2, py2 = cell_box_corners(ops.cast(y_pred[..., 1:5], "float32"))
+    tx1, ty1, tx2, ty2 = cell_box_corners(y_true[..., 2:6])
     inter = (ops.maximum(ops.minimum(px2, tx2) - ops.maximum(px1, tx1), 0.0)
              * ops.maximum(ops.minimum(py2, ty2) - ops.maximum(py1, ty1), 0.0))
     union = (px2 - px1) * (py2 - py1) + (tx2 - tx1) * (ty2 - ty1) - inter

@@ -167,16 +167,16 @@ def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: 
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             state.epoch_seconds.append(time.perf_counter() - self.epoch_start)
-            if config.time_limit_s is not None and self.phase_budget == 0.0:
-                # the clock starts now, from the step progress reached, for the budget that is left
-                self.phase_start = time.perf_counter()
-                self.phase_budget = max(config.time_limit_s - (self.phase_start - state.started), 1e-3)
-                self.phase_offset = min((epoch + 1 - first) / max(last - first, 1), 1.0)
             if logs is not None:
                 logs["learning_rate"] = float(self.model.optimizer.learning_rate.numpy())
             limit = config.time_limit_s
             if limit is None:
                 return
+            if self.phase_budget == 0.0:
+                # the clock starts now, from the step progress reached, for the budget that is left
+                self.phase_start = time.perf_counter()
+                self.phase_budget = max(limit - (self.phase_start - state.started), 1e-3)
+                self.phase_offset = min((epoch + 1 - first) / max(last - first, 1), 1.0)
             remaining = limit - (time.perf_counter() - state.started)
             # the first epoch also traces the graph and warms the input pipeline: plan from later ones
             later = state.epoch_seconds[1:][-3:] or state.epoch_seconds
