@@ -17,26 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from modelopsx.errors import PipelineError, StorageError
+from modelopsx.gate import METRIC_DIRECTIONS
 from modelopsx.settings import BasinSettings
 
 EVALUATION_FILE = "evaluation.json"
 DETECTIONS_FILE = "detections.json"
 REPORT_DIR = "report"
 SPLIT_NAMES = ("train", "val", "test")
-# Metrics where a smaller value is better (log-average miss rates); every other metric is "higher is better".
-LOWER_IS_BETTER = frozenset({"mr2_reasonable", "mr2_all", "mr2_heavy", "mr2_small"})
-SELECTION_METRICS = (
-    "f1",
-    "precision",
-    "recall",
-    "accuracy",
-    "ap50",
-    "ap",
-    "mr2_reasonable",
-    "mr2_all",
-    "mr2_heavy",
-    "mr2_small",
-)
+# A sweep selects by one of the gate's metrics, in the gate's direction (lower is better for miss rates).
+SELECTION_METRICS = tuple(METRIC_DIRECTIONS)
+LOWER_IS_BETTER = frozenset(m for m, d in METRIC_DIRECTIONS.items() if d == "lower_is_better")
 # Pipeline parameters a sweep trial may set, besides any TrainConfig field.
 TRIAL_PARAMETERS = (
     "backbone",
