@@ -6,17 +6,26 @@ signed: with ``higher_is_better`` a check passes when ``candidate - champion >= 
 ``(candidate - champion) / |champion| >= relative``; with ``lower_is_better`` when the difference is
 ``<= absolute`` and the ratio ``<= relative``. So ``absolute: 0`` means "no worse", ``absolute: -0.01``
 tolerates a drop of 0.01. On top of that, ``require_improvement`` demands that at least one listed metric is
-strictly better (the mission's default), and ``significance`` optionally requires a paired-bootstrap interval
-of the gain that excludes zero.
+strictly better, and ``significance`` requires the paired-bootstrap interval of the gain on one metric to
+exclude zero. The default policy is the mission's rule plus that significance test on f1: no worse on
+accuracy, precision and recall, strictly better on at least one, and a real f1 gain.
 
-A missing (absent or None) candidate metric fails its checks. Without a champion only value thresholds apply.
-The outcome is a `Decision` record ("promote" or "keep"), never an exception.
+With no champion the candidate is gated against a reference (``baseline: hog``, the default: OpenCV's HOG
+people detector scored on the same test split) with the same checks; ``baseline: none`` applies only value
+thresholds then.
+
+Fail closed: evidence the gate cannot trust (missing, non-numeric, NaN/inf or out-of-range metrics) raises
+`EvidenceError` before any decision is made. A metric that is legitimately undefined (null, with the
+evaluation's reason) fails the candidate's checks, and counts as that metric's worst value for the champion
+(0, or 1 for miss rates): a champion that finds nothing is beaten by one that finds something, never
+"nothing to beat". Otherwise the outcome is a `Decision` record ("promote" or "keep"), never an exception.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,10 +50,26 @@ METRIC_DIRECTIONS: dict[str, Direction] = {
     "mr2_small": "lower_is_better",
 }
 DEFAULT_METRICS = ("accuracy", "precision", "recall")
+# The primary metric of the default significance test: at each model's own operating threshold, like the
+# mission's three metrics, and sensitive to both of them (precision and recall).
+DEFAULT_SIGNIFICANCE_METRIC = "f1"
+DEFAULT_N_RESAMPLES = 1000
+CONFIDENCE = 0.95
+BASELINES = ("hog", "none")
+DEFAULT_BASELINE = "hog"
+
+
+def worst_value(metric: str) -> float:
+    """Every gate metric is a share in [0, 1]: 0 is the worst rate, 1 the worst miss rate."""
+    return 1.0 if METRIC_DIRECTIONS.get(metric) == "lower_is_better" else 0.0
 
 
 class PolicyError(UserError):
     """A gate policy file or string is malformed."""
+
+
+class EvidenceError(UserError):
+    """Metrics the release path cannot trust: missing, unreadable, non-numeric, not finite or out of range."""
 
 
 class SignificanceResult(Protocol):
@@ -98,6 +123,24 @@ def _metric_name(name: Any, where: str) -> str:
     return str(name)
 
 
+def _significance(sig: Any) -> SignificancePolicy | None:
+    """`significance`: a metric name, a mapping, or null / false / "off" to turn the test off."""
+    if sig is None or sig is False or (isinstance(sig, str) and sig.strip().lower() in ("off", "none", "")):
+        return None
+    if isinstance(sig, str):
+        sig = {"metric": sig}
+    sig = _check_keys(sig, {"metric", "n_resamples", "seed"}, "significance")
+    n_resamples = sig.get("n_resamples", DEFAULT_N_RESAMPLES)
+    seed = sig.get("seed", 0)
+    if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or n_resamples < 10:
+        raise _bad("gate policy: significance.n_resamples must be an integer >= 10")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise _bad("gate policy: significance.seed must be an integer")
+    return SignificancePolicy(
+        _metric_name(sig.get("metric", DEFAULT_SIGNIFICANCE_METRIC), "significance.metric"), n_resamples, seed
+    )
+
+
 @dataclass(frozen=True)
 class ValueThreshold:
     lower_bound: float | None = None
@@ -120,7 +163,7 @@ class MetricThreshold:
 @dataclass(frozen=True)
 class SignificancePolicy:
     metric: str
-    n_resamples: int = 1000
+    n_resamples: int = DEFAULT_N_RESAMPLES
     seed: int = 0
 
     @property
@@ -133,21 +176,34 @@ class GatePolicy:
     metrics: dict[str, MetricThreshold] = field(default_factory=dict)
     require_improvement: tuple[str, ...] = ()
     min_improvement: float = 0.0
-    significance: SignificancePolicy | None = None
+    significance: SignificancePolicy | None = field(
+        default_factory=lambda: SignificancePolicy(DEFAULT_SIGNIFICANCE_METRIC)
+    )
+    baseline: str = DEFAULT_BASELINE  # the reference with no champion yet: "hog" or "none"
 
     @classmethod
     def default(cls) -> GatePolicy:
-        """No worse on accuracy, precision and recall, and strictly better on at least one of them."""
+        """No worse on accuracy, precision and recall, strictly better on at least one of them, and a f1 gain
+        whose paired-bootstrap 95% interval excludes zero; the first champion must beat the HOG baseline."""
         no_worse = {
             m: MetricThreshold(change=ChangeThreshold("higher_is_better", absolute=0.0))
             for m in DEFAULT_METRICS
         }
         return cls(metrics=no_worse, require_improvement=DEFAULT_METRICS)
 
+    def compared_metrics(self) -> tuple[str, ...]:
+        """Every metric a check reads, in the gate's canonical order."""
+        used = set(self.metrics) | set(self.require_improvement)
+        if self.significance is not None:
+            used.add(self.significance.metric)
+        return tuple(m for m in METRIC_DIRECTIONS if m in used)
+
     @classmethod
     def from_dict(cls, data: Any) -> GatePolicy:
         data = _check_keys(
-            data, {"metrics", "require_improvement", "min_improvement", "significance"}, "policy"
+            data,
+            {"metrics", "require_improvement", "min_improvement", "significance", "baseline"},
+            "policy",
         )
         metrics: dict[str, MetricThreshold] = {}
         for name, spec in _check_keys(data.get("metrics") or {}, set(METRIC_DIRECTIONS), "metrics").items():
@@ -191,22 +247,15 @@ class GatePolicy:
         min_improvement = _number(data.get("min_improvement", 0.0), "min_improvement") or 0.0
         if min_improvement < 0:
             raise _bad("gate policy: min_improvement must be >= 0")
-        significance = None
-        if data.get("significance") is not None:
-            sig = data["significance"]
-            if isinstance(sig, str):
-                sig = {"metric": sig}
-            sig = _check_keys(sig, {"metric", "n_resamples", "seed"}, "significance")
-            n_resamples = sig.get("n_resamples", 1000)
-            seed = sig.get("seed", 0)
-            if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or n_resamples < 10:
-                raise _bad("gate policy: significance.n_resamples must be an integer >= 10")
-            if not isinstance(seed, int) or isinstance(seed, bool):
-                raise _bad("gate policy: significance.seed must be an integer")
-            significance = SignificancePolicy(
-                _metric_name(sig.get("metric"), "significance.metric"), n_resamples, seed
-            )
-        return cls(metrics, improvement, min_improvement, significance)
+        # Absent, the two fail-closed guards keep their defaults; they are turned off only explicitly.
+        significance: SignificancePolicy | None = SignificancePolicy(DEFAULT_SIGNIFICANCE_METRIC)
+        if "significance" in data:
+            significance = _significance(data["significance"])
+        baseline = data.get("baseline", DEFAULT_BASELINE)
+        baseline = "none" if baseline is None or baseline is False else baseline
+        if baseline not in BASELINES:
+            raise _bad(f"gate policy: baseline must be one of {list(BASELINES)}, got {baseline!r}")
+        return cls(metrics, improvement, min_improvement, significance, str(baseline))
 
     @classmethod
     def from_json_string(cls, text: str) -> GatePolicy:
@@ -262,12 +311,14 @@ class GatePolicy:
             "require_improvement": list(self.require_improvement),
             "min_improvement": self.min_improvement,
         }
+        out["significance"] = None
         if self.significance is not None:
             out["significance"] = {
                 "metric": self.significance.metric,
                 "n_resamples": self.significance.n_resamples,
                 "seed": self.significance.seed,
             }
+        out["baseline"] = self.baseline
         return out
 
 
@@ -303,6 +354,46 @@ class Check:
         )
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One compared metric: champion -> candidate, the difference and its paired-bootstrap interval."""
+
+    metric: str
+    champion: float | None
+    candidate: float | None
+    delta: float | None = None
+    low: float | None = None
+    high: float | None = None
+    confidence: float = CONFIDENCE
+    note: str = ""  # e.g. why a value is undefined
+
+    def line(self) -> str:
+        """`f1 0.412 -> 0.468 (+0.056, 95% CI +0.011..+0.102)`."""
+        text = f"{self.metric} {_fmt3(self.champion)} -> {_fmt3(self.candidate)}"
+        details = []
+        if self.delta is not None:
+            details.append(f"{self.delta:+.3f}")
+        if self.low is not None and self.high is not None:
+            details.append(f"{self.confidence:.0%} CI {self.low:+.3f}..{self.high:+.3f}")
+        if self.note:
+            details.append(self.note)
+        return text + (f" ({', '.join(details)})" if details else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return _json_safe(
+            {
+                "metric": self.metric,
+                "champion": self.champion,
+                "candidate": self.candidate,
+                "delta": self.delta,
+                "low": self.low,
+                "high": self.high,
+                "confidence": self.confidence,
+                "note": self.note,
+            }
+        )
+
+
 @dataclass
 class Decision:
     decision: Literal["promote", "keep"]
@@ -312,19 +403,30 @@ class Decision:
     champion_metrics: dict[str, float | None] | None
     policy: dict[str, Any]
     candidate: dict[str, Any] = field(default_factory=dict)  # identity/lineage of the challenger
-    champion: dict[str, Any] | None = None  # identity/lineage of the champion, None when there is none
+    champion: dict[str, Any] | None = None  # identity of the champion (or the baseline), None when neither
     significance: dict[str, Any] | None = None
+    comparisons: list[Comparison] = field(default_factory=list)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @property
     def promote(self) -> bool:
         return self.decision == "promote"
 
+    @property
+    def reference(self) -> str:
+        """What the candidate was gated against: "champion vN", "baseline hog" or "nothing"."""
+        if self.champion is None:
+            return "nothing"
+        if self.champion.get("baseline"):
+            return f"baseline {self.champion['baseline']}"
+        return f"champion v{self.champion.get('model_version', '?')}"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "decision": self.decision,
             "reason": self.reason,
             "checks": [c.to_json() for c in self.checks],
+            "comparisons": [c.to_json() for c in self.comparisons],
             "candidate_metrics": self.candidate_metrics,
             "champion_metrics": self.champion_metrics,
             "candidate": self.candidate,
@@ -334,30 +436,41 @@ class Decision:
             "created_at": self.created_at,
         }
 
+    def summary_lines(self) -> list[str]:
+        """The decision for a terminal: verdict, reference, then one line per compared metric."""
+        return [f"{self.decision}: {self.reason}", f"against {self.reference}"] + [
+            "  " + c.line() for c in self.comparisons
+        ]
+
     def to_markdown(self) -> str:
         head = "PROMOTE" if self.promote else "KEEP champion"
         lines = [f"# Gate decision: **{head}**", "", f"{self.reason}", ""]
         if self.champion is None and self.champion_metrics is None:
-            lines += ["No champion yet: only value thresholds apply.", ""]
-        present = set(self.candidate_metrics) | set(self.champion_metrics or {})
-        names = [m for m in METRIC_DIRECTIONS if m in present] + sorted(present - set(METRIC_DIRECTIONS))
-        lines += ["| metric | candidate | champion | delta |", "|---|---:|---:|---:|"]
-        for m in names:
-            cand = self.candidate_metrics.get(m)
-            champ = (self.champion_metrics or {}).get(m)
-            delta = cand - champ if cand is not None and champ is not None else None
-            lines.append(f"| {m} | {_fmt(cand)} | {_fmt(champ)} | {_fmt(delta, signed=True)} |")
-        lines += ["", "| check | metric | result | detail |", "|---|---|---|---|"]
-        for c in self.checks:
-            mark = "pass" if c.passed else "**FAIL**"
-            lines.append(f"| {c.kind} | {c.metric} | {mark} | {c.reason} |")
-        if self.significance:
-            s = self.significance
+            lines += ["No champion and no baseline: only value thresholds apply.", ""]
+        else:
+            lines += [f"Compared with the {self.reference} on the same test split.", ""]
+        if self.comparisons:
             lines += [
-                "",
-                f"Paired bootstrap on `{s.get('metric')}`: delta {_fmt(s.get('delta'), signed=True)}, "
-                f"interval [{_fmt(s.get('low'), signed=True)}, {_fmt(s.get('high'), signed=True)}]",
+                "| metric | champion | candidate | difference | 95% interval |",
+                "|---|---:|---:|---:|---|",
             ]
+            for c in self.comparisons:
+                interval = (
+                    f"{c.low:+.4f} .. {c.high:+.4f}" if c.low is not None and c.high is not None else "n/a"
+                )
+                lines.append(
+                    f"| {c.metric} | {_fmt(c.champion)} | {_fmt(c.candidate)} | "
+                    f"{_fmt(c.delta, signed=True)} | {interval} |"
+                )
+        else:
+            lines += ["| metric | candidate |", "|---|---:|"]
+            lines += [
+                f"| {m} | {_fmt(v)} |" for m, v in self.candidate_metrics.items() if m in METRIC_DIRECTIONS
+            ]
+        lines += ["", "| check | metric | result | detail |", "|---|---|---|---|"]
+        for check in self.checks:
+            mark = "pass" if check.passed else "**FAIL**"
+            lines.append(f"| {check.kind} | {check.metric} | {mark} | {check.reason} |")
         return "\n".join(lines) + "\n"
 
     def write(self, out_dir: Path) -> tuple[Path, Path]:
@@ -375,42 +488,67 @@ def _fmt(value: Any, signed: bool = False) -> str:
     return f"{value:+.4f}" if signed else f"{value:.4f}"
 
 
-def _value_of(metrics: dict[str, Any] | None, name: str) -> float | None:
-    if metrics is None:
-        return None
-    value = metrics.get(name)
-    if (
-        value is None
-        or isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-    ):
-        return None
-    return float(value)
+def _fmt3(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+# ------------------------------------------------------------------------------------------------ evidence
+
+
+def metrics_from_json(
+    data: Any, who: str = "metrics", required: Iterable[str] = ()
+) -> dict[str, float | None]:
+    """The gate's view of a metrics JSON: an evaluation (`{"metrics": {...}, "undefined": {...}}`) or a flat
+    `{metric: value}` mapping, checked strictly (see `check_evidence`)."""
+    if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
+        data = data["metrics"]
+    return check_evidence(data, who, required)
+
+
+def check_evidence(metrics: Any, who: str, required: Iterable[str] = ()) -> dict[str, float | None]:
+    """Validate metric values before any decision: every known metric is null (undefined) or a finite number
+    in [0, 1]; every `required` metric is present. Anything else raises EvidenceError, naming it."""
+    hint = (
+        f"the {who} must be an evaluation's metrics.json (or {{metric: value}}) with every metric the policy "
+        "compares as a number in [0, 1] or null when undefined; re-run the evaluation that produced it"
+    )
+    if not isinstance(metrics, dict):
+        raise EvidenceError(
+            f"{who}: expected an object of metric -> number, got {type(metrics).__name__}", hint=hint
+        )
+    out: dict[str, float | None] = {}
+    for key, value in metrics.items():
+        name = str(key)
+        if name not in METRIC_DIRECTIONS:
+            continue  # counts, the operating threshold and unknown extras are not gate metrics
+        if value is None:
+            out[name] = None
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise EvidenceError(f"{who}: {name} must be a number or null, got {value!r}", hint=hint)
+        if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+            raise EvidenceError(f"{who}: {name} = {value!r} is not a finite number in [0, 1]", hint=hint)
+        out[name] = float(value)
+    missing = [m for m in required if m not in out]
+    if missing:
+        found = ", ".join(sorted(out)) or "none"
+        raise EvidenceError(f"{who}: missing metric(s) {', '.join(missing)} (found: {found})", hint=hint)
+    return out
+
+
+# -------------------------------------------------------------------------------------------------- checks
 
 
 def _value_check(name: str, cand: float | None, t: ValueThreshold) -> Check:
     threshold = {"lower_bound": t.lower_bound, "upper_bound": t.upper_bound}
     if cand is None:
-        return Check(name, "value", False, f"candidate {name} is missing or undefined", threshold=threshold)
+        return Check(name, "value", False, f"candidate {name} is undefined", threshold=threshold)
     if t.lower_bound is not None and cand < t.lower_bound:
-        return Check(
-            name,
-            "value",
-            False,
-            f"{name} {cand:.4f} is below the lower bound {t.lower_bound:.4f}",
-            candidate=cand,
-            threshold=threshold,
-        )
+        reason = f"{name} {cand:.4f} is below the lower bound {t.lower_bound:.4f}"
+        return Check(name, "value", False, reason, candidate=cand, threshold=threshold)
     if t.upper_bound is not None and cand > t.upper_bound:
-        return Check(
-            name,
-            "value",
-            False,
-            f"{name} {cand:.4f} is above the upper bound {t.upper_bound:.4f}",
-            candidate=cand,
-            threshold=threshold,
-        )
+        reason = f"{name} {cand:.4f} is above the upper bound {t.upper_bound:.4f}"
+        return Check(name, "value", False, reason, candidate=cand, threshold=threshold)
     return Check(name, "value", True, f"{name} {cand:.4f} within bounds", candidate=cand, threshold=threshold)
 
 
@@ -420,28 +558,11 @@ def _ratio(delta: float, champ: float) -> float:
     return 0.0 if delta == 0 else math.copysign(math.inf, delta)
 
 
-def _change_check(name: str, cand: float | None, champ: float | None, t: ChangeThreshold) -> Check:
+def _change_check(name: str, cand: float | None, champ: float, t: ChangeThreshold, reference: str) -> Check:
     threshold = {"direction": t.direction, "absolute": t.absolute, "relative": t.relative}
     if cand is None:
-        return Check(
-            name,
-            "change",
-            False,
-            f"candidate {name} is missing or undefined",
-            champion=champ,
-            threshold=threshold,
-        )
-    if champ is None:
-        # An undefined champion value cannot be compared; a defined candidate value counts as better so that
-        # a degenerate champion (no detections -> precision undefined) never blocks every successor.
-        return Check(
-            name,
-            "change",
-            True,
-            f"champion {name} is undefined; candidate {cand:.4f} counts as better",
-            candidate=cand,
-            threshold=threshold,
-        )
+        reason = f"candidate {name} is undefined"
+        return Check(name, "change", False, reason, champion=champ, threshold=threshold)
     delta = cand - champ
     rel = _ratio(delta, champ)
     higher = t.direction == "higher_is_better"
@@ -452,31 +573,23 @@ def _change_check(name: str, cand: float | None, champ: float | None, t: ChangeT
         problems.append(f"relative change {rel:+.2%} {'<' if higher else '>'} required {t.relative:+.2%}")
     if problems:
         worse = "worse than" if (delta < 0 if higher else delta > 0) else "not enough better than"
-        reason = f"{name} {cand:.4f} is {worse} champion {champ:.4f}: " + "; ".join(problems)
+        reason = f"{name} {cand:.4f} is {worse} the {reference} {champ:.4f}: " + "; ".join(problems)
         return Check(name, "change", False, reason, cand, champ, delta, rel, threshold)
-    return Check(
-        name,
-        "change",
-        True,
-        f"{name} {cand:.4f} vs champion {champ:.4f} ({delta:+.4f})",
-        cand,
-        champ,
-        delta,
-        rel,
-        threshold,
-    )
+    reason = f"{name} {cand:.4f} vs {reference} {champ:.4f} ({delta:+.4f})"
+    return Check(name, "change", True, reason, cand, champ, delta, rel, threshold)
 
 
-def _improvement_check(policy: GatePolicy, candidate: dict[str, Any], champion: dict[str, Any]) -> Check:
+def _improvement_check(
+    policy: GatePolicy, candidate: dict[str, float | None], champion: dict[str, float], reference: str
+) -> Check:
     better: list[str] = []
     for name in policy.require_improvement:
-        cand, champ = _value_of(candidate, name), _value_of(champion, name)
+        cand = candidate.get(name)
         if cand is None:
             continue
-        if champ is None:
-            better.append(f"{name} (champion undefined)")
-            continue
-        gain = cand - champ if METRIC_DIRECTIONS[name] == "higher_is_better" else champ - cand
+        gain = (
+            cand - champion[name] if METRIC_DIRECTIONS[name] == "higher_is_better" else champion[name] - cand
+        )
         if gain > policy.min_improvement:
             better.append(f"{name} {gain:+.4f}")
     label = ",".join(policy.require_improvement)
@@ -485,14 +598,11 @@ def _improvement_check(policy: GatePolicy, candidate: dict[str, Any], champion: 
         return Check(
             label, "improvement", True, "strictly better on " + ", ".join(better), threshold=threshold
         )
-    return Check(
-        label,
-        "improvement",
-        False,
-        f"not strictly better than the champion on any of {', '.join(policy.require_improvement)} "
-        f"(a tie keeps the champion)",
-        threshold=threshold,
+    reason = (
+        f"not strictly better than the {reference} on any of {', '.join(policy.require_improvement)} "
+        "(a tie keeps the champion)"
     )
+    return Check(label, "improvement", False, reason, threshold=threshold)
 
 
 def _significance_check(sig_policy: SignificancePolicy, result: SignificanceResult | None) -> Check:
@@ -502,13 +612,8 @@ def _significance_check(sig_policy: SignificancePolicy, result: SignificanceResu
         "requires": "interval excludes 0 in the better direction",
     }
     if result is None:
-        return Check(
-            name,
-            "significance",
-            False,
-            "significance required but no paired bootstrap was computed",
-            threshold=threshold,
-        )
+        reason = "significance required but no paired bootstrap was computed (no detections to resample)"
+        return Check(name, "significance", False, reason, threshold=threshold)
     low, high, delta = float(result.low), float(result.high), float(result.delta)
     if not all(math.isfinite(v) for v in (low, high, delta)):  # the metric is undefined for a model
         why = getattr(result, "reason", None) or f"{name} is undefined for one of the models"
@@ -516,49 +621,95 @@ def _significance_check(sig_policy: SignificancePolicy, result: SignificanceResu
     interval = (low, high)
     if sig_policy.direction == "higher_is_better":
         ok = low > 0
-        reason = f"gain {delta:+.4f}, interval [{low:+.4f}, {high:+.4f}] " + (
+        reason = f"{name} gain {delta:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}] " + (
             "excludes 0" if ok else "includes 0 or is negative: not significant"
         )
     else:
         ok = high < 0
-        reason = f"change {delta:+.4f}, interval [{low:+.4f}, {high:+.4f}] " + (
+        reason = f"{name} change {delta:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}] " + (
             "below 0" if ok else "not entirely below 0: not significant"
         )
     return Check(name, "significance", ok, reason, delta=delta, threshold=threshold, interval=interval)
+
+
+def _comparisons(
+    policy: GatePolicy,
+    candidate: dict[str, float | None],
+    champion: dict[str, float | None],
+    bootstrap: Mapping[str, SignificanceResult],
+    undefined: Mapping[str, str],
+) -> list[Comparison]:
+    rows = []
+    for name in policy.compared_metrics():
+        cand, champ = candidate.get(name), champion.get(name)
+        result = bootstrap.get(name)
+        low = high = None
+        if result is not None and math.isfinite(float(result.low)) and math.isfinite(float(result.high)):
+            low, high = float(result.low), float(result.high)
+        delta = None
+        if cand is not None:
+            delta = cand - (champ if champ is not None else worst_value(name))
+        note = ""
+        if champ is None:
+            why = undefined.get(name)
+            note = f"champion undefined{f' ({why})' if why else ''}: counts as {worst_value(name):g}"
+        elif cand is None:
+            note = "candidate undefined"
+        rows.append(Comparison(name, champ, cand, delta, low, high, note=note))
+    return rows
 
 
 def decide(
     candidate: dict[str, float | None],
     champion: dict[str, float | None] | None,
     policy: GatePolicy,
-    significance: SignificanceResult | None = None,
+    bootstrap: Mapping[str, SignificanceResult] | None = None,
     *,
     candidate_info: dict[str, Any] | None = None,
     champion_info: dict[str, Any] | None = None,
+    champion_undefined: Mapping[str, str] | None = None,
 ) -> Decision:
-    """Apply the policy; both metric dicts must come from the same test split (see registry.compare)."""
+    """Apply the policy; both metric dicts must come from the same test split (see registry.compare).
+
+    `champion` is the champion's (or the baseline's) metrics, None when there is neither. `bootstrap` maps
+    metric names to paired-bootstrap results (candidate - champion) on that split. Metrics are checked first
+    (`check_evidence`): evidence the gate cannot trust raises EvidenceError instead of deciding.
+    """
+    bootstrap = dict(bootstrap or {})
+    required = policy.compared_metrics()
+    candidate = check_evidence(candidate, "candidate metrics", required)
+    if champion is not None:
+        champion = check_evidence(champion, "champion metrics", required)
+    reference = "champion"
+    if champion_info and champion_info.get("baseline"):
+        reference = f"{champion_info['baseline']} baseline"
     checks: list[Check] = []
     for name, t in policy.metrics.items():
         if t.value is not None:
-            checks.append(_value_check(name, _value_of(candidate, name), t.value))
+            checks.append(_value_check(name, candidate.get(name), t.value))
+    comparisons: list[Comparison] = []
     if champion is not None:
+        # An undefined champion value (e.g. precision without detections) counts as the worst value.
+        floor = {m: v if v is not None else worst_value(m) for m, v in champion.items()}
         for name, t in policy.metrics.items():
             if t.change is not None:
-                checks.append(
-                    _change_check(name, _value_of(candidate, name), _value_of(champion, name), t.change)
-                )
+                checks.append(_change_check(name, candidate.get(name), floor[name], t.change, reference))
         if policy.require_improvement:
-            checks.append(_improvement_check(policy, candidate, champion))
+            checks.append(_improvement_check(policy, candidate, floor, reference))
         if policy.significance is not None:
-            checks.append(_significance_check(policy.significance, significance))
+            checks.append(_significance_check(policy.significance, bootstrap.get(policy.significance.metric)))
+        comparisons = _comparisons(policy, candidate, champion, bootstrap, champion_undefined or {})
     failed = [c for c in checks if not c.passed]
+    verdict: Literal["promote", "keep"]
     if failed:
-        verdict: Literal["promote", "keep"] = "keep"
-        reason = "keep the champion: " + "; ".join(c.reason for c in failed)
+        verdict = "keep"
+        why = "; ".join(c.reason for c in failed)
         if champion is None:
-            reason = "no champion, but the candidate fails value thresholds: " + "; ".join(
-                c.reason for c in failed
-            )
+            reason = f"no champion, but the candidate fails value thresholds: {why}"
+        elif reference == "champion":
+            reason = f"keep the champion: {why}"
+        else:
+            reason = f"no champion yet, and the candidate does not beat the {reference}: {why}"
     else:
         verdict = "promote"
         if champion is None:
@@ -567,25 +718,12 @@ def decide(
             )
         else:
             passed = [c.reason for c in checks if c.kind in ("improvement", "significance")]
-            reason = "candidate beats the champion: " + (
+            reason = f"candidate beats the {reference}: " + (
                 "; ".join(passed) if passed else "all thresholds passed"
             )
     sig_json = None
-    if significance is not None:
-        to_json = getattr(significance, "to_json", None)
-        sig_json = (
-            dict(to_json())
-            if callable(to_json)
-            else {
-                "delta": significance.delta,
-                "low": significance.low,
-                "high": significance.high,
-                "p_value": significance.p_value,
-            }
-        )
-        if policy.significance is not None:
-            sig_json.setdefault("metric", policy.significance.metric)
-        sig_json = _json_safe(sig_json)
+    if policy.significance is not None and policy.significance.metric in bootstrap:
+        sig_json = _significance_json(bootstrap[policy.significance.metric], policy.significance.metric)
     return Decision(
         verdict,
         reason,
@@ -596,25 +734,21 @@ def decide(
         candidate=dict(candidate_info or {}),
         champion=dict(champion_info) if champion_info is not None else None,
         significance=sig_json,
+        comparisons=comparisons,
     )
+
+
+def _significance_json(result: SignificanceResult, metric: str) -> dict[str, Any]:
+    to_json = getattr(result, "to_json", None)
+    data = (
+        dict(to_json())
+        if callable(to_json)
+        else {"delta": result.delta, "low": result.low, "high": result.high, "p_value": result.p_value}
+    )
+    data.setdefault("metric", metric)
+    return _json_safe(data)
 
 
 def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
     """NaN and infinities become None so the decision is strict JSON."""
     return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in values.items()}
-
-
-def metrics_from_json(data: Any) -> dict[str, float | None]:
-    """Accept an EvaluationResult.to_json() ({"metrics": {...}}) or a flat {metric: value} mapping."""
-    if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
-        data = data["metrics"]
-    if not isinstance(data, dict):
-        raise UserError(
-            "metrics JSON must be an object of metric -> number",
-            hint='e.g. {"accuracy": 0.9, "precision": 0.8, "recall": 0.7} or an evaluation metrics.json',
-        )
-    out: dict[str, float | None] = {}
-    for key, value in data.items():
-        if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
-            out[str(key)] = None if value is None else float(value)
-    return out

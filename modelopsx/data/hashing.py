@@ -1,9 +1,13 @@
 """Content hash of a canonical dataset: the version identity used in split.json, records and lineage.
 
-sha256 over (a) the annotations JSON re-serialized canonically (sorted keys, no whitespace), so formatting
-does not change the hash, and (b) for every referenced image in sorted file-name order, its name and the
+sha256 over (a) the annotations JSON without its descriptive `info` block, re-serialized canonically (sorted
+keys, no whitespace), so formatting does not change the hash, and (b) for every referenced image in sorted file-name order, its name and the
 sha256 of its bytes (streamed). Files in images/ that annotations do not reference are not part of the
 dataset and do not change it.
+
+`info` says where a dataset came from (split and augment record their source folder there, which is a fresh
+temporary directory in every pipeline run), not what it holds: leaving it out makes this one hash
+location-independent, so split, augment, training lineage and the gate's "same test split" all agree.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def canonical_annotations(data: dict[str, Any]) -> bytes:
 def dataset_version_hash(root: Path) -> str:
     """Stable sha256 hex digest of a dataset directory's content (annotations + referenced image bytes)."""
     root = Path(root)
-    data = read_annotations(root / ANNOTATIONS_FILE)
+    data = {k: v for k, v in read_annotations(root / ANNOTATIONS_FILE).items() if k != "info"}
     names = sorted({str(entry.get("file_name")) for entry in data["images"] if isinstance(entry, dict)})
     images_dir = root / IMAGES_DIR
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:

@@ -53,10 +53,17 @@ class PairedBootstrapResult:
             return None if value is None or np.isnan(value) else float(value)
 
         return {
-            "metric": self.metric, "delta": finite(self.delta), "low": finite(self.low),
+            "metric": self.metric,
+            "delta": finite(self.delta),
+            "low": finite(self.low),
             "high": finite(self.high),
-            "p_value": self.p_value, "n_resamples": self.n_resamples, "confidence": self.confidence,
-            "a": self.a, "b": self.b, "lower_is_better": self.lower_is_better, "reason": self.reason,
+            "p_value": self.p_value,
+            "n_resamples": self.n_resamples,
+            "confidence": self.confidence,
+            "a": self.a,
+            "b": self.b,
+            "lower_is_better": self.lower_is_better,
+            "reason": self.reason,
         }
 
 
@@ -75,12 +82,18 @@ def _threshold(prep: PreparedEvaluation, given: float | None) -> float:
     return DEFAULT_SCORE_THRESHOLD if chosen is None else chosen
 
 
-def resampled_metrics(prep: PreparedEvaluation, threshold: float, weights: np.ndarray,
-                      metrics: tuple[str, ...] = BOOTSTRAP_METRICS) -> dict[str, np.ndarray]:
+def resampled_metrics(
+    prep: PreparedEvaluation,
+    threshold: float,
+    weights: np.ndarray,
+    metrics: tuple[str, ...] = BOOTSTRAP_METRICS,
+) -> dict[str, np.ndarray]:
     """Each metric over the weight rows, in batches that bound memory; NaN where undefined."""
     batch = max(1, _ELEMENTS_PER_BATCH // max(1, prep.dets.size))
-    parts = [compute_metrics(prep, threshold, weights[i:i + batch], metrics)
-             for i in range(0, weights.shape[0], batch)]
+    parts = [
+        compute_metrics(prep, threshold, weights[i : i + batch], metrics)
+        for i in range(0, weights.shape[0], batch)
+    ]
     return {name: np.concatenate([p[name] for p in parts]) if parts else np.zeros(0) for name in metrics}
 
 
@@ -100,9 +113,14 @@ def _interval(values: np.ndarray, confidence: float) -> tuple[float, float] | No
     return float(low), float(high)
 
 
-def bootstrap_intervals(gt: Dataset | Path, detections: list[dict[str, Any]] | Path, n_resamples: int = 1000,
-                        seed: int = 0, confidence: float = 0.95, score_threshold: float | None = None
-                        ) -> dict[str, tuple[float, float]]:
+def bootstrap_intervals(
+    gt: Dataset | Path,
+    detections: list[dict[str, Any]] | Path,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    score_threshold: float | None = None,
+) -> dict[str, tuple[float, float]]:
     """Percentile intervals of every metric over `n_resamples` image resamples.
 
     Metrics undefined on the full set are left out. `score_threshold` None uses the max-F1 threshold, as
@@ -122,38 +140,135 @@ def bootstrap_intervals(gt: Dataset | Path, detections: list[dict[str, Any]] | P
     return out
 
 
-def paired_bootstrap(gt: Dataset | Path, detections_a: list[dict[str, Any]] | Path,
-                     detections_b: list[dict[str, Any]] | Path, metric: str, n_resamples: int = 1000,
-                     seed: int = 0, confidence: float = 0.95, threshold_a: float | None = None,
-                     threshold_b: float | None = None) -> PairedBootstrapResult:
+def paired_bootstrap(
+    gt: Dataset | Path,
+    detections_a: list[dict[str, Any]] | Path,
+    detections_b: list[dict[str, Any]] | Path,
+    metric: str,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    threshold_a: float | None = None,
+    threshold_b: float | None = None,
+) -> PairedBootstrapResult:
     """Difference b - a of `metric` with a paired percentile interval and a one-sided p-value.
 
-    p_value is the share of resamples in which b is not better than a (delta <= 0, or >= 0 for miss
-    rates). Identical detections give delta 0 exactly and p_value 1.
+    A threshold left None is the max-F1 threshold of those very detections (optimistic for that model: the
+    gate always passes each model's validation threshold, see `paired_bootstrap_metrics`).
     """
-    if metric not in BOOTSTRAP_METRICS:
-        raise UserError(f"unknown metric {metric!r} for the paired bootstrap",
-                        hint=f"choose one of {', '.join(BOOTSTRAP_METRICS)}")
-    _check_args(n_resamples, confidence)
     dataset = load_ground_truth(gt)
     prep_a, prep_b = prepare(dataset, detections_a), prepare(dataset, detections_b)
-    thr_a, thr_b = _threshold(prep_a, threshold_a), _threshold(prep_b, threshold_b)
-    a = float(compute_metrics(prep_a, thr_a, metrics=(metric,))[metric][0])
-    b = float(compute_metrics(prep_b, thr_b, metrics=(metric,))[metric][0])
-    lower = metric in LOWER_IS_BETTER
-    if np.isnan(a) or np.isnan(b):
-        return PairedBootstrapResult(metric, np.nan, np.nan, np.nan, 1.0, n_resamples, confidence,
-                                     None if np.isnan(a) else a, None if np.isnan(b) else b, lower,
-                                     reason=f"{metric} is undefined for {'a' if np.isnan(a) else 'b'}")
+    return _paired(
+        prep_a,
+        prep_b,
+        (metric,),
+        _threshold(prep_a, threshold_a),
+        _threshold(prep_b, threshold_b),
+        n_resamples,
+        seed,
+        confidence,
+        undefined_as_worst=False,
+    )[metric]
+
+
+def paired_bootstrap_metrics(
+    gt: Dataset | Path,
+    detections_a: list[dict[str, Any]] | Path,
+    detections_b: list[dict[str, Any]] | Path,
+    metrics: tuple[str, ...],
+    *,
+    threshold_a: float,
+    threshold_b: float,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    undefined_as_worst: bool = False,
+) -> dict[str, PairedBootstrapResult]:
+    """Paired differences b - a of several metrics on the same resamples, each model at its own threshold.
+
+    The thresholds are required: choosing one on the test images themselves would favour that model.
+    `undefined_as_worst` scores an undefined value (precision with no detection, f1 with it) as the metric's
+    worst (0; 1 for miss rates), the gate's rule, instead of leaving the difference undefined.
+    """
+    dataset = load_ground_truth(gt)
+    return _paired(
+        prepare(dataset, detections_a),
+        prepare(dataset, detections_b),
+        metrics,
+        float(threshold_a),
+        float(threshold_b),
+        n_resamples,
+        seed,
+        confidence,
+        undefined_as_worst,
+    )
+
+
+def _paired(
+    prep_a: PreparedEvaluation,
+    prep_b: PreparedEvaluation,
+    metrics: tuple[str, ...],
+    thr_a: float,
+    thr_b: float,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+    undefined_as_worst: bool,
+) -> dict[str, PairedBootstrapResult]:
+    """p_value is the share of resamples in which b is not better than a (delta <= 0, or >= 0 for miss
+    rates). Identical detections give delta 0 exactly and p_value 1."""
+    unknown = [m for m in metrics if m not in BOOTSTRAP_METRICS]
+    if unknown:
+        raise UserError(
+            f"unknown metric {unknown[0]!r} for the paired bootstrap",
+            hint=f"choose one of {', '.join(BOOTSTRAP_METRICS)}",
+        )
+    _check_args(n_resamples, confidence)
+
+    def scored(values: np.ndarray, metric: str) -> np.ndarray:
+        if not undefined_as_worst:
+            return values
+        return np.where(np.isnan(values), 1.0 if metric in LOWER_IS_BETTER else 0.0, values)
+
+    point_a = compute_metrics(prep_a, thr_a, metrics=metrics)
+    point_b = compute_metrics(prep_b, thr_b, metrics=metrics)
     weights = resample_weights(prep_a.gt.n_images, n_resamples, seed)
-    values_a = resampled_metrics(prep_a, thr_a, weights, (metric,))[metric]
-    values_b = resampled_metrics(prep_b, thr_b, weights, (metric,))[metric]
-    deltas = values_b - values_a
-    defined = deltas[~np.isnan(deltas)]
-    interval = _interval(deltas, confidence)
-    not_better = defined >= 0 if lower else defined <= 0
-    return PairedBootstrapResult(
-        metric=metric, delta=b - a, low=interval[0] if interval else np.nan,
-        high=interval[1] if interval else np.nan,
-        p_value=float(not_better.mean()) if defined.size else 1.0, n_resamples=n_resamples,
-        confidence=confidence, a=a, b=b, lower_is_better=lower)
+    values_a = resampled_metrics(prep_a, thr_a, weights, metrics)
+    values_b = resampled_metrics(prep_b, thr_b, weights, metrics)
+    out: dict[str, PairedBootstrapResult] = {}
+    for metric in metrics:
+        lower = metric in LOWER_IS_BETTER
+        a = float(scored(point_a[metric], metric)[0])
+        b = float(scored(point_b[metric], metric)[0])
+        if np.isnan(a) or np.isnan(b):
+            out[metric] = PairedBootstrapResult(
+                metric,
+                np.nan,
+                np.nan,
+                np.nan,
+                1.0,
+                n_resamples,
+                confidence,
+                None if np.isnan(a) else a,
+                None if np.isnan(b) else b,
+                lower,
+                reason=f"{metric} is undefined for {'a' if np.isnan(a) else 'b'}",
+            )
+            continue
+        deltas = scored(values_b[metric], metric) - scored(values_a[metric], metric)
+        defined = deltas[~np.isnan(deltas)]
+        interval = _interval(deltas, confidence)
+        not_better = defined >= 0 if lower else defined <= 0
+        out[metric] = PairedBootstrapResult(
+            metric=metric,
+            delta=b - a,
+            low=interval[0] if interval else np.nan,
+            high=interval[1] if interval else np.nan,
+            p_value=float(not_better.mean()) if defined.size else 1.0,
+            n_resamples=n_resamples,
+            confidence=confidence,
+            a=a,
+            b=b,
+            lower_is_better=lower,
+        )
+    return out
