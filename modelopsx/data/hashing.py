@@ -1,9 +1,9 @@
 """Content hash of a canonical dataset: the version identity used in split.json, records and lineage.
 
 sha256 over (a) the annotations JSON without its descriptive `info` block, re-serialized canonically (sorted
-keys, no whitespace), so formatting does not change the hash, and (b) for every referenced image in sorted file-name order, its name and the
-sha256 of its bytes (streamed). Files in images/ that annotations do not reference are not part of the
-dataset and do not change it.
+keys, no whitespace), so formatting does not change the hash, and (b) for every referenced image in sorted
+file-name order, its name and the sha256 of its bytes (streamed). Files in images/ that annotations do not
+reference are not part of the dataset and do not change it.
 
 `info` says where a dataset came from (split and augment record their source folder there, which is a fresh
 temporary directory in every pipeline run), not what it holds: leaving it out makes this one hash

@@ -41,6 +41,7 @@ class TrainResult:
     images_per_second: float
     pretrained: bool
     skipped_images: int = 0
+    initial_weights: str = "scratch"  # where training started: "imagenet", "scratch", or the weights' source
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -189,7 +190,7 @@ def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: 
 
 
 def _callbacks(out_dir: Path, config: TrainConfig, state: _EpochState, phase: tuple[int, int, float],
-               steps_per_epoch: int, best: float | None, pretrained: bool,
+               steps_per_epoch: int, best: float | None, pretrained: bool, initial_weights: str,
                quiet: bool) -> tuple[list[Any], Any]:
     import keras
 
@@ -202,7 +203,7 @@ def _callbacks(out_dir: Path, config: TrainConfig, state: _EpochState, phase: tu
             self.model.save(ckpt / LAST_CHECKPOINT)
             best_now = checkpoint.best if math.isfinite(float(checkpoint.best)) else None
             _write_json(ckpt / STATE_FILE, {"epoch": epoch + 1, "best_val_loss": best_now,
-                                            "pretrained": pretrained})
+                                            "pretrained": pretrained, "initial_weights": initial_weights})
 
     checkpoint = keras.callbacks.ModelCheckpoint(
         str(ckpt / BEST_WEIGHTS), monitor="val_loss", save_best_only=True, save_weights_only=True,
@@ -249,8 +250,12 @@ def _check_out_dir(out_dir: Path, resume: bool) -> dict[str, Any] | None:
 
 
 def train_model(split_dir: Path, out_dir: Path, config: TrainConfig, quiet: bool = True,
-                resume: bool = False) -> TrainResult:
-    """Train on split_dir/train, validate on split_dir/val, export MODEL_DIR (see the contract) to out_dir."""
+                resume: bool = False, weights_label: str | None = None) -> TrainResult:
+    """Train on split_dir/train, validate on split_dir/val, export MODEL_DIR (see the contract) to out_dir.
+
+    `weights_label` names where `config.weights` came from (e.g. a registry model version, when the weights
+    are a temporary download); model.json records it as `initial_weights`, or "imagenet" / "scratch".
+    """
     split_dir, out_dir = Path(split_dir), Path(out_dir)
     config.validate()
     train_set, val_set = check_split(split_dir)
@@ -286,9 +291,16 @@ def train_model(split_dir: Path, out_dir: Path, config: TrainConfig, quiet: bool
             model = keras.models.load_model(out_dir / CHECKPOINT_DIR / LAST_CHECKPOINT)
             backbone = model.get_layer("backbone")
             pretrained = bool(state.get("pretrained", False))
+            initial_weights = str(state.get("initial_weights", "unknown"))
         else:
-            model, backbone, pretrained = build_detector(config)
-            pretrained = load_initial_weights(model, backbone, config.weights) or pretrained
+            model, backbone, imagenet_loaded = build_detector(config)
+            loaded = load_initial_weights(model, backbone, config.weights)
+            pretrained = loaded or imagenet_loaded
+            # Provenance says what was loaded, never what was asked for (offline, "imagenet" means scratch).
+            initial_weights = (weights_label or str(config.weights)) if loaded else (
+                "imagenet" if imagenet_loaded else "scratch")
+    if not quiet:
+        print(f"initial weights: {initial_weights}", flush=True)
 
     warmup_epochs = min(config.warmup_epochs, config.epochs - 1) if pretrained else 0
     phases = [(0, warmup_epochs, False, config.learning_rate)] if warmup_epochs > 0 else []
@@ -314,7 +326,7 @@ def train_model(split_dir: Path, out_dir: Path, config: TrainConfig, quiet: bool
             start = max(first, initial_epoch) + 1
             print(f"epochs {start}-{last}: training {what}, lr {base_lr:g}", flush=True)
         callbacks, checkpoint = _callbacks(out_dir, config, book, (first, last, base_lr), steps_per_epoch,
-                                           best, pretrained, quiet)
+                                           best, pretrained, initial_weights, quiet)
         fit = model.fit(train_ds, validation_data=val_ds, epochs=last,
                         initial_epoch=max(first, initial_epoch),
                         steps_per_epoch=steps_per_epoch if config.steps_per_epoch else None,
@@ -332,7 +344,7 @@ def train_model(split_dir: Path, out_dir: Path, config: TrainConfig, quiet: bool
     if best_weights.is_file():
         model.load_weights(best_weights)
     return finish_training(model, config, split_dir, val_set, out_dir, history, train_seconds,
-                           images_per_second, pretrained, quiet, len(gpus))
+                           images_per_second, pretrained, quiet, len(gpus), initial_weights)
 
 
 def _phase_of(phases: list[tuple[int, int, bool, float]], epoch: int) -> int:
@@ -367,7 +379,8 @@ def _read_history(out_dir: Path) -> list[dict[str, float]]:
 
 def finish_training(model: Any, config: TrainConfig, split_dir: Path, val_set: Dataset, out_dir: Path,
                     history: list[dict[str, float]], train_seconds: float, images_per_second: float,
-                    pretrained: bool, quiet: bool, gpu_count: int) -> TrainResult:
+                    pretrained: bool, quiet: bool, gpu_count: int,
+                    initial_weights: str = "scratch") -> TrainResult:
     """Choose the score threshold on validation, export the model and write model.json (last)."""
     import keras
 
@@ -391,10 +404,11 @@ def finish_training(model: Any, config: TrainConfig, split_dir: Path, val_set: D
         "output_stride": config.output_stride,
         "score_threshold": threshold,
         "min_score": config.min_score,
-        "params": config.to_json(),
+        "params": {**config.to_json(), "weights": None if initial_weights == "scratch" else initial_weights},
         "train_dataset_hash": _train_dataset_hash(split_dir),
         "split_dir": str(split_dir),
         "pretrained": pretrained,
+        "initial_weights": initial_weights,
         "history": history,
         "val_metrics": val_result.metrics,
         "train_seconds": round(train_seconds, 2),
@@ -412,6 +426,7 @@ def finish_training(model: Any, config: TrainConfig, split_dir: Path, val_set: D
     return TrainResult(model_dir=out_dir, score_threshold=threshold, epochs_run=len(history), history=history,
                        val_metrics=val_result.metrics, train_seconds=train_seconds,
                        images_per_second=images_per_second, pretrained=pretrained,
+                       initial_weights=initial_weights,
                        skipped_images=int(metadata["skipped_images"] or 0), metadata=metadata)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from modelopsx.registry.deploy import deploy_model
 from modelopsx.registry.log import Registry, RegistryError
+from modelopsx.registry.models import materialize_model
 from modelopsx.registry.records import Lineage, PromotionRecord
 
 
@@ -23,17 +24,6 @@ def champion(registry: Registry, model_name: str) -> dict[str, Any] | None:
     model = dict(registry.get("models", model_name, int(promotion["model_version"])))
     model["promotion"] = promotion
     return model
-
-
-def materialize_model(registry: Registry, model_name: str, model_version: int, out_dir: Path) -> Path:
-    """Fetch a registered model's MODEL_DIR from its DVC remote into out_dir (verified) and return it."""
-    from modelopsx.storage.dvc_remote import pull_directory
-    from modelopsx.storage.stores import open_store
-
-    record = registry.get("models", model_name, model_version)
-    remote = record.get("dvc_remote")
-    store = open_store(remote) if remote else registry.store
-    return pull_directory(record["dvc_hash"], store, Path(out_dir))
 
 
 def promote_model(
@@ -89,7 +79,16 @@ def promote_model(
 def rollback(
     registry: Registry, model_name: str, to_version: int, reason: str, serving_uri: str | None = None
 ) -> dict[str, Any]:
-    """Make an older model the champion again: a new promotion record (action "rollback") plus a redeploy."""
+    """Make an older model the champion again: a new promotion record (action "rollback") plus a redeploy.
+
+    Everything is checked before the record is appended, so a refused rollback changes nothing: the reason,
+    the current champion, the target version's record, its model files in the store (pulled and verified),
+    the SavedModel in them, and the serving store's reachability.
+    """
+    import tempfile
+
+    from modelopsx.registry.deploy import check_serving_reachable, saved_model_dir
+
     if not reason.strip():
         raise RegistryError("a rollback needs a reason", hint='pass --reason "why the older model is back"')
     current = registry.latest("promotions", model_name)
@@ -103,4 +102,18 @@ def rollback(
             f"model {model_name!r} version {to_version} is already the champion",
             hint="to redeploy it, run `modelopsx registry repair` instead",
         )
-    return promote_model(registry, model_name, to_version, reason, action="rollback", serving_uri=serving_uri)
+    registry.get("models", model_name, to_version)  # raises, listing the versions, when unknown
+    if serving_uri:
+        check_serving_reachable(serving_uri, model_name)
+    with tempfile.TemporaryDirectory(prefix="modelopsx-rollback-") as tmp:
+        model_dir = materialize_model(registry, model_name, to_version, Path(tmp) / "model")
+        saved_model_dir(model_dir)  # a model without a SavedModel cannot serve: refuse before recording
+        return promote_model(
+            registry,
+            model_name,
+            to_version,
+            reason,
+            action="rollback",
+            serving_uri=serving_uri,
+            model_dir=model_dir,
+        )

@@ -1,23 +1,26 @@
-"""Fair champion/challenger comparison: both models measured on the same test split, then the gate decides.
+"""Fair champion/challenger comparison: both models scored on the same test split, then the gate decides.
 
-The champion's metrics are reused only when they were measured on the current test split (same split hash),
-either in its model record or in a later evaluation record. Otherwise the champion is fetched from its DVC
-remote, re-run with the model area's `predict_dataset` on the current test split, evaluated with
-`evaluate_detections` at its own operating threshold, and that evaluation is recorded so the next run
-reuses it.
+The reference is the current champion, or, before there is one, the HOG baseline (policy `baseline: hog`).
+Each model is scored at its own operating threshold, chosen on validation: the candidate's comes from its
+training, the champion's from its model record (chosen again on the validation split if the record has
+none), HOG's from the validation split. The champion is fetched from its DVC remote and run with the model
+area's `predict_dataset` on the current test split, so its metrics, the differences and the paired-bootstrap
+intervals all come from the same detections; that evaluation is recorded once per split.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modelopsx.gate import Decision, GatePolicy, decide
-from modelopsx.registry.champion import champion, materialize_model
+from modelopsx.gate import Decision, EvidenceError, GatePolicy, check_evidence, decide
+from modelopsx.registry.champion import champion
 from modelopsx.registry.log import Registry
-from modelopsx.registry.models import evaluation_on_split, register_evaluation
+from modelopsx.registry.models import evaluation_on_split, materialize_model, register_evaluation
 from modelopsx.registry.records import Lineage
 
 PredictFn = Callable[[Path, Path], list[dict[str, Any]]]  # (model_dir, dataset_dir) -> COCO detections
@@ -29,13 +32,31 @@ def predict_with_model(model_dir: Path, dataset_dir: Path) -> list[dict[str, Any
     return predict_dataset(model_dir, dataset_dir, quiet=True)
 
 
-def _load_detections(detections: list[dict[str, Any]] | Path) -> list[dict[str, Any]]:
+def load_detections(detections: list[dict[str, Any]] | Path, who: str) -> list[dict[str, Any]]:
+    """Detections as COCO results; an unreadable or malformed file is an EvidenceError, never "none"."""
     if isinstance(detections, list):
         return detections
-    import json
+    path = Path(detections)
+    hint = "re-run the evaluate step that writes detections.json"
+    if not path.is_file():
+        raise EvidenceError(f"{who} detections {path} do not exist", hint=hint)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EvidenceError(f"{who} detections {path} are not valid JSON ({exc})", hint=hint) from None
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise EvidenceError(f"{who} detections {path} are not a list of COCO results", hint=hint)
+    return data
 
-    data = json.loads(Path(detections).read_text(encoding="utf-8"))
-    return list(data)
+
+def operating_threshold(value: Any, who: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise EvidenceError(
+            f"{who} has no usable operating score threshold ({value!r})",
+            hint="each model is scored at the threshold chosen on its validation split; choosing one on the "
+            "test split would favour it. Re-run training (it stores the threshold in model.json)",
+        )
+    return float(value)
 
 
 def compare_with_champion(
@@ -49,88 +70,119 @@ def compare_with_champion(
     candidate_detections: list[dict[str, Any]] | Path | None = None,
     candidate_score_threshold: float | None = None,
     candidate_info: dict[str, Any] | None = None,
+    val_dir: Path | None = None,
     work_dir: Path | None = None,
     predict: PredictFn | None = None,
+    baseline_predict: PredictFn | None = None,
 ) -> Decision:
-    """Gate the candidate against the current champion of `model_name` on the test split in `test_dir`.
+    """Gate the candidate against the champion of `model_name` (or the baseline) on the split in `test_dir`.
 
-    `predict` defaults to modelopsx.model.predict.predict_dataset; it is a parameter so the re-evaluation path
-    can also score detectors that are not Keras models. `candidate_detections` (and the candidate's operating
-    `candidate_score_threshold`) are needed only when the policy asks for paired-bootstrap significance.
+    `predict` runs a registered model (default: the model area's predict_dataset); `baseline_predict` runs
+    HOG. Without `candidate_detections` no interval can be computed, so a policy that requires significance
+    keeps the champion. `val_dir` is needed for the HOG baseline and for a champion without a stored
+    threshold.
     """
     policy = policy or GatePolicy.default()
-    predict = predict or predict_with_model
+    required = policy.compared_metrics()
+    candidate_metrics = check_evidence(candidate_metrics, "candidate metrics", required)
+    detections, candidate_threshold = None, 0.0
+    if candidate_detections is not None:
+        detections = load_detections(candidate_detections, "candidate")
+        candidate_threshold = operating_threshold(candidate_score_threshold, "the candidate")
     champ = champion(registry, model_name)
-    if champ is None:
+    if champ is None and policy.baseline == "none":
         return decide(candidate_metrics, None, policy, candidate_info=candidate_info)
 
+    with tempfile.TemporaryDirectory(prefix="modelopsx-compare-", dir=work_dir) as tmp:
+        if champ is None:
+            from modelopsx.registry.baseline import hog_predict, score_baseline
+
+            if val_dir is None:
+                raise EvidenceError("the HOG baseline needs the validation split to choose its threshold")
+            reference, threshold, info = score_baseline(
+                registry.store, Path(val_dir), Path(test_dir), baseline_predict or hog_predict
+            )
+            scored = _score(Path(test_dir), reference, threshold)
+        else:
+            reference, threshold, info, scored = _score_champion(
+                registry, champ, model_name, Path(test_dir), test_split_hash, val_dir, Path(tmp),
+                predict or predict_with_model,
+            )  # fmt: skip
+    bootstrap = None
+    if detections is not None:
+        from modelopsx.evaluation.bootstrap import paired_bootstrap_metrics
+
+        significance = policy.significance
+        bootstrap = paired_bootstrap_metrics(
+            Path(test_dir),
+            reference,
+            detections,
+            required,
+            threshold_a=threshold,
+            threshold_b=candidate_threshold,
+            n_resamples=significance.n_resamples if significance else 1000,
+            seed=significance.seed if significance else 0,
+            undefined_as_worst=True,
+        )
+    return decide(
+        candidate_metrics,
+        dict(scored.metrics),
+        policy,
+        bootstrap,
+        candidate_info=candidate_info,
+        champion_info=info,
+        champion_undefined=scored.undefined,
+    )
+
+
+def _score(test_dir: Path, detections: list[dict[str, Any]], threshold: float) -> Any:
+    from modelopsx.evaluation.metrics import evaluate_detections
+
+    return evaluate_detections(test_dir, detections, score_threshold=threshold)
+
+
+def _score_champion(
+    registry: Registry,
+    champ: dict[str, Any],
+    model_name: str,
+    test_dir: Path,
+    test_split_hash: str | None,
+    val_dir: Path | None,
+    tmp: Path,
+    predict: PredictFn,
+) -> tuple[list[dict[str, Any]], float, dict[str, Any], Any]:
+    """Run the champion on this test split at its own threshold; record that evaluation once per split."""
     version = int(champ["seq"])
     info: dict[str, Any] = {
         "model_name": model_name,
         "model_version": version,
         "promotion_seq": champ["promotion"]["seq"],
         "test_split_hash": test_split_hash,
+        "champion_evaluated_on": champ.get("test_split_hash"),
     }
-    champion_metrics: dict[str, float | None] | None = None
-    champion_detections: list[dict[str, Any]] | None = None
-    if test_split_hash and champ.get("test_split_hash") == test_split_hash:
-        champion_metrics, info["metrics_source"] = dict(champ.get("metrics") or {}), "model record"
-    elif test_split_hash and (stored := evaluation_on_split(registry, model_name, version, test_split_hash)):
-        champion_metrics = dict(stored["metrics"])
-        info["metrics_source"] = f"evaluation record {stored['seq']}"
-    info["champion_evaluated_on"] = champ.get("test_split_hash")
+    model_dir = materialize_model(registry, model_name, version, tmp / "champion")
+    threshold_value = champ.get("score_threshold")
+    if threshold_value is None and val_dir is not None:
+        from modelopsx.evaluation.metrics import choose_score_threshold
 
-    with tempfile.TemporaryDirectory(prefix="modelopsx-compare-", dir=work_dir) as tmp:
-        need_detections = champion_metrics is None or policy.significance is not None
-        if need_detections:
-            model_dir = materialize_model(registry, model_name, version, Path(tmp) / "champion")
-            champion_detections = predict(model_dir, Path(test_dir))
-        if champion_metrics is None:
-            from modelopsx.evaluation.metrics import evaluate_detections
-
-            assert champion_detections is not None
-            result = evaluate_detections(
-                Path(test_dir), champion_detections, score_threshold=champ.get("score_threshold")
-            )
-            champion_metrics = dict(result.metrics)
-            stored = register_evaluation(
-                registry,
-                model_name,
-                version,
-                champion_metrics,
-                test_split_hash,
-                undefined=dict(result.undefined),
-                score_threshold=champ.get("score_threshold"),
-                lineage=Lineage(split_hashes={"test": test_split_hash or ""}),
-            )
-            info["metrics_source"] = (
-                f"re-evaluated on the current test split (evaluation record {stored['seq']})"
-            )
-            info["reevaluated"] = True
-
-    significance = None
-    if (
-        policy.significance is not None
-        and candidate_detections is not None
-        and champion_detections is not None
-    ):
-        from modelopsx.evaluation.bootstrap import paired_bootstrap
-
-        significance = paired_bootstrap(
-            Path(test_dir),
-            champion_detections,
-            _load_detections(candidate_detections),
-            policy.significance.metric,
-            n_resamples=policy.significance.n_resamples,
-            seed=policy.significance.seed,
-            threshold_a=champ.get("score_threshold"),
-            threshold_b=candidate_score_threshold,
+        threshold_value = choose_score_threshold(val_dir, predict(model_dir, val_dir))
+        info["threshold_from"] = "max F1 on this validation split (the model record has none)"
+    threshold = operating_threshold(threshold_value, f"champion {model_name} v{version}")
+    info["score_threshold"] = threshold
+    detections = predict(model_dir, test_dir)
+    scored = _score(test_dir, detections, threshold)
+    stored = evaluation_on_split(registry, model_name, version, test_split_hash) if test_split_hash else None
+    if stored is None:
+        stored = register_evaluation(
+            registry,
+            model_name,
+            version,
+            dict(scored.metrics),
+            test_split_hash,
+            undefined=dict(scored.undefined),
+            score_threshold=threshold,
+            lineage=Lineage(split_hashes={"test": test_split_hash or ""}),
         )
-    return decide(
-        candidate_metrics,
-        champion_metrics,
-        policy,
-        significance,
-        candidate_info=candidate_info,
-        champion_info=info,
-    )
+        info["reevaluated"] = True
+    info["metrics_source"] = f"scored on this test split (evaluation record {stored['seq']})"
+    return detections, threshold, info, scored

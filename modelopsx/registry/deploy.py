@@ -10,11 +10,12 @@ error, never overwritten.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from modelopsx.errors import KeyExistsError, ModelError, StorageError
+from modelopsx.errors import KeyExistsError, ModelError, StorageError, UserError
 from modelopsx.storage.base import ObjectStore
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def repair_serving(registry: Registry, serving_uri: str, model_name: str) -> int
     Returns the version that was (re)deployed last, or None when serving was already up to date or there is
     no promotion yet. Afterwards serving's highest complete version is the latest promotion's seq.
     """
-    from modelopsx.registry.champion import materialize_model
+    from modelopsx.registry.models import materialize_model
 
     promotions = registry.records("promotions", model_name)
     if not promotions:
@@ -125,3 +126,81 @@ def repair_serving(registry: Registry, serving_uri: str, model_name: str) -> int
                 )
             deploy_model(pulled[model_version], serving_uri, model_name, int(promo["seq"]), store=store)
     return int(todo[-1]["seq"])
+
+
+# ----------------------------------------------------------------------------------- release-path checks
+
+
+class ReleaseError(UserError):
+    """The release path refuses: the evidence does not authorise this deploy or rollback; nothing written."""
+
+
+def check_serving_reachable(serving_uri: str, model_name: str) -> ObjectStore:
+    """Open the serving store and prove it answers (and, for a folder, can be written) before any record."""
+    import os
+
+    from modelopsx.storage.local import LocalStore
+
+    try:
+        store = open_serving_store(serving_uri)
+        if isinstance(store, LocalStore):
+            existing = store.root
+            while not existing.exists() and existing != existing.parent:
+                existing = existing.parent
+            if not existing.is_dir() or not os.access(existing, os.W_OK):
+                raise StorageError(f"serving folder {store.root} cannot be created or written")
+        else:
+            store.list(f"{model_name}/")
+    except UserError as exc:
+        raise ReleaseError(
+            f"serving store {serving_uri!r} is not usable: {exc.message}",
+            hint=exc.hint or "pass a reachable --serving-uri (a folder, s3://, gs:// or basin://)",
+        ) from None
+    except Exception as exc:  # a client library's own connection error: say what, keep the champion
+        raise ReleaseError(
+            f"serving store {serving_uri!r} is unreachable ({type(exc).__name__}: {exc})",
+            hint="check the URL, the endpoint settings and the credentials",
+        ) from None
+    return store
+
+
+def read_decision(path: Path) -> dict[str, Any]:
+    """The gate's decision.json; missing or unreadable is a ReleaseError (never "no decision, go ahead")."""
+    hint = "deploy only runs on the decision.json that the compare step wrote for this model"
+    if not path.is_file():
+        raise ReleaseError(f"no gate decision at {path}: nothing authorises this deploy", hint=hint)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ReleaseError(f"gate decision {path} is not valid JSON ({exc})", hint=hint) from None
+    if not isinstance(data, dict):
+        raise ReleaseError(f"gate decision {path} is not a JSON object", hint=hint)
+    return data
+
+
+def check_promote_decision(
+    decision: dict[str, Any], model_name: str, model_version: int, model_dvc_hash: str | None
+) -> None:
+    """Deploy re-checks the blessing itself: a `promote` decision made for exactly this model name, version
+    and content (DVC hash of MODEL_DIR)."""
+    if decision.get("decision") != "promote":
+        raise ReleaseError(
+            f"the gate decision is {decision.get('decision')!r}, not 'promote': "
+            f"{decision.get('reason', 'no reason given')}",
+            hint="the champion stays; only a promote decision can be deployed",
+        )
+    candidate = decision.get("candidate") or {}
+    made_for = (candidate.get("model_name"), candidate.get("model_version"))
+    if made_for != (model_name, model_version):
+        raise ReleaseError(
+            f"the promote decision was made for {made_for[0]!r} version {made_for[1]!r}, "
+            f"not {model_name!r} version {model_version}",
+            hint="deploy the model the decision names, or gate this one first",
+        )
+    decided_hash = candidate.get("model_dvc_hash")
+    if not decided_hash or not model_dvc_hash or decided_hash != model_dvc_hash:
+        raise ReleaseError(
+            f"the promote decision's model content ({decided_hash or 'unrecorded'}) does not match "
+            f"{model_name} version {model_version} ({model_dvc_hash or 'unrecorded'})",
+            hint="the model changed after it was gated; gate it again",
+        )

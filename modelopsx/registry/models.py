@@ -96,3 +96,14 @@ def evaluation_on_split(
         if record.get("model_version") == model_version and record.get("test_split_hash") == test_split_hash:
             return record
     return None
+
+
+def materialize_model(registry: Registry, model_name: str, model_version: int, out_dir: Path) -> Path:
+    """Fetch a registered model's MODEL_DIR from its DVC remote into out_dir (verified) and return it."""
+    from modelopsx.storage.dvc_remote import pull_directory
+    from modelopsx.storage.stores import open_store
+
+    record = registry.get("models", model_name, model_version)
+    remote = record.get("dvc_remote")
+    store = open_store(remote) if remote else registry.store
+    return pull_directory(record["dvc_hash"], store, Path(out_dir))

@@ -65,6 +65,7 @@ class Lineage:
     dataset_content_hash: str | None = None
     split_hashes: dict[str, str] = field(default_factory=dict)
     pipeline_run_id: str | None = None
+    initial_weights: str | None = None  # models: where training started (a model version, imagenet, scratch)
     code: dict[str, str | None] = field(default_factory=code_version)
     image: str | None = field(default_factory=default_image)
 

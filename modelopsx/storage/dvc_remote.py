@@ -45,6 +45,16 @@ def _local_odb(root: Path) -> Any:
     return LocalHashFileDB(LocalFileSystem(), str(root / OBJECTS_DIR), hash_name="md5", type=["copy"])
 
 
+def directory_hash(local_dir: Path) -> str:
+    """The `.dir` hash DVC gives a directory (what push_directory would return), without uploading."""
+    from dvc_data.hashfile.build import build
+    from dvc_objects.fs import LocalFileSystem
+
+    with tempfile.TemporaryDirectory(prefix="modelopsx-dvc-") as tmp:
+        _, _, tree = build(_local_odb(Path(tmp)), str(Path(local_dir).resolve()), LocalFileSystem(), "md5")
+    return str(tree.hash_info.value)
+
+
 def push_directory(local_dir: Path, store: ObjectStore, quiet: bool = True) -> str:
     """Upload one version of a directory in DVC's remote layout; return its `.dir` hash ("<md5>.dir")."""
     from dvc_data.hashfile.build import build

@@ -16,8 +16,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from modelopsx.errors import PipelineError, StorageError
-from modelopsx.gate import METRIC_DIRECTIONS
+from modelopsx.data.hashing import dataset_version_hash
+from modelopsx.errors import PipelineError, StorageError, UserError
+from modelopsx.gate import METRIC_DIRECTIONS, EvidenceError
 from modelopsx.settings import BasinSettings
 
 EVALUATION_FILE = "evaluation.json"
@@ -132,7 +133,7 @@ def augment(split_dir: str | Path, out_dir: str | Path, copies: int, seed: int) 
     return {
         "copies": copies,
         "seed": seed,
-        **{f"{name}_hash": split_content_hash(out / name) for name in SPLIT_NAMES},
+        **{f"{name}_hash": dataset_version_hash(out / name) for name in SPLIT_NAMES},
     }
 
 
@@ -214,28 +215,58 @@ def train(
     overrides: dict[str, Any] | None = None,
     preset: str = "default",
     trial: dict[str, Any] | None = None,
+    model_name: str = "",
 ) -> dict[str, Any]:
     """Train on data_dir/train (validated on data_dir/val) into the MODEL_DIR layout at out_dir.
 
-    Settings: the preset, the named parameters that are set, `overrides`, then the sweep `trial`."""
+    Settings: the preset, the named parameters that are set, `overrides`, then the sweep `trial`. Unless the
+    weights are set explicitly, training warm-starts from `model_name`'s champion (see
+    registry.warm_start) when the architecture matches."""
+    import tempfile
+
     from modelopsx.model.train import train_model
 
-    config = train_config(params, {**(overrides or {}), **(trial or {})}, preset)
-    result = train_model(Path(data_dir), Path(out_dir), config)
+    settings = {**(overrides or {}), **(trial or {})}
+    config = train_config(params, settings, preset)
+    explicit = params.get("weights") not in UNSET or "weights" in settings
+    with tempfile.TemporaryDirectory(prefix="modelopsx-warm-start-") as tmp:
+        label = None
+        if model_name and not explicit:
+            start = _warm_start(model_name, config, Path(tmp))
+            config.weights, label = start.weights, start.label
+        result = train_model(Path(data_dir), Path(out_dir), config, quiet=False, weights_label=label)
     model_json = _read_json(Path(out_dir) / "model.json")
     meta: dict[str, Any] = {
         "preset": preset,
-        "backbone": model_json.get("backbone", getattr(config, "backbone", "")),
-        "input_size": list(model_json.get("input_size", getattr(config, "input_size", ()))),
+        "backbone": model_json.get("backbone", config.backbone),
+        "input_size": list(model_json.get("input_size", config.input_size)),
         "score_threshold": model_json.get("score_threshold"),
         "train_dataset_hash": model_json.get("train_dataset_hash", ""),
+        "initial_weights": result.initial_weights,
         "config": _jsonable(config.to_json()),
         "trial": _jsonable(trial or {}),
     }
-    history = model_json.get("history") or getattr(result, "history", None) or []
+    history = model_json.get("history") or result.history or []
     final = history[-1] if isinstance(history, list) and history and isinstance(history[-1], dict) else {}
     meta["training_metrics"] = {k: float(v) for k, v in final.items() if isinstance(v, int | float)}
     return meta
+
+
+def _warm_start(model_name: str, config: Any, into: Path) -> Any:
+    """The registry's choice of starting weights, logged; an unreachable registry falls back to the config."""
+    from modelopsx.registry.warm_start import WarmStart, choose_warm_start
+
+    try:
+        start = choose_warm_start(open_registry(), model_name, config.to_json(), into)
+    except UserError as exc:
+        start = WarmStart(config.weights, str(config.weights or "scratch"), notes=(exc.message,))
+    for note in start.notes:
+        print(f"warm start: {note}", flush=True)
+    if start.model_version is not None:
+        print(f"warm start: training starts from {start.label}", flush=True)
+    else:
+        print(f"warm start: no registered model fits; weights as configured ({start.label})", flush=True)
+    return start
 
 
 # ----------------------------------------------------------------------------------------------- evaluate
@@ -255,37 +286,21 @@ def evaluate(
 
     model, test_dir, out = Path(model_dir), Path(data_dir) / "test", Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from modelopsx.registry.compare import operating_threshold
+
+    # The threshold chosen on validation; choosing one here, on the test split, would flatter the model.
+    threshold = operating_threshold(
+        _read_json(model / "model.json").get("score_threshold"), f"the model in {model}"
+    )
     detections = predict_dataset(model, test_dir, out_json=out / DETECTIONS_FILE)
-    threshold = _read_json(model / "model.json").get("score_threshold")
     result = evaluate_detections(test_dir, detections, score_threshold=threshold)
     gt = load_dataset(test_dir)
     write_report(result, gt, detections, out / REPORT_DIR, title=title or "ModelOpsX evaluation")
     record = result.to_json()
-    record["test_hash"] = split_content_hash(test_dir)
+    record["test_hash"] = dataset_version_hash(test_dir)
     record["score_threshold"] = result.metrics.get("score_threshold", threshold)
     (out / EVALUATION_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
     return record
-
-
-def split_content_hash(root: Path) -> str:
-    """Content hash of a split (annotations without their `info` block, plus image bytes).
-
-    The gate compares champion and candidate "on the same test split" by this hash. The split's own
-    dataset_version_hash also covers `info`, which records the absolute source path (a fresh temporary
-    directory in every pipeline run), so it would differ for identical test images and boxes.
-    """
-    import hashlib
-
-    from modelopsx.data.format import ANNOTATIONS_FILE, IMAGES_DIR, read_annotations
-    from modelopsx.data.hashing import canonical_annotations, file_sha256
-
-    data = {k: v for k, v in read_annotations(root / ANNOTATIONS_FILE).items() if k != "info"}
-    names = sorted({str(entry.get("file_name")) for entry in data["images"] if isinstance(entry, dict)})
-    outer = hashlib.sha256(b"modelopsx-split-v1\n")
-    outer.update(hashlib.sha256(canonical_annotations(data)).digest())
-    for name in names:
-        outer.update(f"{name}\0{file_sha256(root / IMAGES_DIR / name)}\n".encode())
-    return outer.hexdigest()
 
 
 def confusion_matrix(confusion: dict[str, int]) -> tuple[list[str], list[list[int]]]:
@@ -363,6 +378,8 @@ def sync_to_basin(
     store = open_basin()
     evaluation_json = _read_json(evaluation / EVALUATION_FILE)
     evaluation_hash = push_directory(evaluation, store)
+    lineage = lineage_from(data_metadata, run_id)
+    lineage.initial_weights = _read_json(model / "model.json").get("initial_weights")
     record = register_model(
         Registry(store),
         model_name,
@@ -370,7 +387,7 @@ def sync_to_basin(
         store,
         evaluation_json.get("metrics", {}),
         test_split_hash=evaluation_json.get("test_hash"),
-        lineage=lineage_from(data_metadata, run_id),
+        lineage=lineage,
     )
     return {
         **record,
@@ -394,39 +411,53 @@ def compare(
     gate_policy: str,
     out_dir: str | Path,
 ) -> dict[str, Any]:
-    """Gate the candidate against the champion on the same test split (the registry re-evaluates the
-    champion when its metrics come from another split). The decision goes to out_dir (decision.json, .md)
-    and into an "evaluations" record of the candidate, so keep decisions are on record too."""
+    """Gate the candidate against the champion (or, with none yet, the HOG baseline) on the same test split.
+
+    The decision goes to out_dir (decision.json, .md) and into an "evaluations" record of the candidate, so
+    keep decisions are on record too. Evidence that cannot be trusted (a missing or malformed evaluation or
+    detections file, metrics out of range, no operating threshold, an evaluation of another test split) is
+    an error: the step fails and nothing is deployed."""
     from modelopsx.gate import GatePolicy
     from modelopsx.registry.compare import compare_with_champion
     from modelopsx.registry.records import EvaluationRecord, Lineage
 
     registry = open_registry()
-    evaluation = Path(evaluation_dir)
-    candidate = _read_json(evaluation / EVALUATION_FILE)
-    policy = GatePolicy.from_json_string(gate_policy) if gate_policy.strip() else GatePolicy.default()
-    test_hash = candidate.get("test_hash")
+    evaluation, data = Path(evaluation_dir), Path(data_dir)
+    policy = GatePolicy.from_json_string(gate_policy)
+    candidate = read_evaluation(evaluation / EVALUATION_FILE)
+    test_hash = dataset_version_hash(data / "test")
+    if candidate.get("test_hash") != test_hash:
+        raise EvidenceError(
+            f"the candidate's evaluation is of test split {str(candidate.get('test_hash'))[:12]}, "
+            f"not of this run's test split {test_hash[:12]}",
+            hint="evaluate and compare must read the same split artifact",
+        )
+    model_record = registry.get("models", model_name, model_version)
     decision = compare_with_champion(
         registry,
         model_name,
-        candidate.get("metrics", {}),
-        Path(data_dir) / "test",
+        candidate["metrics"],
+        data / "test",
         test_hash,
         policy,
         candidate_detections=evaluation / DETECTIONS_FILE,
+        candidate_score_threshold=candidate.get("score_threshold"),
         candidate_info={
             "model_name": model_name,
             "model_version": model_version,
+            "model_dvc_hash": model_record.get("dvc_hash"),
             "test_split_hash": test_hash,
+            "score_threshold": candidate.get("score_threshold"),
+            "initial_weights": (model_record.get("lineage") or {}).get("initial_weights"),
         },
+        val_dir=data / "val",
     )
     decision.write(Path(out_dir))
-    model_record = registry.get("models", model_name, model_version)
     record = EvaluationRecord(
         model_name=model_name,
         model_version=model_version,
         test_split_hash=test_hash,
-        metrics=candidate.get("metrics", {}),
+        metrics=candidate["metrics"],
         undefined=candidate.get("undefined", {}),
         score_threshold=candidate.get("score_threshold"),
         lineage=Lineage.from_dict(model_record.get("lineage")),
@@ -443,44 +474,36 @@ def compare(
     }
 
 
+def read_evaluation(path: Path) -> dict[str, Any]:
+    """evaluation.json as the gate needs it: a JSON object with a metrics object."""
+    hint = "re-run the evaluate step; its evaluation.json is the candidate's evidence"
+    if not path.is_file():
+        raise EvidenceError(f"no evaluation at {path}", hint=hint)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EvidenceError(f"evaluation {path} is not valid JSON ({exc})", hint=hint) from None
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+        raise EvidenceError(f"evaluation {path} has no metrics object", hint=hint)
+    return data
+
+
 # ------------------------------------------------------------------------------------------------- deploy
 
 
 def deploy(
     model_dir: str | Path, decision_dir: str | Path, model_name: str, model_version: int, serving_uri: str
 ) -> dict[str, Any]:
-    """Promote (append the promotion record) and copy the SavedModel to <serving_uri>/<model>/<promotion>/.
+    """Deploy a promote decision (registry.release re-checks it) to <serving_uri>/<model>/<promotion>/."""
+    from modelopsx.registry.release import deploy_decision
 
-    A retried step finds its own promotion record (same decision) and only finishes the copy.
-    """
-    from modelopsx.registry.champion import promote_model
-    from modelopsx.registry.deploy import deploy_model
-
-    registry = open_registry()
-    decision = _read_json(Path(decision_dir) / "decision.json")
     uri = serving_uri or f"{basin_store_url()}/serving"
-    latest = registry.latest("promotions", model_name)
-    if (
-        latest is not None
-        and int(latest["model_version"]) == model_version
-        and (latest.get("decision") or {}).get("created_at") == decision.get("created_at")
-    ):
-        promotion = latest  # an earlier attempt recorded it, then failed while copying
-        target = deploy_model(Path(model_dir), uri, model_name, int(promotion["seq"]))
-    else:
-        promotion = promote_model(
-            registry,
-            model_name,
-            model_version,
-            decision.get("reason", "gate"),
-            decision=decision,
-            serving_uri=uri,
-            model_dir=Path(model_dir),
-        )
-        target = f"{uri.rstrip('/')}/{model_name}/{promotion['seq']}"
+    promotion = deploy_decision(
+        open_registry(), Path(model_dir), Path(decision_dir) / "decision.json", model_name, model_version, uri
+    )
     return {
         "serving_uri": uri,
-        "deployed_to": target,
+        "deployed_to": f"{uri.rstrip('/')}/{model_name}/{promotion['seq']}",
         "promotion": int(promotion["seq"]),
         "model_name": model_name,
         "model_version": model_version,
