@@ -22,11 +22,13 @@ def train(
     preset: str,
     overrides: dict,
     trial: dict,
+    model_name: str,
     model: Output[Model],
     metrics: Output[Metrics],
 ):
     """Settings: the model's `preset`, the named ones that are set (0 / empty keep the preset's value),
-    `overrides` (any other TrainConfig field), then a sweep `trial`."""
+    `overrides` (any other TrainConfig field), then a sweep `trial`. Unless `weights` is set, training
+    starts from `model_name`'s champion when its architecture matches."""
     from modelopsx.workflow import stages
 
     params = {
@@ -39,7 +41,7 @@ def train(
         "weights": weights,
         "seed": seed,
     }
-    meta = stages.train(data.path, model.path, params, overrides, preset, trial)
+    meta = stages.train(data.path, model.path, params, overrides, preset, trial, model_name)
     model.metadata.update(meta)
     model.metadata["dataset_version"] = data.metadata.get("dataset_version", "")
     for name, value in meta["training_metrics"].items():

@@ -89,9 +89,11 @@ def build_sweep_pipeline(gpu: bool) -> Callable[..., Any]:
                     preset=train_preset,
                     overrides=train_overrides,
                     trial=trial,
+                    model_name=model_name,
                 ),
                 retry=False,
             )
+            train_task.set_caching_options(False)  # starts from the current champion
             if gpu:
                 common.on_gpu(
                     train_task, accelerator_type, accelerator_count, gpu_node_selector, gpu_tolerations

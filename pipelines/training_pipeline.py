@@ -138,9 +138,11 @@ def build_training_pipeline(gpu: bool) -> Callable[..., Any]:
                     preset=train_preset,
                     overrides=train_overrides,
                     trial={},
+                    model_name=model_name,
                 ),
                 retry=False,
             )
+            train_task.set_caching_options(False)  # starts from the current champion
             common.on_gpu(train_task, accelerator_type, accelerator_count, gpu_node_selector, gpu_tolerations)
             evaluate_task = evaluate(
                 model=train_task.outputs["model"], data=augment_task.outputs["augmented"]
@@ -206,9 +208,11 @@ def build_training_pipeline(gpu: bool) -> Callable[..., Any]:
                 preset=train_preset,
                 overrides=train_overrides,
                 trial={},
+                model_name=model_name,
             ),
             retry=False,
         )
+        train_task.set_caching_options(False)  # starts from the current champion
         evaluate_task = evaluate(model=train_task.outputs["model"], data=augment_task.outputs["augmented"])
         add_release_steps(
             train_task.outputs["model"],

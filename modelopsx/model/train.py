@@ -123,6 +123,7 @@ class _EpochState:
         self.images_per_epoch = images_per_epoch
         self.epoch_seconds: list[float] = []  # whole epochs, validation included (time budget)
         self.train_seconds: list[float] = []  # training steps only (throughput)
+        self.time_limit_hit = False  # the time budget, not the epoch count, ended training
 
 
 def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: int, steps_per_epoch: int,
@@ -182,6 +183,7 @@ def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: 
             # the first epoch also traces the graph and warms the input pipeline: plan from later ones
             later = state.epoch_seconds[1:][-3:] or state.epoch_seconds
             if remaining < sum(later) / len(later) and epoch + 1 < last:
+                state.time_limit_hit = True
                 if not quiet:
                     print(f"time budget {limit:.0f}s: training ends after epoch {epoch + 1}", flush=True)
                 self.model.stop_training = True
@@ -344,7 +346,8 @@ def train_model(split_dir: Path, out_dir: Path, config: TrainConfig, quiet: bool
     if best_weights.is_file():
         model.load_weights(best_weights)
     return finish_training(model, config, split_dir, val_set, out_dir, history, train_seconds,
-                           images_per_second, pretrained, quiet, len(gpus), initial_weights)
+                           images_per_second, pretrained, quiet, len(gpus), initial_weights,
+                           book.time_limit_hit)
 
 
 def _phase_of(phases: list[tuple[int, int, bool, float]], epoch: int) -> int:
@@ -380,7 +383,7 @@ def _read_history(out_dir: Path) -> list[dict[str, float]]:
 def finish_training(model: Any, config: TrainConfig, split_dir: Path, val_set: Dataset, out_dir: Path,
                     history: list[dict[str, float]], train_seconds: float, images_per_second: float,
                     pretrained: bool, quiet: bool, gpu_count: int,
-                    initial_weights: str = "scratch") -> TrainResult:
+                    initial_weights: str = "scratch", time_limit_hit: bool = False) -> TrainResult:
     """Choose the score threshold on validation, export the model and write model.json (last)."""
     import keras
 
@@ -412,6 +415,8 @@ def finish_training(model: Any, config: TrainConfig, split_dir: Path, val_set: D
         "history": history,
         "val_metrics": val_result.metrics,
         "train_seconds": round(train_seconds, 2),
+        "epochs_run": len(history),
+        "time_limit_hit": time_limit_hit,
         "train_images_per_second": round(images_per_second, 2),
         "skipped_images": _skipped_images(split_dir / "train"),
         "val_skipped_images": skipped,

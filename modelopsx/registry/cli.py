@@ -158,69 +158,113 @@ def repair_cmd(
     )
 
 
-def _read_metrics(path: Path, what: str) -> dict[str, float | None]:
-    from modelopsx.gate import metrics_from_json
+def _read_json_file(path: Path, what: str) -> Any:
+    from modelopsx.gate import EvidenceError
 
     if not path.is_file():
-        raise UserError(
+        raise EvidenceError(
             f"{what} file {path} does not exist", hint="pass a metrics JSON written by evaluation"
         )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{what} file {path} is not valid JSON: {exc}") from exc
-    return metrics_from_json(data)
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EvidenceError(f"{what} file {path} is not valid JSON: {exc}") from None
+
+
+def _threshold_of(data: Any, what: str) -> float:
+    from modelopsx.registry.compare import operating_threshold
+
+    metrics = (
+        data.get("metrics") if isinstance(data, dict) and isinstance(data.get("metrics"), dict) else data
+    )
+    value = (metrics or {}).get("score_threshold") if isinstance(metrics, dict) else None
+    return operating_threshold(value, f"the {what} (metrics.score_threshold)")
 
 
 def gate_cmd(
-    candidate: Path = typer.Option(..., "--candidate", help="candidate metrics JSON"),
+    candidate: Path = typer.Option(..., "--candidate", help="candidate metrics JSON (an evaluation's)"),
     champion_name: str | None = typer.Option(
         None, "--champion", help="model name whose registry champion to compare with"
     ),
     champion_metrics: Path | None = typer.Option(
         None, "--champion-metrics", help="champion metrics JSON (instead of --champion)"
     ),
+    annotations: Path | None = typer.Option(
+        None, "--annotations", help="test split (dir or annotations.json) both models were scored on"
+    ),
+    candidate_detections: Path | None = typer.Option(
+        None, "--candidate-detections", help="candidate's COCO detections on that split"
+    ),
+    champion_detections: Path | None = typer.Option(
+        None, "--champion-detections", help="champion's COCO detections on that split"
+    ),
     policy: str | None = typer.Option(None, "--policy", help="policy file (YAML/JSON) or inline JSON"),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     out: Path | None = typer.Option(None, "--out", help="write decision.json and decision.md here"),
     as_json: bool = typer.Option(False, "--json", help="print the decision as JSON"),
 ) -> None:
-    """Decide promote or keep; both are normal outcomes and exit 0.
+    """Decide promote or keep; both are normal outcomes and exit 0. Untrustworthy metrics exit 2.
 
-    With --champion the champion's recorded metrics are used as they are; the pipeline's compare step
-    re-evaluates the champion when its test split differs.
+    The default policy needs a paired bootstrap: pass --annotations with both --*-detections (each model
+    scored at the score_threshold in its metrics file); without them the decision is keep. With --champion
+    the champion's recorded metrics are used as they are; the pipeline's compare step re-scores the champion
+    on the current test split.
     """
-    from modelopsx.gate import GatePolicy, decide
+    from modelopsx.gate import GatePolicy, decide, metrics_from_json
 
     gate_policy = GatePolicy.load(policy)
-    cand = _read_metrics(candidate, "candidate metrics")
-    champ: dict[str, float | None] | None = None
-    info: dict[str, Any] | None = None
+    required = gate_policy.compared_metrics()
     if champion_metrics is not None and champion_name is not None:
         raise UserError("pass either --champion or --champion-metrics, not both")
+    cand_data = _read_json_file(candidate, "candidate metrics")
+    cand = metrics_from_json(cand_data, f"candidate metrics {candidate}", required)
+    champ_data: Any = None
+    info: dict[str, Any] | None = None
     if champion_metrics is not None:
-        champ, info = (
-            _read_metrics(champion_metrics, "champion metrics"),
-            {"metrics_file": str(champion_metrics)},
-        )
+        champ_data = _read_json_file(champion_metrics, "champion metrics")
+        info = {"metrics_file": str(champion_metrics)}
     elif champion_name is not None:
         from modelopsx.registry.champion import champion
 
         record = champion(_registry(store), champion_name)
         if record is not None:
-            champ = dict(record.get("metrics") or {})
+            champ_data = {"metrics": dict(record.get("metrics") or {}), "score_threshold": None}
             info = {
                 "model_name": champion_name,
                 "model_version": record["seq"],
                 "test_split_hash": record.get("test_split_hash"),
             }
-    decision = decide(cand, champ, gate_policy, champion_info=info)
+    champ = None if champ_data is None else metrics_from_json(champ_data, "champion metrics", required)
+    bootstrap = None
+    given = [candidate_detections, champion_detections, annotations]
+    if any(given) and not all(given):
+        raise UserError(
+            "a paired bootstrap needs --annotations, --candidate-detections and --champion-detections "
+            "together"
+        )
+    if all(given) and champ_data is not None:
+        from modelopsx.evaluation.bootstrap import paired_bootstrap_metrics
+        from modelopsx.registry.compare import load_detections
+
+        significance = gate_policy.significance
+        bootstrap = paired_bootstrap_metrics(
+            Path(str(annotations)),
+            load_detections(Path(str(champion_detections)), "champion"),
+            load_detections(Path(str(candidate_detections)), "candidate"),
+            required,
+            threshold_a=_threshold_of(champ_data, "champion metrics"),
+            threshold_b=_threshold_of(cand_data, "candidate metrics"),
+            n_resamples=significance.n_resamples if significance else 1000,
+            seed=significance.seed if significance else 0,
+            undefined_as_worst=True,
+        )
+    decision = decide(cand, champ, gate_policy, bootstrap, champion_info=info)
     if out is not None:
         decision.write(out)
     if as_json:
         _print_json(decision.to_json())
     else:
-        typer.echo(decision.to_markdown())
+        typer.echo("\n".join(decision.summary_lines()))
 
 
 def publish_cmd(

@@ -10,6 +10,9 @@ from modelopsx.registry.log import Registry
 from modelopsx.registry.records import EvaluationRecord, Lineage, ModelRecord
 from modelopsx.storage.base import ObjectStore
 
+# What model.json says about how the model was trained, copied into its registry record.
+TRAINING_FACTS = ("initial_weights", "epochs_run", "time_limit_hit", "train_seconds", "pretrained")
+
 
 def model_file_cids(model_dir: Path) -> dict[str, str]:
     """CID of every file in MODEL_DIR, by relative path."""
@@ -59,6 +62,7 @@ def register_model(
         score_threshold=score_threshold,
         test_split_hash=test_split_hash,
         lineage=lineage or Lineage(),
+        training={k: model_json[k] for k in TRAINING_FACTS if k in model_json},
     ).to_dict()
     seq = registry.append("models", model_name, record, seq_fields=("version",))
     return registry.get("models", model_name, seq)

@@ -102,6 +102,7 @@ class ModelRecord:
     score_threshold: float | None = None
     test_split_hash: str | None = None  # the split the metrics were measured on
     lineage: Lineage = field(default_factory=Lineage)
+    training: dict[str, Any] = field(default_factory=dict)  # epochs run, time limit hit, initial weights
     created_at: str = field(default_factory=now)
 
     def to_dict(self) -> dict[str, Any]:

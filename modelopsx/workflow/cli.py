@@ -33,6 +33,13 @@ def register(app: typer.Typer) -> None:
         images: int = typer.Option(
             600, "--images", min=8, help="Size of the synthetic dataset when generated."
         ),
+        new_batch: int = typer.Option(
+            100,
+            "--new-batch",
+            min=0,
+            help="On every run after the first, publish this many new synthetic scenes as the next "
+            "dataset version (0: train on the latest version again).",
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print the summary."),
     ) -> None:
         """Run the whole training pipeline locally (kfp.local) against Basin and print the outcome."""
@@ -57,6 +64,7 @@ def register(app: typer.Typer) -> None:
             params=arguments,
             synthetic_images=images,
             quiet=quiet,
+            new_batch=new_batch,
         )
         typer.echo(format_summary(summary))
 

@@ -22,10 +22,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from modelopsx.errors import PipelineError
+from modelopsx.gate import Comparison
 from modelopsx.settings import DEFAULT_STORE, ENV_PREFIX, state_dir
 
 SYNTHETIC_DATASET = "synthetic"
 SYNTHETIC_IMAGES = 600
+# Each later run of the built-in dataset publishes this many new street scenes as its next version: new data
+# arriving, on which the next model is trained from the champion and both are compared.
+SYNTHETIC_BATCH = 100
 # The embedded emulator checks SigV4 like the real adapter; these keys exist only on loopback.
 LOCAL_ACCESS_KEY = "modelopsx-local"
 LOCAL_SECRET_KEY = "modelopsx-local-secret"
@@ -92,12 +96,19 @@ def _basin(state: Path, endpoint: str | None) -> Iterator[str]:
 
 
 def ensure_dataset(
-    dataset_dir: Path | None, name: str, synthetic_images: int, quiet: bool, say: Any
+    dataset_dir: Path | None,
+    name: str,
+    synthetic_images: int,
+    quiet: bool,
+    say: Any,
+    new_batch: int = 0,
 ) -> dict[str, Any]:
     """Make sure Basin holds the dataset to train on; returns its latest record.
 
-    A user's directory is published (publishing content equal to the latest version adds nothing); the
-    synthetic dataset is generated and published only when Basin holds none.
+    A user's directory is published (publishing content equal to the latest version adds nothing). The
+    synthetic dataset is generated and published when Basin holds none; after that, `new_batch` > 0 publishes
+    the next version with that many new scenes (rendering is deterministic per image index, so the earlier
+    images stay byte-identical and keep their splits).
     """
     from modelopsx.registry.datasets import publish_dataset
     from modelopsx.workflow.stages import open_basin, open_registry
@@ -105,23 +116,48 @@ def ensure_dataset(
     registry = open_registry()
     latest: dict[str, Any] | None = registry.latest("datasets", name)
     if dataset_dir is not None:
+        record = dict(publish_dataset(dataset_dir, name, open_basin(), quiet=quiet))  # no-op when unchanged
+        if not record.get("unchanged"):
+            say(f"published {dataset_dir} to Basin as dataset '{name}' v{record.get('version')}")
+        return record
+    if name != SYNTHETIC_DATASET:
+        return latest or {}  # a named dataset must exist already: resolving it reports what does
+    if latest is not None and new_batch <= 0:
+        return latest
+    from modelopsx.data.synth import generate_synthetic
+
+    count = synthetic_images
+    if latest is None:
+        say(f"Basin holds no dataset '{name}': generating {count} synthetic street scenes")
+    else:
+        count = int((latest.get("counts") or {}).get("images", synthetic_images)) + new_batch
+        say(f"new data: {new_batch} more synthetic street scenes as the next version of '{name}'")
+    with tempfile.TemporaryDirectory(prefix="modelopsx-synthetic-") as tmp:
+        generate_synthetic(Path(tmp) / name, count, seed=0, quiet=quiet)
+        record = dict(publish_dataset(Path(tmp) / name, name, open_basin(), quiet=quiet))
+    say(f"published '{name}' v{record.get('version')} ({count} images)")
+    return record
+
+
+def check_run_arguments(dataset_dir: Path | None, params: dict[str, Any]) -> None:
+    """Refuse bad arguments before the emulator starts or anything is published."""
+    if dataset_dir is not None:
+        from modelopsx.data.format import ANNOTATIONS_FILE
+
         if not dataset_dir.is_dir():
             raise PipelineError(
                 f"--dataset {dataset_dir} is not a directory",
                 hint="pass a canonical dataset folder (images/ + annotations.json)",
             )
-        record = dict(publish_dataset(dataset_dir, name, open_basin(), quiet=quiet))  # no-op when unchanged
-        if not record.get("unchanged"):
-            say(f"published {dataset_dir} to Basin as dataset '{name}' v{record.get('version')}")
-        return record
-    if latest is not None or name != SYNTHETIC_DATASET:
-        return latest or {}  # a named dataset must exist already: resolving it reports what does
-    from modelopsx.data.synth import generate_synthetic
+        if not (dataset_dir / ANNOTATIONS_FILE).is_file():
+            raise PipelineError(
+                f"--dataset {dataset_dir} has no {ANNOTATIONS_FILE}",
+                hint="convert it first with `modelopsx dataset import SRC --format ... --out DIR`",
+            )
+    if "gate_policy" in params:
+        from modelopsx.gate import GatePolicy
 
-    say(f"Basin holds no dataset '{name}': generating {synthetic_images} synthetic street scenes")
-    with tempfile.TemporaryDirectory(prefix="modelopsx-synthetic-") as tmp:
-        generate_synthetic(Path(tmp) / name, synthetic_images, seed=0, quiet=quiet)
-        return dict(publish_dataset(Path(tmp) / name, name, open_basin(), quiet=quiet))
+        GatePolicy.from_json_string(str(params["gate_policy"]))
 
 
 class _ProgressLog(io.TextIOBase):
@@ -189,8 +225,16 @@ def run_local(
     synthetic_images: int = SYNTHETIC_IMAGES,
     quiet: bool = False,
     state: Path | None = None,
+    new_batch: int = SYNTHETIC_BATCH,
 ) -> LocalRunSummary:
-    """Run the CPU training pipeline end to end through kfp.local; returns what the summary prints."""
+    """Run the CPU training pipeline end to end through kfp.local; returns what the summary prints.
+
+    With the built-in synthetic dataset and `dataset_version` latest, every run after the first publishes
+    `new_batch` new scenes as the next dataset version first (0: train on the latest version again)."""
+    params = dict(params or {})
+    check_run_arguments(dataset_dir, params)
+    if str(params.get("dataset_version", "latest")) != "latest":
+        new_batch = 0  # a pinned version is a rerun on old data, not new data arriving
     started = time.monotonic()
     state = (state or state_dir()).resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -203,7 +247,6 @@ def run_local(
         if console is not None:
             print(message, file=console, flush=True)
 
-    params = dict(params or {})
     name = str(
         dataset_name
         or params.pop("dataset_name", None)
@@ -217,7 +260,7 @@ def run_local(
 
         say(f"Basin at {endpoint}, store {basin_store_url()}")
         ensure_store(basin_store_url())
-        ensure_dataset(dataset_dir, name, synthetic_images, quiet, say)
+        ensure_dataset(dataset_dir, name, synthetic_images, quiet, say, new_batch)
         # Resolve here too, so an unknown name or version fails with the registry's listing, not a step log.
         dataset = dict(
             resolve_dataset(open_registry(), name, str(arguments.get("dataset_version", "latest")))
@@ -300,10 +343,14 @@ def _summarize(
     decision = evaluation.get("decision", {})
     champion = current_champion(registry, model_name)
     champion_version = None if champion is None else int(champion["seq"])
+    version = evaluation.get("model_version")
+    training = {}
+    if version is not None:
+        training = dict(registry.get("models", model_name, int(version)).get("training") or {})
     return LocalRunSummary(
         run_id=run_id,
         dataset=dataset,
-        model_version=evaluation.get("model_version"),
+        model_version=version,
         metrics=evaluation.get("metrics", {}),
         decision=str(decision.get("decision", "unknown")),
         reason=str(decision.get("reason", "")),
@@ -312,9 +359,34 @@ def _summarize(
         log=log_path,
         endpoint=endpoint,
         wall_s=0.0,
-        deployed=champion_version is not None and champion_version == evaluation.get("model_version"),
-        extra={"decision": decision},
+        deployed=champion_version is not None and champion_version == version,
+        extra={"decision": decision, "training": training},
     )
+
+
+def _training_line(training: dict[str, Any]) -> str:
+    if not training:
+        return "training   (no record)"
+    line = f"training   {training.get('epochs_run', '?')} epochs from {training.get('initial_weights', '?')}"
+    if training.get("time_limit_hit"):
+        line += " (STOPPED BY THE TIME LIMIT: this run is not comparable to one on a quieter machine)"
+    return line
+
+
+def _decision_lines(summary: LocalRunSummary) -> list[str]:
+    decision = summary.extra.get("decision") or {}
+    lines = [f"decision   {summary.decision}: {summary.reason}"]
+    against = decision.get("champion") or {}
+    if against:
+        who = (
+            f"the {against['baseline']} baseline"
+            if against.get("baseline")
+            else f"champion v{against.get('model_version')}"
+        )
+        lines.append(f"           against {who} on the same test split (champion -> candidate):")
+    for row in decision.get("comparisons") or []:
+        lines.append("           " + Comparison(**row).line())
+    return lines
 
 
 def format_summary(summary: LocalRunSummary) -> str:
@@ -322,16 +394,18 @@ def format_summary(summary: LocalRunSummary) -> str:
     shown = ("precision", "recall", "f1", "accuracy", "ap50", "ap", "mr2_reasonable")
     lines = [
         f"dataset    {summary.dataset.get('name', '')} v{_version(summary.dataset)}"
-        f" ({summary.dataset.get('content_hash', '')[:12]})",
+        f" ({summary.dataset.get('content_hash', '')[:12]}, "
+        f"{(summary.dataset.get('counts') or {}).get('images', '?')} images)",
         f"model      v{summary.model_version}",
+        _training_line(summary.extra.get("training") or {}),
         "metrics    "
         + "  ".join(
             f"{k}={metrics[k]:.3f}" if isinstance(metrics.get(k), int | float) else f"{k}=n/a" for k in shown
         ),
-        f"decision   {summary.decision}: {summary.reason}",
+        *_decision_lines(summary),
         f"champion   v{summary.champion_version}"
         if summary.champion_version is not None
-        else "champion   none",
+        else "champion   none (nothing deployed)",
         f"report     {summary.report}" if summary.report else "report     (none)",
         f"log        {summary.log}",
         f"took       {summary.wall_s:.0f} s",
