@@ -42,7 +42,7 @@ _register_all()
 
 def main() -> None:
     """Console entry point: user errors become one clear message and exit code 2, never a traceback."""
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # a message wrapped mid-path cannot be copied
     try:
         app()  # standalone mode: click reports its own usage errors and exits non-zero
     except UserError as exc:

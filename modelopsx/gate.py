@@ -255,6 +255,11 @@ class GatePolicy:
         baseline = "none" if baseline is None or baseline is False else baseline
         if baseline not in BASELINES:
             raise _bad(f"gate policy: baseline must be one of {list(BASELINES)}, got {baseline!r}")
+        if not metrics and not improvement and significance is None:
+            raise _bad(
+                "gate policy: it checks nothing, so it would promote any model; add metrics thresholds, "
+                "require_improvement or significance"
+            )
         return cls(metrics, improvement, min_improvement, significance, str(baseline))
 
     @classmethod
@@ -419,7 +424,8 @@ class Decision:
             return "nothing"
         if self.champion.get("baseline"):
             return f"baseline {self.champion['baseline']}"
-        return f"champion v{self.champion.get('model_version', '?')}"
+        version = self.champion.get("model_version")
+        return "champion" if version is None else f"champion v{version}"
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -8,9 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from modelopsx.gate import Decision, GatePolicy, PolicyError, decide, metrics_from_json
+from modelopsx.gate import (
+    Comparison,
+    Decision,
+    EvidenceError,
+    GatePolicy,
+    PolicyError,
+    decide,
+    metrics_from_json,
+)
 
 CHAMP = {"accuracy": 0.80, "precision": 0.70, "recall": 0.60, "f1": 0.65, "mr2_reasonable": 0.40}
+# The mission's rule alone: what the tests of the checks themselves use (the default adds significance).
+NO_SIGNIFICANCE = {"significance": None, "baseline": "none"}
+
+
+def mission_rule() -> GatePolicy:
+    return GatePolicy.from_dict({**GatePolicy.default().to_dict(), **NO_SIGNIFICANCE})
 
 
 @dataclass
@@ -25,24 +40,20 @@ def check(decision: Decision, kind: str, metric: str) -> bool:
     return next(c.passed for c in decision.checks if c.kind == kind and c.metric == metric)
 
 
-def test_no_champion_promotes_on_value_thresholds() -> None:
+def test_no_reference_promotes_on_value_thresholds() -> None:
     policy = GatePolicy.from_dict(
         {
             "metrics": {
                 "accuracy": {"value": {"lower_bound": 0.5}, "change": {"direction": "higher_is_better"}}
             },
             "require_improvement": ["accuracy"],
+            **NO_SIGNIFICANCE,
         }
     )
     decision = decide({"accuracy": 0.6}, None, policy)
     assert decision.decision == "promote"
-    assert [c.kind for c in decision.checks] == ["value"]  # change thresholds need a champion
+    assert [c.kind for c in decision.checks] == ["value"]  # change thresholds need a reference
     assert "no champion" in decision.reason
-
-
-def test_no_champion_default_policy_promotes() -> None:
-    decision = decide({"accuracy": 0.1, "precision": 0.1, "recall": 0.1}, None, GatePolicy.default())
-    assert decision.decision == "promote" and decision.checks == []
 
 
 def test_value_threshold_failure_keeps_even_without_champion() -> None:
@@ -51,7 +62,8 @@ def test_value_threshold_failure_keeps_even_without_champion() -> None:
             "metrics": {
                 "recall": {"value": {"lower_bound": 0.5}},
                 "mr2_reasonable": {"value": {"upper_bound": 0.5}},
-            }
+            },
+            **NO_SIGNIFICANCE,
         }
     )
     decision = decide({"recall": 0.4, "mr2_reasonable": 0.6}, None, policy)
@@ -59,49 +71,110 @@ def test_value_threshold_failure_keeps_even_without_champion() -> None:
     assert "below the lower bound" in decision.reason and "above the upper bound" in decision.reason
 
 
+def test_default_policy_is_the_mission_rule_plus_significance_and_the_hog_floor() -> None:
+    policy = GatePolicy.default()
+    assert policy.require_improvement == ("accuracy", "precision", "recall")
+    assert policy.significance is not None and policy.significance.metric == "f1"
+    assert policy.baseline == "hog"
+    assert policy.compared_metrics() == ("precision", "recall", "f1", "accuracy")
+    # left out, the two fail-closed guards keep their defaults; only an explicit null turns them off
+    partial = GatePolicy.from_dict({"metrics": {"recall": {"change": {}}}})
+    assert partial.significance == policy.significance and partial.baseline == "hog"
+    off = GatePolicy.from_dict({"require_improvement": ["f1"], "significance": None, "baseline": None})
+    assert off.significance is None and off.baseline == "none"
+    assert GatePolicy.from_dict({"require_improvement": "f1", "significance": "off"}).significance is None
+
+
 def test_challenger_better_promotes() -> None:
     cand = dict(CHAMP, accuracy=0.85)
-    decision = decide(cand, CHAMP, GatePolicy.default())
+    decision = decide(cand, CHAMP, mission_rule())
     assert decision.decision == "promote"
     assert check(decision, "improvement", "accuracy,precision,recall")
     assert "accuracy +0.0500" in decision.reason
 
 
+def test_default_policy_keeps_a_better_point_estimate_without_a_significant_f1_gain() -> None:
+    cand = dict(CHAMP, accuracy=0.85, f1=0.70)
+    unproven = decide(cand, CHAMP, GatePolicy.default())
+    assert unproven.decision == "keep" and "no paired bootstrap" in unproven.reason
+    noise = decide(cand, CHAMP, GatePolicy.default(), {"f1": Bootstrap(0.05, -0.02, 0.11, 0.2)})
+    assert noise.decision == "keep" and "not significant" in noise.reason
+    real = decide(cand, CHAMP, GatePolicy.default(), {"f1": Bootstrap(0.05, 0.01, 0.09, 0.01)})
+    assert real.decision == "promote", real.reason
+
+
 def test_worse_on_one_metric_keeps() -> None:
     cand = dict(CHAMP, accuracy=0.90, precision=0.69)
-    decision = decide(cand, CHAMP, GatePolicy.default())
+    decision = decide(cand, CHAMP, mission_rule())
     assert decision.decision == "keep"
     assert not check(decision, "change", "precision")
     assert check(decision, "change", "accuracy")
-    assert "precision 0.6900 is worse than champion 0.7000" in decision.reason
+    assert "precision 0.6900 is worse than the champion 0.7000" in decision.reason
 
 
 def test_tie_keeps() -> None:
-    decision = decide(dict(CHAMP), CHAMP, GatePolicy.default())
+    decision = decide(dict(CHAMP), CHAMP, mission_rule())
     assert decision.decision == "keep"
     assert "tie keeps the champion" in decision.reason
 
 
-@pytest.mark.parametrize("value", [None, "absent"])
-def test_missing_metric_keeps_with_reason(value: object) -> None:
-    cand: dict[str, float | None] = {"accuracy": 0.95, "precision": 0.95}
-    if value is None:
-        cand["recall"] = None
-    decision = decide(cand, CHAMP, GatePolicy.default())
+def test_undefined_candidate_metric_keeps_with_reason() -> None:
+    decision = decide(dict(CHAMP, recall=None), CHAMP, mission_rule())
     assert decision.decision == "keep"
-    assert "candidate recall is missing or undefined" in decision.reason
+    assert "candidate recall is undefined" in decision.reason
 
 
-def test_undefined_champion_metric_does_not_block() -> None:
+def test_undefined_champion_metric_counts_as_its_worst_value() -> None:
+    """A champion without detections has no precision: it is beaten on precision by any candidate that has
+    one, but it is not 'nothing to beat': the other checks still apply."""
     champ = dict(CHAMP, precision=None)
-    decision = decide(dict(CHAMP, precision=0.5), champ, GatePolicy.default())
+    decision = decide(
+        dict(CHAMP, precision=0.5), champ, mission_rule(), champion_undefined={"precision": "no detections"}
+    )
     assert decision.decision == "promote"
-    assert "champion precision is undefined" in decision.checks[1].reason
+    precision = next(c for c in decision.checks if c.metric == "precision")
+    assert precision.champion == 0.0 and "vs champion 0.0000" in precision.reason
+    row = next(c for c in decision.comparisons if c.metric == "precision")
+    assert "champion undefined (no detections): counts as 0" in row.line()
+    worse_elsewhere = decide(dict(CHAMP, precision=0.5, recall=0.5), champ, mission_rule())
+    assert worse_elsewhere.decision == "keep"
+    missed = dict(CHAMP, mr2_reasonable=None)
+    policy = GatePolicy.from_dict({"metrics": {"mr2_reasonable": {"change": {}}}, **NO_SIGNIFICANCE})
+    assert decide(dict(CHAMP, mr2_reasonable=0.99), missed, policy).decision == "promote"  # worst is 1
+    assert decide(dict(CHAMP, mr2_reasonable=None), missed, policy).decision == "keep"
+
+
+BAD_METRICS = [
+    ({}, "missing metric(s) precision, recall, accuracy"),
+    ([0.9, 0.8], "expected an object"),
+    (dict(CHAMP, precision="0.9"), "precision must be a number or null, got '0.9'"),
+    (dict(CHAMP, recall=True), "recall must be a number or null, got True"),
+    (dict(CHAMP, accuracy=math.nan), "accuracy = nan is not a finite number in [0, 1]"),
+    (dict(CHAMP, accuracy=math.inf), "accuracy = inf is not a finite number in [0, 1]"),
+    (dict(CHAMP, precision=1.5), "precision = 1.5 is not a finite number in [0, 1]"),
+    (dict(CHAMP, recall=-0.1), "recall = -0.1 is not a finite number in [0, 1]"),
+    ({"accuracy": 0.8, "precision": 0.7}, "missing metric(s) recall"),
+]
+
+
+@pytest.mark.parametrize("bad, message", BAD_METRICS)
+@pytest.mark.parametrize("who", ["candidate", "champion"])
+def test_untrustworthy_evidence_is_an_error_never_a_decision(bad: object, message: str, who: str) -> None:
+    good = dict(CHAMP)
+    with pytest.raises(EvidenceError) as info:
+        if who == "candidate":
+            decide(bad, good, mission_rule())  # type: ignore[arg-type]
+        else:
+            decide(dict(good, accuracy=0.99), bad, mission_rule())  # type: ignore[arg-type]
+    assert message in info.value.message and f"{who} metrics" in info.value.message
 
 
 def test_relative_change_threshold() -> None:
     policy = GatePolicy.from_dict(
-        {"metrics": {"f1": {"change": {"direction": "higher_is_better", "relative": 0.05}}}}
+        {
+            "metrics": {"f1": {"change": {"direction": "higher_is_better", "relative": 0.05}}},
+            **NO_SIGNIFICANCE,
+        }
     )
     assert decide({"f1": 0.65 * 1.04}, CHAMP, policy).decision == "keep"
     promoted = decide({"f1": 0.65 * 1.06}, CHAMP, policy)
@@ -110,53 +183,77 @@ def test_relative_change_threshold() -> None:
 
 
 def test_lower_is_better_absolute_tolerance() -> None:
-    policy = GatePolicy.from_dict({"metrics": {"mr2_reasonable": {"change": {"absolute": 0.01}}}})
+    policy = GatePolicy.from_dict(
+        {"metrics": {"mr2_reasonable": {"change": {"absolute": 0.01}}}, **NO_SIGNIFICANCE}
+    )
     assert decide({"mr2_reasonable": 0.405}, CHAMP, policy).decision == "promote"  # within tolerance
     decision = decide({"mr2_reasonable": 0.42}, CHAMP, policy)
-    assert decision.decision == "keep" and "worse than champion" in decision.reason
+    assert decision.decision == "keep" and "worse than the champion" in decision.reason
 
 
 def test_significance_required() -> None:
     policy = GatePolicy.from_dict({"metrics": {"f1": {"change": {}}}, "significance": {"metric": "f1"}})
     cand = dict(CHAMP, f1=0.70)
-    assert decide(cand, CHAMP, policy, Bootstrap(0.05, 0.01, 0.09, 0.01)).decision == "promote"
-    not_sig = decide(cand, CHAMP, policy, Bootstrap(0.05, -0.01, 0.11, 0.2))
+    assert decide(cand, CHAMP, policy, {"f1": Bootstrap(0.05, 0.01, 0.09, 0.01)}).decision == "promote"
+    not_sig = decide(cand, CHAMP, policy, {"f1": Bootstrap(0.05, -0.01, 0.11, 0.2)})
     assert not_sig.decision == "keep" and "not significant" in not_sig.reason
     assert not_sig.checks[-1].interval == (-0.01, 0.11)
     assert not_sig.significance is not None and not_sig.significance["low"] == -0.01
-    assert "missing" not in decide(cand, None, policy).reason  # no champion: nothing to compare
     assert decide(cand, CHAMP, policy).decision == "keep"  # required but not computed
 
 
 def test_significance_undefined_metric_keeps() -> None:
     policy = GatePolicy.from_dict({"significance": "precision"})
     nan = float("nan")
-    decision = decide({}, CHAMP, policy, Bootstrap(nan, nan, nan, 1.0))
+    decision = decide({"precision": 0.7}, CHAMP, policy, {"precision": Bootstrap(nan, nan, nan, 1.0)})
     assert decision.decision == "keep" and "no significance interval" in decision.reason
     assert json.loads(json.dumps(decision.to_json(), allow_nan=False))["decision"] == "keep"
 
 
 def test_significance_lower_is_better_metric() -> None:
     policy = GatePolicy.from_dict({"significance": "mr2_reasonable"})
-    assert decide({}, CHAMP, policy, Bootstrap(-0.05, -0.08, -0.01, 0.01)).decision == "promote"
-    assert decide({}, CHAMP, policy, Bootstrap(-0.05, -0.08, 0.01, 0.1)).decision == "keep"
+    cand = {"mr2_reasonable": 0.35}
+    assert decide(cand, CHAMP, policy, {"mr2_reasonable": Bootstrap(-0.05, -0.08, -0.01, 0.01)}).promote
+    assert not decide(cand, CHAMP, policy, {"mr2_reasonable": Bootstrap(-0.05, -0.08, 0.01, 0.1)}).promote
 
 
-def test_decision_json_and_markdown() -> None:
+def test_each_compared_metric_is_shown_with_its_difference_and_interval() -> None:
+    cand = dict(CHAMP, accuracy=0.9, f1=0.70)
+    intervals = {
+        "f1": Bootstrap(0.05, 0.011, 0.102, 0.01),
+        "accuracy": Bootstrap(0.1, 0.02, 0.18, 0.01),
+        "precision": Bootstrap(0.0, -0.03, 0.03, 0.5),
+        "recall": Bootstrap(0.0, -0.02, 0.02, 0.5),
+    }
     decision = decide(
-        dict(CHAMP, accuracy=0.9),
+        cand,
         CHAMP,
         GatePolicy.default(),
-        candidate_info={"model": "m", "seq": 2},
-        champion_info={"model": "m", "seq": 1},
+        intervals,
+        candidate_info={"model_name": "m", "model_version": 2},
+        champion_info={"model_name": "m", "model_version": 1},
     )
+    assert decision.promote, decision.reason
+    lines = decision.summary_lines()
+    assert "  f1 0.650 -> 0.700 (+0.050, 95% CI +0.011..+0.102)" in lines
+    assert "  accuracy 0.800 -> 0.900 (+0.100, 95% CI +0.020..+0.180)" in lines
+    assert "against champion v1" in lines
     data = json.loads(json.dumps(decision.to_json()))
     assert data["decision"] == "promote" and data["champion_metrics"]["accuracy"] == 0.8
-    assert {c["kind"] for c in data["checks"]} == {"change", "improvement"}
-    accuracy = next(c for c in data["checks"] if c["metric"] == "accuracy")
-    assert accuracy["delta"] == pytest.approx(0.1)
+    assert [c["metric"] for c in data["comparisons"]] == ["precision", "recall", "f1", "accuracy"]
+    assert {c["kind"] for c in data["checks"]} == {"change", "improvement", "significance"}
     md = decision.to_markdown()
-    assert "PROMOTE" in md and "| accuracy | 0.9000 | 0.8000 | +0.1000 |" in md
+    assert "PROMOTE" in md and "| accuracy | 0.8000 | 0.9000 | +0.1000 | +0.0200 .. +0.1800 |" in md
+    assert Comparison(**data["comparisons"][2]).line() == "f1 0.650 -> 0.700 (+0.050, 95% CI +0.011..+0.102)"
+
+
+def test_baseline_reference_is_named_in_the_reason() -> None:
+    decision = decide(
+        dict(CHAMP, accuracy=0.7), CHAMP, GatePolicy.default(), champion_info={"baseline": "hog"}
+    )
+    assert decision.decision == "keep"
+    assert decision.reason.startswith("no champion yet, and the candidate does not beat the hog baseline")
+    assert decision.reference == "baseline hog"
 
 
 @pytest.mark.parametrize(
@@ -168,6 +265,8 @@ def test_decision_json_and_markdown() -> None:
         ({"metrics": {"recall": {"value": {}}}}, "needs lower_bound and/or upper_bound"),
         ({"require_improvement": ["speed"]}, "unknown metric 'speed'"),
         ({"thresholds": {}}, "unknown key(s) ['thresholds']"),
+        ({"baseline": "sift"}, "baseline must be one of"),
+        ({"significance": None}, "it checks nothing, so it would promote any model"),
         ([1, 2], "must be a mapping"),
     ],
 )
@@ -185,15 +284,14 @@ def test_policy_sources(tmp_path: Path) -> None:
     assert GatePolicy.load('{"require_improvement": "f1"}').require_improvement == ("f1",)
     assert GatePolicy.load("") == GatePolicy.default()
     assert GatePolicy.from_dict(GatePolicy.default().to_dict()) == GatePolicy.default()
+    assert GatePolicy.from_dict(mission_rule().to_dict()) == mission_rule()
     with pytest.raises(PolicyError, match="not valid JSON"):
         GatePolicy.from_json_string("{nope")
 
 
 def test_metrics_from_evaluation_json() -> None:
-    assert metrics_from_json({"metrics": {"recall": 0.5, "ap": None}, "undefined": {"ap": "x"}}) == {
-        "recall": 0.5,
-        "ap": None,
-    }
+    evaluation = {"metrics": {"recall": 0.5, "ap": None, "score_threshold": 0.4}, "undefined": {"ap": "x"}}
+    assert metrics_from_json(evaluation) == {"recall": 0.5, "ap": None}
 
 
 def run_gate(*args: str) -> subprocess.CompletedProcess[str]:
@@ -203,17 +301,65 @@ def run_gate(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_gate_cli_exits_zero_for_both_decisions(tmp_path: Path) -> None:
-    cand, champ = tmp_path / "cand.json", tmp_path / "champ.json"
+    cand, champ, policy = (
+        tmp_path / "cand.json",
+        tmp_path / "champ.json",
+        json.dumps(mission_rule().to_dict()),
+    )
     champ.write_text(json.dumps({"metrics": CHAMP}))
     cand.write_text(json.dumps(dict(CHAMP, recall=0.5)))
-    keep = run_gate("--candidate", str(cand), "--champion-metrics", str(champ), "--out", str(tmp_path / "k"))
+    keep = run_gate(
+        "--candidate",
+        str(cand),
+        "--champion-metrics",
+        str(champ),
+        "--out",
+        str(tmp_path / "k"),
+        "--policy",
+        policy,
+    )
     assert keep.returncode == 0, keep.stderr
-    assert "keep" in keep.stdout.lower()
+    assert keep.stdout.startswith("keep:") and "recall 0.600 -> 0.500 (-0.100)" in keep.stdout
     assert json.loads((tmp_path / "k" / "decision.json").read_text())["decision"] == "keep"
     cand.write_text(json.dumps(dict(CHAMP, recall=0.9)))
-    promote = run_gate("--candidate", str(cand), "--champion-metrics", str(champ), "--json")
+    promote = run_gate(
+        "--candidate", str(cand), "--champion-metrics", str(champ), "--json", "--policy", policy
+    )
     assert promote.returncode == 0, promote.stderr
     assert json.loads(promote.stdout)["decision"] == "promote"
+    default = run_gate("--candidate", str(cand), "--champion-metrics", str(champ))
+    assert default.returncode == 0 and default.stdout.startswith("keep:")  # no detections: no significance
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{}", "missing metric(s)"),
+        ("[1, 2]", "expected an object"),
+        ('{"accuracy": "0.9", "precision": 0.7, "recall": 0.6}', "must be a number or null"),
+        ('{"accuracy": true, "precision": 0.7, "recall": 0.6}', "must be a number or null"),
+        ('{"accuracy": NaN, "precision": 0.7, "recall": 0.6}', "not a finite number"),
+        ('{"accuracy": Infinity, "precision": 0.7, "recall": 0.6}', "not a finite number"),
+        ('{"accuracy": 1.2, "precision": 0.7, "recall": 0.6}', "not a finite number in [0, 1]"),
+        ("not json", "is not valid JSON"),
+    ],
+)
+def test_gate_cli_refuses_untrustworthy_champion_metrics(tmp_path: Path, content: str, message: str) -> None:
+    """A bad champion file once printed promote ("nothing to beat"): now it is an error, exit 2."""
+    cand, champ = tmp_path / "cand.json", tmp_path / "champ.json"
+    cand.write_text(json.dumps(dict(CHAMP, accuracy=0.99, recall=0.99, precision=0.99)))
+    champ.write_text(content)
+    result = run_gate(
+        "--candidate",
+        str(cand),
+        "--champion-metrics",
+        str(champ),
+        "--policy",
+        json.dumps(mission_rule().to_dict()),
+    )
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert "promote" not in result.stdout
 
 
 def test_gate_cli_bad_policy_is_a_clear_error(tmp_path: Path) -> None:
