@@ -50,7 +50,7 @@ def test_dataset_and_registry_commands(store_url: str, tmp_path: Path) -> None:
             "det",
             fake_model_dir(tmp_path, seed),
             registry.store,
-            {"accuracy": 0.8, "precision": 0.8, "recall": recall},
+            {"accuracy": 0.8, "precision": 0.8, "recall": recall, "f1": 0.7},
             test_split_hash="t",
         )
     assert "no champion yet" in ok("registry", "champion", "det")
@@ -60,9 +60,25 @@ def test_dataset_and_registry_commands(store_url: str, tmp_path: Path) -> None:
     assert "model version 2 (promotion 2" in ok("registry", "champion", "det")
 
     candidate = tmp_path / "candidate.json"
-    candidate.write_text(json.dumps({"metrics": {"accuracy": 0.8, "precision": 0.8, "recall": 0.6}}))
+    candidate.write_text(
+        json.dumps({"metrics": {"accuracy": 0.8, "precision": 0.8, "recall": 0.6, "f1": 0.7}})
+    )
     decision = json.loads(ok("gate", "--candidate", str(candidate), "--champion", "det", "--json"))
     assert decision["decision"] == "keep" and decision["champion"]["model_version"] == 2
+
+    # A rollback that cannot finish changes nothing: the champion and serving stay as they were.
+    before = json.loads(ok("registry", "list", "promotions", "det", "--json"))
+    assert "already the champion" in fails("registry", "rollback", "det", "--to", "2", "--reason", "x")
+    assert "unknown store URL 'ftp://nowhere'" in fails(
+        "registry", "rollback", "det", "--to", "1", "--reason", "x", "--serving-uri", "ftp://nowhere"
+    )
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    assert "cannot be created or written" in fails(
+        "registry", "rollback", "det", "--to", "1", "--reason", "x", "--serving-uri", str(blocked / "serving")
+    )
+    assert json.loads(ok("registry", "list", "promotions", "det", "--json")) == before
+    assert json.loads(ok("registry", "champion", "det", "--json"))["seq"] == 2
 
     out = ok(
         "registry", "rollback", "det", "--to", "1", "--reason", "bad in production", "--serving-uri", serving

@@ -11,7 +11,7 @@ import pytest
 from modelopsx.data.format import load_dataset
 from modelopsx.data.synth import generate_synthetic
 from modelopsx.evaluation.metrics import evaluate_detections
-from modelopsx.gate import GatePolicy
+from modelopsx.gate import EvidenceError, GatePolicy
 from modelopsx.registry.champion import promote_model
 from modelopsx.registry.compare import compare_with_champion
 from modelopsx.registry.log import Registry
@@ -56,47 +56,51 @@ def register_champion(
     promote_model(registry, "det", 1, "first")
 
 
-def test_champion_from_another_split_is_reevaluated(store_url: str, test_dir: Path, tmp_path: Path) -> None:
-    registry = Registry(open_store(store_url))
-    register_champion(registry, tmp_path, detections_for(test_dir, 1), split="old-split")
-    calls: list[Path] = []
+def file_predict(calls: list[Path]) -> Any:
+    """Runs a registered "model" whose detections are a file in its MODEL_DIR (the registry pulls it)."""
 
     def predict(model_dir: Path, dataset_dir: Path) -> list[dict[str, Any]]:
         calls.append(dataset_dir)
         return json.loads((model_dir / "detections.json").read_text())
 
-    candidate = evaluate_detections(test_dir, detections_for(test_dir, 2), score_threshold=0.5).metrics
+    return predict
+
+
+def test_champion_is_scored_on_the_current_split_and_recorded_once(
+    store_url: str, test_dir: Path, tmp_path: Path
+) -> None:
+    registry = Registry(open_store(store_url))
+    register_champion(registry, tmp_path, detections_for(test_dir, 1), split="old-split")
+    calls: list[Path] = []
+    half = detections_for(test_dir, 2)
+    candidate = evaluate_detections(test_dir, half, score_threshold=0.5).metrics
     decision = compare_with_champion(
         registry,
         "det",
         candidate,
         test_dir,
         "new-split",
-        predict=predict,
+        predict=file_predict(calls),
+        candidate_detections=half,
+        candidate_score_threshold=0.5,
         candidate_info={"model_version": 2},
     )
-    assert calls == [test_dir]  # re-run on the current test split
+    assert calls == [test_dir]  # run on the current test split
     assert decision.decision == "keep"  # the champion finds every pedestrian, the candidate half
     assert decision.champion is not None and decision.champion["reevaluated"] is True
     assert decision.champion["champion_evaluated_on"] == "old-split"
     assert decision.champion_metrics is not None and decision.champion_metrics["recall"] == pytest.approx(1.0)
+    recall = next(c for c in decision.comparisons if c.metric == "recall")
+    assert recall.delta is not None and recall.delta < 0 and recall.high is not None and recall.high < 0
     stored = registry.records("evaluations", "det")
     assert [(r["model_version"], r["test_split_hash"]) for r in stored] == [(1, "new-split")]
 
-    again = compare_with_champion(registry, "det", candidate, test_dir, "new-split", predict=predict)
-    assert len(calls) == 1 and again.champion is not None  # the stored evaluation is reused
-    assert again.champion["metrics_source"] == "evaluation record 1"
-
-    same = compare_with_champion(
-        registry,
-        "det",
-        {"accuracy": 1.0, "precision": 1.0, "recall": 1.0},
-        test_dir,
-        "old-split",
-        predict=predict,
+    again = compare_with_champion(
+        registry, "det", candidate, test_dir, "new-split", predict=file_predict(calls)
     )
-    assert len(calls) == 1 and same.decision == "keep"  # same split: the model record's metrics, a tie
-    assert same.champion is not None and same.champion["metrics_source"] == "model record"
+    assert len(registry.records("evaluations", "det")) == 1  # recorded once per split
+    assert again.champion is not None and again.champion["metrics_source"].endswith("(evaluation record 1)")
+    assert again.decision == "keep" and "no paired bootstrap" in again.reason
 
 
 def test_significance_through_compare(tmp_path: Path, test_dir: Path) -> None:
@@ -107,10 +111,6 @@ def test_significance_through_compare(tmp_path: Path, test_dir: Path) -> None:
     policy = GatePolicy.from_dict(
         {"metrics": {"recall": {"change": {}}}, "significance": {"metric": "recall", "n_resamples": 200}}
     )
-
-    def predict(model_dir: Path, dataset_dir: Path) -> list[dict[str, Any]]:
-        return json.loads((model_dir / "detections.json").read_text())
-
     decision = compare_with_champion(
         registry,
         "det",
@@ -118,22 +118,120 @@ def test_significance_through_compare(tmp_path: Path, test_dir: Path) -> None:
         test_dir,
         "s",
         policy,
-        predict=predict,
+        predict=file_predict([]),
         candidate_detections=better,
         candidate_score_threshold=0.5,
     )
     assert decision.decision == "promote", decision.reason
     sig = next(c for c in decision.checks if c.kind == "significance")
     assert sig.interval is not None and sig.interval[0] > 0
-    no_detections = compare_with_champion(registry, "det", candidate, test_dir, "s", policy, predict=predict)
-    assert no_detections.decision == "keep" and "no paired bootstrap" in no_detections.reason
 
 
-def test_no_champion_compares_on_value_thresholds(tmp_path: Path, test_dir: Path) -> None:
+def test_candidate_is_scored_at_its_own_validation_threshold(tmp_path: Path, test_dir: Path) -> None:
+    """The bootstrap once re-picked the candidate's threshold for max F1 on the test images themselves."""
     registry = Registry(open_store(str(tmp_path / "store")))
-    policy = GatePolicy.from_dict({"metrics": {"recall": {"value": {"lower_bound": 0.9}}}})
+    register_champion(registry, tmp_path, detections_for(test_dir, 2), split="s")
+    # every pedestrian found at 0.9, plus one false positive per image at 0.6
+    noisy = detections_for(test_dir, 1) + [
+        {"image_id": i.id, "category_id": 1, "bbox": [0, 0, 8, 8], "score": 0.6}
+        for i in load_dataset(test_dir).images
+    ]
+    at_val = evaluate_detections(test_dir, noisy, score_threshold=0.5)  # its validation threshold
+    at_test_best = evaluate_detections(test_dir, noisy)  # what max F1 on the test split would pick
+    assert at_test_best.metrics["f1"] > at_val.metrics["f1"]
+    decision = compare_with_champion(
+        registry,
+        "det",
+        at_val.metrics,
+        test_dir,
+        "s",
+        predict=file_predict([]),
+        candidate_detections=noisy,
+        candidate_score_threshold=0.5,
+    )
+    f1 = next(c for c in decision.comparisons if c.metric == "f1")
+    assert f1.candidate == pytest.approx(at_val.metrics["f1"])
+    assert decision.significance is not None
+    assert decision.significance["b"] == pytest.approx(at_val.metrics["f1"])
+    with pytest.raises(EvidenceError, match="no usable operating score threshold"):
+        compare_with_champion(
+            registry,
+            "det",
+            at_val.metrics,
+            test_dir,
+            "s",
+            predict=file_predict([]),
+            candidate_detections=noisy,
+        )
+
+
+def test_unreadable_candidate_detections_are_an_error(tmp_path: Path, test_dir: Path) -> None:
+    registry = Registry(open_store(str(tmp_path / "store")))
+    register_champion(registry, tmp_path, detections_for(test_dir, 1), split="s")
+    metrics = {"accuracy": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0}
+    for content, message in (("", "not valid JSON"), ('{"a": 1}', "not a list of COCO results")):
+        bad = tmp_path / "dets.json"
+        bad.write_text(content)
+        with pytest.raises(EvidenceError, match=message):
+            compare_with_champion(
+                registry,
+                "det",
+                metrics,
+                test_dir,
+                "s",
+                candidate_detections=bad,
+                candidate_score_threshold=0.5,
+            )
+    with pytest.raises(EvidenceError, match="do not exist"):
+        compare_with_champion(
+            registry, "det", metrics, test_dir, "s", candidate_detections=tmp_path / "no.json",
+            candidate_score_threshold=0.5,
+        )  # fmt: skip
+
+
+def test_no_champion_and_no_baseline_compares_on_value_thresholds(tmp_path: Path, test_dir: Path) -> None:
+    registry = Registry(open_store(str(tmp_path / "store")))
+    policy = GatePolicy.from_dict(
+        {"metrics": {"recall": {"value": {"lower_bound": 0.9}}}, "significance": None, "baseline": "none"}
+    )
     decision = compare_with_champion(registry, "det", {"recall": 0.95}, test_dir, "s", policy)
     assert decision.decision == "promote" and decision.champion is None
+
+
+def test_first_champion_must_beat_the_hog_baseline(tmp_path: Path, test_dir: Path) -> None:
+    """With no champion the reference is OpenCV's HOG detector on the same test split, at its threshold chosen
+    on validation; its detections are cached by split content hash so each split runs through HOG once."""
+    from modelopsx.registry.baseline import CACHE_PREFIX, hog_predict
+
+    val_dir = generate_synthetic(tmp_path / "val", n_images=8, seed=4, size=(128, 96)).root
+    registry = Registry(open_store(str(tmp_path / "store")))
+    runs: list[Path] = []
+
+    def counted_hog(model_dir: Path, dataset_dir: Path) -> list[dict[str, Any]]:
+        runs.append(dataset_dir)
+        return hog_predict(model_dir, dataset_dir)
+
+    nothing_found: list[dict[str, Any]] = []
+    weak = evaluate_detections(test_dir, nothing_found, score_threshold=0.5)
+    kept = compare_with_champion(
+        registry, "det", weak.metrics, test_dir, "s", val_dir=val_dir, baseline_predict=counted_hog,
+        candidate_detections=nothing_found, candidate_score_threshold=0.5,
+    )  # fmt: skip
+    assert kept.decision == "keep" and kept.champion is not None and kept.champion["baseline"] == "hog"
+    assert kept.reason.startswith("no champion yet, and the candidate does not beat the hog baseline")
+    assert sorted(runs) == sorted([val_dir, test_dir])
+    assert len(list(registry.store.iter_all(CACHE_PREFIX))) == 2
+
+    perfect = detections_for(test_dir, 1)
+    strong = evaluate_detections(test_dir, perfect, score_threshold=0.5)
+    promoted = compare_with_champion(
+        registry, "det", strong.metrics, test_dir, "s", val_dir=val_dir, baseline_predict=counted_hog,
+        candidate_detections=perfect, candidate_score_threshold=0.5,
+    )  # fmt: skip
+    assert len(runs) == 2  # both splits came from the cache
+    f1 = next(c for c in promoted.comparisons if c.metric == "f1")
+    assert f1.low is not None and f1.low > 0, promoted.reason
+    assert promoted.decision == "promote", promoted.reason
 
 
 @pytest.mark.slow
@@ -156,7 +254,7 @@ def test_reevaluation_runs_the_model_areas_predict_dataset(tmp_path: Path, test_
     register_model(registry, "det", model_dir, registry.store, {"recall": 0.0}, test_split_hash="old")
     promote_model(registry, "det", 1, "first")
     decision = compare_with_champion(
-        registry, "det", {"accuracy": 1.0, "precision": 1.0, "recall": 1.0}, test_dir, "new"
+        registry, "det", {"accuracy": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0}, test_dir, "new"
     )
     assert decision.champion is not None and decision.champion["reevaluated"] is True
     evaluation = registry.latest("evaluations", "det")

@@ -36,3 +36,16 @@ def test_missing_image_is_a_dataset_error(tmp_path: Path) -> None:
     (tmp_path / "a" / "images" / "img_0000.jpg").unlink()
     with pytest.raises(DatasetError, match="img_0000.jpg: image file missing"):
         dataset_version_hash(tmp_path / "a")
+
+
+def test_hash_ignores_the_descriptive_info_block(tmp_path: Path) -> None:
+    """Split and augment record their (temporary) source folder in `info`: the same split made in two
+    pipeline runs must hash the same, or the gate would never see "the same test split"."""
+    make_dataset(tmp_path / "run1", n_images=2)
+    make_dataset(tmp_path / "run2", n_images=2)
+    for run in ("run1", "run2"):
+        ann = tmp_path / run / "annotations.json"
+        data = json.loads(ann.read_text())
+        data["info"] = {"source": f"/tmp/{run}/in", "split": "test"}
+        ann.write_text(json.dumps(data))
+    assert dataset_version_hash(tmp_path / "run1") == dataset_version_hash(tmp_path / "run2")

@@ -119,23 +119,3 @@ def test_unreachable_basin_endpoint_is_named() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(Exception, match=f"http://127.0.0.1:{port} is unreachable"):
         stages.require_reachable(f"http://127.0.0.1:{port}")
-
-
-def test_split_content_hash_ignores_where_the_split_was_made(tmp_path: Path) -> None:
-    from modelopsx.data.format import Box, Dataset, ImageRecord
-
-    def make(root: Path, source: str, box_x: float) -> Path:
-        (root / "images").mkdir(parents=True)
-        (root / "images" / "a.jpg").write_bytes(b"jpeg bytes")
-        Dataset(
-            root=root,
-            images=[ImageRecord(1, "a.jpg", 64, 48)],
-            annotations=[Box(1, 1, [box_x, 2, 10, 20])],
-            info={"source": source, "split": "test"},
-        ).save()
-        return root
-
-    first = stages.split_content_hash(make(tmp_path / "run1" / "test", "/tmp/run1/in", 1))
-    again = stages.split_content_hash(make(tmp_path / "run2" / "test", "/tmp/run2/in", 1))
-    moved = stages.split_content_hash(make(tmp_path / "run3" / "test", "/tmp/run3/in", 5))
-    assert first == again and first != moved
