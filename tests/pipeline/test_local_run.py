@@ -1,12 +1,15 @@
-"""The whole training pipeline through kfp.local against the Basin emulator, twice on the same data.
+"""The whole training pipeline through kfp.local against the Basin emulator, twice, with new data between.
 
 Tiny on purpose (a couple dozen small images, one epoch, 64x96 input): this checks the wiring, the records and
-the gate, not model quality. The first run has no champion, so it promotes; the second is gated against it on
-the same test split and the decision record says why.
+the release loop, not model quality. The first run has no champion, so the candidate is gated against the
+HOG baseline and (untrained) stays below it: nothing is deployed. The second run publishes new scenes as
+the next dataset version, warm-starts from the first model and, under a policy without the baseline floor,
+is promoted and deployed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from modelopsx.gate import GatePolicy, decide
-from modelopsx.workflow.local_run import run_local
+from modelopsx.workflow.local_run import format_summary, run_local
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {
@@ -25,44 +27,44 @@ TINY = {
     "input_width": 96,
     "batch_size": 4,
     "augment_copies": 1,
-    "weights": "none",
     "train_overrides": {"alpha": 0.35, "neck_channels": 16, "head_channels": 16, "lr_warmup_steps": 1},
 }
+NO_FLOOR = {"require_improvement": ["recall"], "significance": None, "baseline": "none"}
 
 
 @pytest.mark.slow
-def test_first_run_promotes_and_second_run_is_gated_against_it(tmp_path: Path) -> None:
+def test_first_run_faces_the_baseline_and_the_next_run_warm_starts_on_new_data(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    first = run_local(params=TINY, synthetic_images=24, state=state, quiet=True)
+    first = run_local(params=TINY, synthetic_images=24, new_batch=8, state=state, quiet=True)
 
     assert first.model_version == 1
-    assert first.decision == "promote", first.reason
-    assert first.extra["decision"]["champion_metrics"] is None  # no champion: only value thresholds apply
-    assert first.champion_version == 1 and first.deployed
+    assert first.decision == "keep", first.reason  # one epoch from scratch does not beat HOG
+    decision = first.extra["decision"]
+    assert decision["champion"]["baseline"] == "hog"
+    assert [c["metric"] for c in decision["comparisons"]] == ["precision", "recall", "f1", "accuracy"]
+    assert first.champion_version is None and not first.deployed
+    assert not (state / "serving").exists()
+    assert first.extra["training"]["initial_weights"] == "scratch"  # offline: ImageNet is never claimed
     assert set(first.metrics) >= {"precision", "recall", "f1", "accuracy", "ap50", "ap", "mr2_reasonable"}
     assert first.report is not None and first.report.read_text().lstrip().lower().startswith("<!doctype html")
     assert first.report.is_relative_to(state / "reports")
-    served = sorted((state / "serving" / "pedestrian-detector").glob("*/saved_model.pb"))
-    assert [p.parent.name for p in served] == ["1"]  # promotion seq 1
     assert (state / "basin").is_dir() and not list(state.glob("**/executor_output.json"))  # kfp root not kept
+    text = format_summary(first)
+    assert "against the hog baseline" in text and "f1 " in text and "1 epochs from scratch" in text
 
-    second = run_local(params=TINY, synthetic_images=24, state=state, quiet=True)
+    policy = {**TINY, "gate_policy": json.dumps(NO_FLOOR)}
+    second = run_local(params=policy, synthetic_images=24, new_batch=8, state=state, quiet=True)
 
     assert second.model_version == 2
-    assert second.dataset["seq"] == first.dataset["seq"]  # same data, not published again
-    record = second.extra["decision"]
-    assert record["champion"]["model_version"] == 1
-    # same test split (though split afresh in another temporary folder): the stored metrics are reused
-    assert record["champion"]["metrics_source"] == "model record"
-    assert record["champion_metrics"] == pytest.approx(first.metrics)
-    expected = decide(second.metrics, first.metrics, GatePolicy.default())
-    assert second.decision == expected.decision and second.reason == expected.reason
-    assert record["checks"] and all(c["reason"] for c in record["checks"])  # each check explains itself
-    if second.decision == "promote":
-        assert second.champion_version == 2
-    else:
-        assert second.champion_version == 1 and not second.deployed
-        assert "champion" in second.reason.lower() or any(not c["passed"] for c in record["checks"])
+    assert second.dataset["seq"] == first.dataset["seq"] + 1  # new data arrived as the next version
+    assert second.dataset["counts"]["images"] == 32
+    assert second.extra["training"]["initial_weights"] == (
+        "pedestrian-detector v1 (latest trained version, no champion yet)"
+    )
+    assert second.decision == "promote", second.reason
+    assert second.champion_version == 2 and second.deployed
+    served = sorted((state / "serving" / "pedestrian-detector").glob("*/saved_model.pb"))
+    assert [p.parent.name for p in served] == ["1"]  # promotion seq 1
 
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -95,3 +97,20 @@ def test_unknown_param_is_refused_before_anything_runs(tmp_path: Path) -> None:
     assert "'epochz' names no parameter" in proc.stderr and "epochs" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "state" / "basin").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--dataset", "/nonexistent/street"), "is not a directory"),
+        (("--dataset", "/"), "has no annotations.json"),
+        (("--param", 'gate_policy={"significance": null}'), "it checks nothing"),
+    ],
+)
+def test_bad_run_arguments_are_refused_before_anything_starts(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    proc = run_cli(tmp_path, *args)
+    assert proc.returncode == 2
+    assert message in " ".join(proc.stderr.split()) and "Traceback" not in proc.stderr
+    assert not (tmp_path / "state" / "basin").exists()  # no emulator started, nothing published
