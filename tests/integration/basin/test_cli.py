@@ -69,8 +69,8 @@ def _fails(*args: str) -> str:
 
 
 def test_bad_store_name(tmp_path: Path) -> None:
-    err = _fails("--root", str(tmp_path / "b"), "--port", "0", "--create-store", "my-bucket")
-    assert "invalid store name 'my-bucket'" in err
+    err = _fails("--root", str(tmp_path / "b"), "--port", "0", "--create-store", "My_Bucket")
+    assert "invalid store name 'My_Bucket'" in err
 
 
 def test_only_one_key(tmp_path: Path) -> None:

@@ -35,7 +35,9 @@ def test_create_bucket_accepts_basin_store_names(basin_s3, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", [
-    "my-bucket",
+    "My_Bucket",
+    "ab",  # a plain alias is 3-20 chars
+    "a" * 21,
     "t2" + "a" * 37,  # too short
     "t2" + "a" * 42,  # too long
     "t2" + "a" * 38 + "1",  # 1 is not base32
