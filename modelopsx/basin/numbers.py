@@ -26,8 +26,9 @@ def parse_decimal(text: str | None, what: str, status: int = 400, code: str = "I
     """Like `decimal_or_none`, but an S3Error that names the field when the text is not a number."""
     value = decimal_or_none(text)
     if value is None:
-        raise S3Error(status, code, f"{what} must be a non-negative decimal integer in ASCII digits, "
-                                    f"got {text!r}")
+        raise S3Error(
+            status, code, f"{what} must be a non-negative decimal integer in ASCII digits, got {text!r}"
+        )
     return value
 
 

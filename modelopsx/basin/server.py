@@ -231,7 +231,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _content_length(self) -> int | None:
         """The Content-Length as sent, or None when absent or not a plain decimal number."""
-        return decimal_or_none((self.hdrs.get("content-length") or [None])[0])
+        return decimal_or_none(self._header("content-length"))
+
+    def _header(self, name: str) -> str | None:
+        """The first value of a header, None when it is absent."""
+        values = self.hdrs.get(name)
+        return values[0] if values else None
 
     def _has_body(self) -> bool:
         length = self._content_length()
@@ -292,7 +297,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _declared_size(self) -> int | None:
         """The object size the client announced (None when the body is HTTP-chunked without a hint)."""
-        decoded = (self.hdrs.get("x-amz-decoded-content-length") or [None])[0]
+        decoded = self._header("x-amz-decoded-content-length")
         if decoded is not None:
             return parse_decimal(decoded, "x-amz-decoded-content-length")
         payload_hash = (self.hdrs.get("x-amz-content-sha256") or [""])[0]
@@ -302,7 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
                           "aws-chunked upload without x-amz-decoded-content-length")
         if "transfer-encoding" in self.hdrs:
             return None
-        length = (self.hdrs.get("content-length") or [None])[0]
+        length = self._header("content-length")
         if length is not None:
             return parse_decimal(length, "Content-Length", code="InvalidRequest")
         raise S3Error(411, "MissingContentLength", "a Content-Length header is required")

@@ -15,6 +15,7 @@ when the store opens.
 from __future__ import annotations
 
 import bisect
+import builtins
 import contextlib
 import hashlib
 import json
@@ -246,9 +247,9 @@ class FsStore:
              "initiated": time.time()}))
         return upload_id
 
-    def _pending_uploads(self) -> list[tuple[Path, dict | None, float]]:
+    def _pending_uploads(self) -> builtins.list[tuple[Path, dict | None, float]]:
         """(folder, its record or None if unreadable, start time) of every upload in progress."""
-        out: list[tuple[Path, dict | None, float]] = []
+        out: builtins.list[tuple[Path, dict | None, float]] = []
         for d in self.uploads.iterdir():
             try:
                 info = json.loads((d / "upload.json").read_text())
@@ -258,7 +259,7 @@ class FsStore:
                     out.append((d, None, d.stat().st_mtime))
         return out
 
-    def list_uploads(self, bucket: str, prefix: str = "") -> list[PendingUpload]:
+    def list_uploads(self, bucket: str, prefix: str = "") -> builtins.list[PendingUpload]:
         """Multipart uploads in progress under `prefix`, oldest first, so a client can find and abort them."""
         self.require_bucket(bucket)
         found = [PendingUpload(info["key"], d.name, started) for d, info, started in self._pending_uploads()

@@ -215,8 +215,9 @@ def dataset_from_json(data: dict[str, Any], root: Path, source: Path) -> Dataset
         problems = annotation_entry_problems(entry)
         if problems:
             raise DatasetError(f"{source}: annotations[{index}] is malformed: {'; '.join(problems)}",
-                               hint="each annotation needs integer id and image_id and a bbox of four finite "
-                                    "numbers; `modelopsx dataset validate --quarantine` moves broken entries out")
+                               hint="each annotation needs integer id and image_id and a bbox of four "
+                                    "finite numbers; `modelopsx dataset validate --quarantine` moves broken "
+                                    "entries out")
         boxes.append(box_from_json(entry))
     return Dataset(root=root, images=images, annotations=boxes, info=dict(data.get("info") or {}))
 

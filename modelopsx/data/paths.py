@@ -33,13 +33,17 @@ def resolve_inside(folder: Path, name: object, what: str = "file") -> Path:
     that points elsewhere is refused too."""
     problem = relative_name_problem(name)
     if problem is not None:
-        raise DatasetError(f"{what}: {problem}; nothing is read outside {folder}",
-                           hint="file names in annotations must be relative paths inside the images folder")
+        raise DatasetError(
+            f"{what}: {problem}; nothing is read outside {folder}",
+            hint="file names in annotations must be relative paths inside the images folder",
+        )
     assert isinstance(name, str)
     path = folder / name.replace("\\", "/")
     base = folder.resolve()
     if not path.resolve().is_relative_to(base):
-        raise DatasetError(f"{what}: file name {name!r} leads outside {folder} (through a symbolic link); "
-                           "nothing was read from there",
-                           hint="replace the link by the file itself, inside the images folder")
+        raise DatasetError(
+            f"{what}: file name {name!r} leads outside {folder} (through a symbolic link); "
+            "nothing was read from there",
+            hint="replace the link by the file itself, inside the images folder",
+        )
     return path

@@ -1,10 +1,10 @@
 """The one type check of annotation entries, shared by `validate`, `split` and the evaluation loader.
 
 Python's `int()` and `float()` accept what a schema must not (`int(1.5)`, `float("nan")`, `float(True)`,
-`int("7")`), so a value that one command silently converts could make another fail later. Here every field
-has one rule: ids are JSON integers, box values and measures are finite JSON numbers, flags are 0/1 (or
-true/false), file names follow the dataset path rule. Ranges and geometry (a box inside its image, visibility in
-0..1) are `validate`'s business, which reports them with context and can repair some.
+`int("7")`), so a value that one command silently converts could make another fail later. Here every
+field has one rule: ids are JSON integers, box values and measures are finite JSON numbers, flags are 0/1
+(or true/false), file names follow the dataset path rule. Ranges and geometry (a box inside its image,
+visibility in 0..1) are `validate`'s business, which reports them with context and can repair some.
 """
 
 from __future__ import annotations
@@ -58,8 +58,11 @@ def _optional_number(value: Any) -> bool:
 _BOX_RULES: dict[str, tuple[Any, str, bool]] = {
     "id": (is_integer, "an integer", True),
     "image_id": (is_integer, "an integer image id", True),
-    "bbox": (lambda v: isinstance(v, list) and len(v) == 4 and all(is_finite_number(x) for x in v),
-             "four finite numbers [x, y, w, h]", True),
+    "bbox": (
+        lambda v: isinstance(v, list) and len(v) == 4 and all(is_finite_number(x) for x in v),
+        "four finite numbers [x, y, w, h]",
+        True,
+    ),
     "category_id": (is_integer, "an integer", False),
     "iscrowd": (is_flag, "0 or 1", False),
     "ignore": (is_flag, "0 or 1", False),

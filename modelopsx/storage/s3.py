@@ -167,8 +167,9 @@ class S3Store(ObjectStore):
             return IntegrityError(f"{self.endpoint} rejected {what}: "
                                   f"content does not match its digest ({code})")
         if code == "NotImplemented" or status == 501:
-            return ReadOnlyStoreError(f"{self.endpoint} refused {op} on {what}: the store is read-only ({code})",
-                                      hint=self.read_only_hint())
+            return ReadOnlyStoreError(
+                f"{self.endpoint} refused {op} on {what}: the store is read-only ({code})",
+                hint=self.read_only_hint())
         if code in TRANSIENT_CODES or status >= 500:
             return TransientStorageError(f"{op} {what} failed at {self.endpoint}: {code} (HTTP {status})")
         message = error.get("Message", "")

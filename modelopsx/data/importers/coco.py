@@ -93,10 +93,10 @@ def import_coco(folder: Path, writer: DatasetWriter, *, annotation_file: Path | 
             raise DatasetError(f"{ann_path}: images[{index}] repeats image id {source_id}",
                                hint="image ids must be unique")
         seen.add(source_id)
-        declared = (entry.get("width"), entry.get("height"))
+        width, height = entry.get("width"), entry.get("height")
         src = resolve_inside(img_dir, file_name, f"{ann_path}: images[{index}]")
-        image = writer.add_image_file(src, declared_size=declared if all(map(is_integer, declared)) else None,
-                                      extra={"source_id": source_id})
+        size = (int(width), int(height)) if isinstance(width, int) and isinstance(height, int) else None
+        image = writer.add_image_file(src, declared_size=size, extra={"source_id": source_id})
         for ann_index, ann in boxes_by_image.pop(source_id, []):
             bbox = ann.get("bbox")
             if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(is_finite_number, bbox))):

@@ -312,9 +312,9 @@ def test_multipart_abort_and_bad_parts(basin_emulator, basin_s3) -> None:
     30 * 24 * 3600,  # a request prepared for later
 ])
 def test_signed_request_far_from_the_server_clock_is_refused(basin_emulator, monkeypatch, offset) -> None:
-    import botocore.auth
-
     from datetime import timedelta
+
+    import botocore.auth
 
     client_now = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=offset)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: client_now)  # the client's clock

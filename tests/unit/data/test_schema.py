@@ -18,6 +18,7 @@ from tests.unit.data.data_io_fixtures import make_dataset
 def _set(where: str, field: str, value: Any) -> Callable[[dict[str, Any]], None]:
     def edit(data: dict[str, Any]) -> None:
         data[where][0][field] = value
+
     return edit
 
 
@@ -67,11 +68,18 @@ def test_a_clean_dataset_passes_all_three(tmp_path: Path) -> None:
 
 def test_problems_name_the_field_and_the_value() -> None:
     assert image_entry_problems({"id": 1.5, "file_name": "a.jpg", "width": 4, "height": 4}) == [
-        "'id' must be an integer, got 1.5"]
+        "'id' must be an integer, got 1.5"
+    ]
     problems = annotation_entry_problems({"id": 1, "bbox": [0, 0, 1, float("inf")], "iscrowd": "yes"})
-    assert problems == ["'image_id' is missing (an integer image id)",
-                        "'bbox' must be four finite numbers [x, y, w, h], got [0, 0, 1, inf]",
-                        "'iscrowd' must be 0 or 1, got 'yes'"]
-    assert annotation_entry_problems({"id": 1, "image_id": 2, "bbox": [0, 0, 1, 1], "iscrowd": True,
-                                      "truncation": None, "height": 1}) == []
+    assert problems == [
+        "'image_id' is missing (an integer image id)",
+        "'bbox' must be four finite numbers [x, y, w, h], got [0, 0, 1, inf]",
+        "'iscrowd' must be 0 or 1, got 'yes'",
+    ]
+    assert (
+        annotation_entry_problems(
+            {"id": 1, "image_id": 2, "bbox": [0, 0, 1, 1], "iscrowd": True, "truncation": None, "height": 1}
+        )
+        == []
+    )
     assert annotation_entry_problems([1, 2]) == ["entry must be an object, got list"]
