@@ -33,6 +33,10 @@ class NotFoundError(StorageError):
     """A key, store, record or version does not exist."""
 
 
+class ReadOnlyStoreError(StorageError):
+    """The store refuses every write (Basin without a private key): retrying other objects cannot help."""
+
+
 class IntegrityError(StorageError):
     """Bytes read back do not match their content address (CID or hash)."""
 

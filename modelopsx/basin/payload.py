@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
+from modelopsx.basin.numbers import hex_or_none
 from modelopsx.basin.s3xml import S3Error
 from modelopsx.basin.sigv4 import SigningContext, chunk_signature, trailer_signature
 
@@ -98,10 +99,9 @@ def iter_http_chunked(rfile: Reader) -> Iterator[bytes]:
         line = rfile.readline(_MAX_LINE)
         if not line.endswith(b"\n"):
             raise _incomplete()
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError as exc:
-            raise S3Error(400, "IncompleteBody", "malformed chunk size line") from exc
+        size = hex_or_none(line.split(b";", 1)[0].strip())
+        if size is None:
+            raise S3Error(400, "IncompleteBody", "malformed chunk size line")
         if size == 0:
             while True:  # trailer section ends with an empty line
                 t = rfile.readline(_MAX_LINE)
@@ -124,10 +124,9 @@ def iter_aws_chunked(
         if not line.endswith(b"\n"):
             raise _incomplete()
         head, _, ext = line.strip().partition(b";")
-        try:
-            size = int(head, 16)
-        except ValueError as exc:
-            raise S3Error(400, "IncompleteBody", "malformed aws-chunked size line") from exc
+        size = hex_or_none(head)
+        if size is None:
+            raise S3Error(400, "IncompleteBody", "malformed aws-chunked size line")
         data = src.read_exact(size) if size else b""
         if signed and signing is not None:
             claimed = ext.partition(b"=")[2].decode("ascii", "replace")

@@ -131,6 +131,8 @@ def complete_multipart_xml(location: str, bucket: str, key: str, etag: str) -> b
 
 def parse_complete_multipart(body: bytes) -> list[tuple[int, str]]:
     """(part number, etag without quotes) pairs from a CompleteMultipartUpload request body."""
+    from modelopsx.basin.numbers import decimal_or_none  # numbers raises this module's S3Error
+
     try:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
@@ -146,9 +148,36 @@ def parse_complete_multipart(body: bytes) -> list[tuple[int, str]]:
                 number = child.text
             elif tag == "ETag":
                 etag = child.text
-        if number is None or etag is None or not number.strip().isdigit():
-            raise S3Error(400, "MalformedXML", "each Part needs a PartNumber and an ETag")
-        parts.append((int(number), etag.strip().strip('"')))
+        value = decimal_or_none(number.strip()) if number is not None else None
+        if value is None or etag is None:
+            raise S3Error(400, "MalformedXML", "each Part needs a PartNumber (ASCII digits) and an ETag")
+        parts.append((value, etag.strip().strip('"')))
     if not parts:
         raise S3Error(400, "MalformedXML", "CompleteMultipartUpload lists no parts")
     return parts
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """A multipart upload that was started and neither completed nor aborted."""
+
+    key: str
+    upload_id: str
+    initiated: float
+
+
+def list_multipart_uploads_xml(bucket: str, prefix: str, uploads: list[PendingUpload]) -> bytes:
+    root = ET.Element("ListMultipartUploadsResult", xmlns=S3_NS)
+    _sub(root, "Bucket", bucket)
+    _sub(root, "KeyMarker", "")
+    _sub(root, "UploadIdMarker", "")
+    _sub(root, "Prefix", prefix)
+    _sub(root, "MaxUploads", max(1000, len(uploads)))
+    _sub(root, "IsTruncated", "false")
+    for upload in uploads:
+        el = _sub(root, "Upload")
+        _sub(el, "Key", upload.key)
+        _sub(el, "UploadId", upload.upload_id)
+        _sub(el, "StorageClass", "STANDARD")
+        _sub(el, "Initiated", iso8601(upload.initiated))
+    return _doc(root)

@@ -24,25 +24,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, quote, unquote_to_bytes
 
 import blake3
 
 from modelopsx.basin import s3xml
 from modelopsx.basin.faults import FAULT_KINDS, EmulatorStats, FaultInjector
+from modelopsx.basin.numbers import decimal_or_none, parse_decimal
 from modelopsx.basin.payload import BLOCK, Checksums, iter_aws_chunked, iter_exact, iter_http_chunked
 from modelopsx.basin.s3xml import S3Error
 from modelopsx.basin.sigv4 import SigningContext, SigV4Verifier
-from modelopsx.basin.store_fs import FsStore, ObjectMeta, key_exists
+from modelopsx.basin.store_fs import OWNER_ADDRESS, PLAIN_ALIAS, FsStore, ObjectMeta, key_exists
 from modelopsx.storage.cid import cid_from_digest, is_cid
 
 log = logging.getLogger(__name__)
 
 REGION = "us-east-1"
+# The owner of stores created by a plain alias; with the default alias this gives the default store.
+DEFAULT_OWNER = "0x0000000000000000000000000000000000000001"
+ABANDONED_UPLOAD_AGE = 24 * 3600.0  # seconds after which an unfinished multipart upload is removed at start
 MAX_KEY_BYTES = 1024
 # An unread body up to this size is drained to keep the connection alive; a bigger one closes it.
 _DRAIN_LIMIT = 1 << 20
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})")
 _WRITE_METHODS = {"PUT", "POST", "DELETE"}
 _STORED_HEADERS = ("content-type",)
 
@@ -52,6 +56,21 @@ def _size_text(n: int) -> str:
         if n >= factor:
             return f"{n / factor:.3g} {unit}"
     return f"{n} bytes"
+
+
+def decode_target(raw_path: str, raw_query: str) -> tuple[str, str, dict[str, list[str]]]:
+    """(bucket, key, query) from the request target; 400 InvalidURI unless it is valid percent-encoded UTF-8.
+
+    Decoding must be strict: with replacement characters, `bad%FFkey` and `bad%FEkey` would name one key.
+    http.server decodes the request line as Latin-1, so encoding it back gives the bytes as sent."""
+    try:
+        path = unquote_to_bytes(raw_path.lstrip("/").encode("latin-1")).decode("utf-8")
+        query = parse_qs(raw_query, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeError:
+        raise S3Error(400, "InvalidURI", "the request path or query is not valid percent-encoded UTF-8; "
+                                         "encode keys as UTF-8 before percent-encoding them") from None
+    bucket, _, key = path.partition("/")
+    return bucket, key, query
 
 
 def classify(method: str, bucket: str, key: str, query: dict[str, list[str]]) -> str:
@@ -70,6 +89,8 @@ def classify(method: str, bucket: str, key: str, query: dict[str, list[str]]) ->
                 return "GetBucketLocation"
             if query.get("list-type") == ["2"]:
                 return "ListObjectsV2"
+            if "uploads" in query:
+                return "ListMultipartUploads"
             unsupported = set(query) - {"prefix", "delimiter", "encoding-type", "max-keys", "marker",
                                         "start-after", "continuation-token", "fetch-owner", "list-type"}
             return "Unsupported" if unsupported else "ListObjects"
@@ -160,11 +181,16 @@ class _Handler(BaseHTTPRequestHandler):
         if raw_path.startswith(("http://", "https://")):  # absolute-form request target
             raw_path = "/" + raw_path.split("/", 3)[3] if raw_path.count("/") >= 3 else "/"
         self.raw_path = raw_path
-        self.query = parse_qs(self.raw_query, keep_blank_values=True)
-        bucket, _, key = unquote(raw_path.lstrip("/")).partition("/")
-        self.bucket, self.key = bucket, key
         self.truncate = False
         self.response_started = False
+        try:
+            bucket, key, self.query = decode_target(raw_path, self.raw_query)
+        except S3Error as err:
+            emu.stats.count_request("Invalid")
+            self._send_error(err)
+            self._settle_body()
+            return
+        self.bucket, self.key = emu.resolve_store(bucket), key
         operation = classify(self.command, bucket, key, self.query)
         emu.stats.count_request(operation)
         if emu.latency_ms > 0:
@@ -203,9 +229,19 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
+    def _content_length(self) -> int | None:
+        """The Content-Length as sent, or None when absent or not a plain decimal number."""
+        return decimal_or_none(self._header("content-length"))
+
+    def _header(self, name: str) -> str | None:
+        """The first value of a header, None when it is absent."""
+        values = self.hdrs.get(name)
+        return values[0] if values else None
+
     def _has_body(self) -> bool:
-        length = (self.hdrs.get("content-length") or ["0"])[0]
-        return "transfer-encoding" in self.hdrs or (length.isdigit() and int(length) > 0)
+        length = self._content_length()
+        # an unparsable length is a body of unknown size: the connection cannot be reused after it
+        return "transfer-encoding" in self.hdrs or length != 0 and "content-length" in self.hdrs
 
     def _settle_body(self) -> None:
         """Keep the connection usable: drain a small unread body, or close when we cannot know its end."""
@@ -215,13 +251,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         expects = "100-continue" in (self.hdrs.get("expect") or [""])[0].lower()
-        length = (self.hdrs.get("content-length") or [""])[0]
+        length = self._content_length()
         if (expects and self.body_state == "unread") or "transfer-encoding" in self.hdrs \
-                or not length.isdigit() or int(length) > _DRAIN_LIMIT:
+                or length is None or length > _DRAIN_LIMIT:
             self.close_connection = True
             return
         try:
-            for _ in iter_exact(self.rfile, int(length)):
+            for _ in iter_exact(self.rfile, length):
                 pass
         except (S3Error, OSError):
             self.close_connection = True
@@ -240,7 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in (self.hdrs.get("transfer-encoding") or [""])[0].lower():
             raw: Iterator[bytes] = iter_http_chunked(self.rfile)
         else:
-            raw = iter_exact(self.rfile, int((self.hdrs.get("content-length") or ["0"])[0] or 0))
+            length = (self.hdrs.get("content-length") or ["0"])[0]
+            raw = iter_exact(self.rfile, parse_decimal(length, "Content-Length", code="InvalidRequest"))
         payload_hash = (self.hdrs.get("x-amz-content-sha256") or [""])[0]
         encodings = (self.hdrs.get("content-encoding") or [""])[0].lower()
         if payload_hash.startswith("STREAMING-") or "aws-chunked" in encodings:
@@ -260,19 +297,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _declared_size(self) -> int | None:
         """The object size the client announced (None when the body is HTTP-chunked without a hint)."""
-        decoded = (self.hdrs.get("x-amz-decoded-content-length") or [""])[0]
-        if decoded.isdigit():
-            return int(decoded)
+        decoded = self._header("x-amz-decoded-content-length")
+        if decoded is not None:
+            return parse_decimal(decoded, "x-amz-decoded-content-length")
         payload_hash = (self.hdrs.get("x-amz-content-sha256") or [""])[0]
         encodings = (self.hdrs.get("content-encoding") or [""])[0].lower()
         if payload_hash.startswith("STREAMING-") or "aws-chunked" in encodings:
             raise S3Error(411, "MissingContentLength",
                           "aws-chunked upload without x-amz-decoded-content-length")
-        length = (self.hdrs.get("content-length") or [""])[0]
-        if length.isdigit():
-            return int(length)
         if "transfer-encoding" in self.hdrs:
             return None
+        length = self._header("content-length")
+        if length is not None:
+            return parse_decimal(length, "Content-Length", code="InvalidRequest")
         raise S3Error(411, "MissingContentLength", "a Content-Length header is required")
 
     def _check_size(self, size: int | None) -> None:
@@ -396,6 +433,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._read_small_body()  # optional CreateBucketConfiguration; Basin has a single region
         self.server.emulator.store.create_bucket(self.bucket)
         self._send(200, headers=[("Location", f"/{self.bucket}")])
+
+    def _op_ListMultipartUploads(self) -> None:
+        prefix = (self.query.get("prefix") or [""])[0]
+        uploads = self.server.emulator.store.list_uploads(self.bucket, prefix)
+        self._send(200, s3xml.list_multipart_uploads_xml(self.bucket, prefix, uploads))
 
     def _op_HeadBucket(self) -> None:
         self.server.emulator.store.require_bucket(self.bucket)
@@ -543,14 +585,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _op_UploadPart(self) -> None:
         emu = self.server.emulator
         upload_id = self.query["uploadId"][0]
-        number_text = self.query["partNumber"][0]
-        if not number_text.isdigit() or not 1 <= int(number_text) <= 10_000:
+        number = decimal_or_none(self.query["partNumber"][0])
+        if number is None or not 1 <= number <= 10_000:
             raise S3Error(400, "InvalidArgument", "partNumber must be an integer between 1 and 10000")
         emu.store.upload_info(self.bucket, self.key, upload_id)
         self._check_size(self._declared_size())
         tmp, _, md5_hex = self._receive_body(emu.max_object_size, part=True)
         try:
-            emu.store.save_part(upload_id, int(number_text), tmp, md5_hex)
+            emu.store.save_part(upload_id, number, tmp, md5_hex)
         finally:
             tmp.unlink(missing_ok=True)
         self._send(200, headers=[("ETag", f'"{md5_hex}"')])
@@ -618,9 +660,23 @@ class BasinEmulator:
         max_object_size: int = 1 << 30,
         list_cap: int = 10_000,
         fault_kinds: Iterable[str] | str = FAULT_KINDS,
+        owner: str = DEFAULT_OWNER,
+        abandoned_upload_age: float | None = ABANDONED_UPLOAD_AGE,
     ) -> None:
+        # Auth is all or nothing: both keys (checked on every request) or neither (no auth at all).
         if (access_key is None) != (secret_key is None):
             raise ValueError("give both access_key and secret_key, or neither")
+        if access_key == "" or secret_key == "":
+            raise ValueError("an empty access or secret key would turn authentication off; give both keys "
+                             "non-empty, or neither to run without auth")
+        if max_object_size < 1:
+            raise ValueError(f"max_object_size must be at least 1 byte, got {max_object_size}")
+        if list_cap < 1:
+            raise ValueError(f"list_cap must be at least 1, got {list_cap}")
+        if not OWNER_ADDRESS.fullmatch(owner):
+            raise ValueError(f"owner {owner!r} is not an address of the form 0x<40 hex digits>")
+        if abandoned_upload_age is not None and abandoned_upload_age < 0:
+            raise ValueError(f"abandoned_upload_age must be >= 0 seconds, got {abandoned_upload_age}")
         self.root = Path(root)
         self.host = host
         self.port = port
@@ -629,12 +685,25 @@ class BasinEmulator:
         self.max_object_size = max_object_size
         self.list_cap = list_cap
         self.access_key = access_key
+        self.owner = owner
         self.verifier = SigV4Verifier(access_key, secret_key) if access_key and secret_key else None
         self.faults = FaultInjector(fail_rate, fail_seed, fault_kinds)
         self.stats = EmulatorStats()
         self.store = FsStore(self.root)
+        self.abandoned_uploads_removed = (0, 0)  # (uploads, bytes) cleaned when the store opened
+        if abandoned_upload_age is not None:
+            self.abandoned_uploads_removed = self.store.remove_abandoned_uploads(abandoned_upload_age)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def auth(self) -> str:
+        """"sigv4" when every request must be signed with the keys, "none" when anyone may read and write."""
+        return "sigv4" if self.verifier is not None else "none"
+
+    def resolve_store(self, name: str) -> str:
+        """A plain alias (as Basin's adapter accepts) names the owner's store `0x<owner>.<alias>`."""
+        return f"{self.owner}.{name}" if PLAIN_ALIAS.fullmatch(name) else name
 
     # Faults are settable at runtime: `emulator.fail_rate = 0.2`.
     @property
@@ -666,7 +735,7 @@ class BasinEmulator:
     def create_store(self, name: str) -> bool:
         """Create a store (bucket) directly; False if it already exists."""
         try:
-            self.store.create_bucket(name)
+            self.store.create_bucket(self.resolve_store(name))
         except S3Error as err:
             if err.code == "BucketAlreadyExists":
                 return False

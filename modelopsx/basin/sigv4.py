@@ -16,12 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote
 
+from modelopsx.basin.numbers import decimal_or_none
 from modelopsx.basin.s3xml import S3Error
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+# S3 refuses a signed request whose time is further than this from its clock, so a captured request cannot be
+# replayed later (or prepared for later); presigned URLs have their own expiry instead.
+MAX_SKEW_SECONDS = 15 * 60
+AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,15 @@ def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
 
 
+def parse_amz_date(amz_date: str, code: str) -> float:
+    """Seconds since the epoch of an ISO 8601 basic-format UTC time (`20240102T030405Z`)."""
+    try:
+        return datetime.strptime(amz_date, AMZ_DATE_FORMAT).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        raise S3Error(403 if code == "AccessDenied" else 400, code,
+                      f"request time {amz_date!r} is not of the form YYYYMMDDTHHMMSSZ (x-amz-date)") from None
+
+
 def _parse_credential(credential: str) -> tuple[str, str, str, str, str]:
     parts = credential.split("/")
     if len(parts) != 5 or parts[4] != "aws4_request":
@@ -90,10 +104,14 @@ def _parse_credential(credential: str) -> tuple[str, str, str, str, str]:
 class SigV4Verifier:
     """Checks requests against one access/secret key pair. Error messages never contain the secret."""
 
-    def __init__(self, access_key: str, secret_key: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, access_key: str, secret_key: str, clock: Callable[[], float] = time.time,
+                 max_skew_seconds: float = MAX_SKEW_SECONDS) -> None:
+        if not access_key or not secret_key:
+            raise ValueError("SigV4 needs a non-empty access key and secret key")
         self._access_key = access_key
         self._secret_key = secret_key
         self._clock = clock
+        self._max_skew = max_skew_seconds
 
     def verify(
         self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, list[str]]
@@ -117,6 +135,15 @@ class SigV4Verifier:
                 f"access denied: the access key id {access_key!r} is not known to this store",
             )
 
+    def _check_skew(self, signed_at: float, amz_date: str) -> None:
+        now = self._clock()
+        if abs(now - signed_at) > self._max_skew:
+            server_time = datetime.fromtimestamp(now, UTC).strftime(AMZ_DATE_FORMAT)
+            raise S3Error(
+                403, "RequestTimeTooSkewed",
+                f"the request time {amz_date} differs from the server time {server_time} by more than "
+                f"{self._max_skew / 60:g} minutes; sync the client's clock and sign the request again")
+
     def _verify_header(
         self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, list[str]], auth: str
     ) -> SigningContext:
@@ -137,6 +164,7 @@ class SigV4Verifier:
         amz_date = (headers.get("x-amz-date") or headers.get("date") or [""])[0]
         if not amz_date.startswith(date):
             raise S3Error(403, "SignatureDoesNotMatch", "x-amz-date does not match the credential scope date")
+        self._check_skew(parse_amz_date(amz_date, "AccessDenied"), amz_date)
         payload_hash = (headers.get("x-amz-content-sha256") or [""])[0]
         if not payload_hash:
             raise S3Error(400, "InvalidRequest", "missing required header x-amz-content-sha256")
@@ -165,7 +193,7 @@ class SigV4Verifier:
             algorithm = params["X-Amz-Algorithm"]
             credential = params["X-Amz-Credential"]
             amz_date = params["X-Amz-Date"]
-            expires = int(params["X-Amz-Expires"])
+            expires = decimal_or_none(params["X-Amz-Expires"])
             signed_names = params["X-Amz-SignedHeaders"]
             signature = params["X-Amz-Signature"]
         except (KeyError, ValueError) as exc:
@@ -174,11 +202,13 @@ class SigV4Verifier:
             raise S3Error(400, "InvalidArgument", f"unsupported algorithm {algorithm!r}")
         access_key, date, region, service, scope = _parse_credential(credential)
         self._check_key(access_key)
-        try:
-            signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
-        except ValueError as exc:
-            raise S3Error(400, "AuthorizationQueryParametersError", "bad X-Amz-Date") from exc
-        if expires > MAX_PRESIGN_SECONDS or self._clock() > signed_at + expires:
+        signed_at = parse_amz_date(amz_date, "AuthorizationQueryParametersError")
+        if expires is None or expires > MAX_PRESIGN_SECONDS:
+            raise S3Error(400, "AuthorizationQueryParametersError",
+                          f"X-Amz-Expires must be between 0 and {MAX_PRESIGN_SECONDS} seconds")
+        if signed_at - self._clock() > self._max_skew:
+            raise S3Error(403, "AccessDenied", "access denied: the presigned url is dated in the future")
+        if self._clock() > signed_at + expires:
             raise S3Error(403, "AccessDenied", "access denied: the presigned url has expired")
         signed = signed_names.split(";")
         canonical_request = "\n".join([

@@ -15,6 +15,8 @@ when the store opens.
 from __future__ import annotations
 
 import bisect
+import builtins
+import contextlib
 import hashlib
 import json
 import os
@@ -26,10 +28,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from modelopsx.basin.s3xml import ListedObject, S3Error
+from modelopsx.basin.s3xml import ListedObject, PendingUpload, S3Error
 
 T2_ADDRESS = re.compile(r"t2[a-z2-7]{38,41}")
 ALIAS_NAME = re.compile(r"0x[0-9a-fA-F]{40}\.[a-z0-9.-]{3,20}")
+OWNER_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+PLAIN_ALIAS = re.compile(r"[a-z0-9.-]{3,20}")
 
 
 def check_bucket_name(name: str) -> None:
@@ -38,7 +42,8 @@ def check_bucket_name(name: str) -> None:
     raise S3Error(
         400, "InvalidBucketName",
         f"invalid store name {name!r}: use a t2 address (t2 + 38-41 base32 chars) or "
-        "0x<40 hex owner>.<alias> with a 3-20 char alias of [a-z0-9.-]",
+        "0x<40 hex owner>.<alias> with a 3-20 char alias of [a-z0-9.-] (a plain alias names the "
+        "server owner's store)",
         resource=f"/{name}",
     )
 
@@ -238,8 +243,43 @@ class FsStore:
         d = self.uploads / upload_id
         d.mkdir()
         (d / "upload.json").write_text(json.dumps(
-            {"bucket": bucket, "key": key, "content_type": content_type, "metadata": metadata}))
+            {"bucket": bucket, "key": key, "content_type": content_type, "metadata": metadata,
+             "initiated": time.time()}))
         return upload_id
+
+    def _pending_uploads(self) -> builtins.list[tuple[Path, dict | None, float]]:
+        """(folder, its record or None if unreadable, start time) of every upload in progress."""
+        out: builtins.list[tuple[Path, dict | None, float]] = []
+        for d in self.uploads.iterdir():
+            try:
+                info = json.loads((d / "upload.json").read_text())
+                out.append((d, info, float(info.get("initiated", d.stat().st_mtime))))
+            except (OSError, ValueError, TypeError, AttributeError):  # cut off before its record was written
+                with contextlib.suppress(OSError):
+                    out.append((d, None, d.stat().st_mtime))
+        return out
+
+    def list_uploads(self, bucket: str, prefix: str = "") -> builtins.list[PendingUpload]:
+        """Multipart uploads in progress under `prefix`, oldest first, so a client can find and abort them."""
+        self.require_bucket(bucket)
+        found = [PendingUpload(info["key"], d.name, started) for d, info, started in self._pending_uploads()
+                 if info is not None and info.get("bucket") == bucket
+                 and str(info.get("key", "")).startswith(prefix)]
+        return sorted(found, key=lambda u: (u.initiated, u.key))
+
+    def remove_abandoned_uploads(self, max_age_seconds: float, now: float | None = None) -> tuple[int, int]:
+        """Delete uploads started more than `max_age_seconds` ago -> (uploads removed, bytes freed).
+
+        A crash mid-upload leaves its parts behind and no client will ever complete it."""
+        cutoff = (time.time() if now is None else now) - max_age_seconds
+        removed = freed = 0
+        for d, _, started in self._pending_uploads():
+            if started > cutoff:
+                continue
+            freed += sum(f.stat().st_size for f in d.iterdir() if f.is_file())
+            shutil.rmtree(d, ignore_errors=True)
+            removed += 1
+        return removed, freed
 
     def upload_info(self, bucket: str, key: str, upload_id: str) -> dict:
         if not re.fullmatch(r"[0-9a-f]{32}", upload_id):

@@ -2,7 +2,10 @@
 
 Archives come from outside, so every member is checked before anything is written: absolute paths, `..`
 escapes, and links (symbolic or hard) that point outside the target are refused with a DatasetError that names
-the member. Device files and FIFOs are refused too. Nothing is extracted unless every member passes.
+the member. Device files and FIFOs are refused too. Size limits are checked on the sizes the archive declares
+(zipfile and tarfile never write more than that): too many members, too many bytes in all, more than the
+free disk space, or an expansion ratio only a decompression bomb has. Nothing is extracted unless every member
+and the totals pass.
 """
 
 from __future__ import annotations
@@ -13,12 +16,55 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from modelopsx.errors import DatasetError
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 ZIP_SUFFIXES = (".zip",)
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """What an archive may expand to. The ratio applies once the contents exceed `ratio_floor_bytes`:
+    images do not compress, so a real dataset archive expands a few times at most, while a bomb expands
+    hundreds or thousands of times (1 MB -> 1 GiB)."""
+
+    max_members: int = 1_000_000
+    max_total_bytes: int = 64 << 30
+    max_ratio: float = 100.0
+    ratio_floor_bytes: int = 32 << 20
+
+
+DEFAULT_LIMITS = ExtractionLimits()
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor:
+            return f"{n / factor:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def check_limits(archive: Path, dest: Path, members: int, total_bytes: int, limits: ExtractionLimits) -> None:
+    """Refuse, before anything is written, an archive whose declared contents break `limits`."""
+    hint = "if the archive is genuine, extract it yourself and import the folder"
+    if members > limits.max_members:
+        raise DatasetError(f"{archive}: holds more than the limit of {limits.max_members} members; "
+                           "nothing was extracted", hint=hint)
+    if total_bytes > limits.max_total_bytes:
+        raise DatasetError(f"{archive}: expands to {_size(total_bytes)}, more than the limit of "
+                           f"{_size(limits.max_total_bytes)}; nothing was extracted", hint=hint)
+    packed = max(archive.stat().st_size, 1)
+    if total_bytes > limits.ratio_floor_bytes and total_bytes > limits.max_ratio * packed:
+        raise DatasetError(f"{archive}: {_size(packed)} expands to {_size(total_bytes)} "
+                           f"({total_bytes / packed:.0f}:1, more than {limits.max_ratio:g}:1), as a "
+                           "decompression bomb does; nothing was extracted", hint=hint)
+    free = shutil.disk_usage(dest).free
+    if total_bytes > free:
+        raise DatasetError(f"{archive}: expands to {_size(total_bytes)} but only {_size(free)} is free at "
+                           f"{dest}; nothing was extracted", hint="free some disk space, or set TMPDIR")
 
 
 def is_archive(path: Path) -> bool:
@@ -63,10 +109,11 @@ def _check_link_target(archive: Path, member: str, link_target: str, hard: bool)
         raise _escape_error(archive, member, f"link to {link_target!r} points outside the target") from None
 
 
-def _safe_zip(archive: Path, dest: Path) -> None:
+def _safe_zip(archive: Path, dest: Path, limits: ExtractionLimits) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
+            check_limits(archive, dest, len(infos), sum(i.file_size for i in infos), limits)
             for info in infos:
                 _check_member_path(archive, info.filename)
                 mode = (info.external_attr >> 16) & 0o170000
@@ -79,10 +126,10 @@ def _safe_zip(archive: Path, dest: Path) -> None:
                            hint="check that the download is complete") from None
 
 
-def _safe_tar(archive: Path, dest: Path) -> None:
+def _safe_tar(archive: Path, dest: Path, limits: ExtractionLimits) -> None:
     try:
         with tarfile.open(archive) as tf:
-            members = tf.getmembers()
+            members = _tar_members(tf, archive, dest, limits)
             for m in members:
                 _check_member_path(archive, m.name)
                 if m.issym() or m.islnk():
@@ -99,17 +146,31 @@ def _safe_tar(archive: Path, dest: Path) -> None:
                            hint="check that the download is complete") from None
 
 
-def extract_archive(archive: Path, dest: Path) -> Path:
-    """Extract `archive` into `dest` (created) after checking every member; returns `dest`."""
+def _tar_members(tf: tarfile.TarFile, archive: Path, dest: Path, limits: ExtractionLimits
+                 ) -> list[tarfile.TarInfo]:
+    """The members, read header by header so a bomb of empty entries is stopped at the count limit."""
+    members: list[tarfile.TarInfo] = []
+    total = 0
+    while (member := tf.next()) is not None:
+        members.append(member)
+        total += member.size
+        if len(members) > limits.max_members or total > limits.max_total_bytes:
+            break
+    check_limits(archive, dest, len(members), total, limits)
+    return members
+
+
+def extract_archive(archive: Path, dest: Path, limits: ExtractionLimits = DEFAULT_LIMITS) -> Path:
+    """Extract `archive` into `dest` (created) after checking every member and the limits; returns `dest`."""
     archive = Path(archive)
     if not archive.is_file():
         raise DatasetError(f"{archive}: archive not found")
     dest.mkdir(parents=True, exist_ok=True)
     name = archive.name.lower()
     if name.endswith(ZIP_SUFFIXES):
-        _safe_zip(archive, dest)
+        _safe_zip(archive, dest, limits)
     elif name.endswith(TAR_SUFFIXES):
-        _safe_tar(archive, dest)
+        _safe_tar(archive, dest, limits)
     else:
         raise DatasetError(f"{archive}: unsupported archive type",
                            hint=f"use a folder, or one of {', '.join(ZIP_SUFFIXES + TAR_SUFFIXES)}")
@@ -117,7 +178,7 @@ def extract_archive(archive: Path, dest: Path) -> Path:
 
 
 @contextmanager
-def source_folder(src: Path) -> Iterator[Path]:
+def source_folder(src: Path, limits: ExtractionLimits = DEFAULT_LIMITS) -> Iterator[Path]:
     """Yield a folder for `src`: the folder itself, or an archive extracted into a temporary folder."""
     src = Path(src)
     if src.is_dir():
@@ -130,7 +191,7 @@ def source_folder(src: Path) -> Iterator[Path]:
                            hint=f"pass a folder, or one of {', '.join(ZIP_SUFFIXES + TAR_SUFFIXES)}")
     tmp = Path(tempfile.mkdtemp(prefix="modelopsx-extract-"))
     try:
-        yield extract_archive(src, tmp)
+        yield extract_archive(src, tmp, limits)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

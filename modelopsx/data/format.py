@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelopsx.data.schema import annotation_entry_problems, image_entry_problems
 from modelopsx.errors import DatasetError
 
 ANNOTATIONS_FILE = "annotations.json"
@@ -203,20 +204,20 @@ def dataset_from_json(data: dict[str, Any], root: Path, source: Path) -> Dataset
     """Build a Dataset from parsed annotations; `source` names the file in error messages."""
     images: list[ImageRecord] = []
     for index, entry in enumerate(data["images"]):
-        try:
-            images.append(image_from_json(entry))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(f"{source}: images[{index}] is malformed ({exc!r})",
-                               hint="each image needs id, file_name, width and height") from None
+        problems = image_entry_problems(entry)
+        if problems:
+            raise DatasetError(f"{source}: images[{index}] is malformed: {'; '.join(problems)}",
+                               hint="each image needs integer id, width and height and a relative file_name; "
+                                    "`modelopsx dataset validate --quarantine` moves broken entries out")
+        images.append(image_from_json(entry))
     boxes: list[Box] = []
     for index, entry in enumerate(data.get("annotations", [])):
-        try:
-            box = box_from_json(entry)
-            if len(box.bbox) != 4:
-                raise ValueError("bbox must have 4 numbers")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(f"{source}: annotations[{index}] is malformed ({exc!r})",
-                               hint="each annotation needs id, image_id and bbox [x, y, w, h]") from None
-        boxes.append(box)
+        problems = annotation_entry_problems(entry)
+        if problems:
+            raise DatasetError(f"{source}: annotations[{index}] is malformed: {'; '.join(problems)}",
+                               hint="each annotation needs integer id and image_id and a bbox of four "
+                                    "finite numbers; `modelopsx dataset validate --quarantine` moves broken "
+                                    "entries out")
+        boxes.append(box_from_json(entry))
     return Dataset(root=root, images=images, annotations=boxes, info=dict(data.get("info") or {}))
 

@@ -24,10 +24,12 @@ import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from modelopsx.data.format import ANNOTATIONS_FILE, IMAGES_DIR, PEDESTRIAN_ID, read_annotations
+from modelopsx.data.paths import relative_name_problem
+from modelopsx.data.schema import annotation_entry_problems, image_entry_problems, is_integer
 from modelopsx.errors import DatasetError
 
 QUARANTINE_DIR = "quarantine"
@@ -179,8 +181,7 @@ def check_image_bytes(data: bytes) -> tuple[str | None, str | None, tuple[int, i
 
 
 def _safe_relative(name: str) -> bool:
-    path = PurePosixPath(name.replace("\\", "/"))
-    return bool(name) and not path.is_absolute() and ".." not in path.parts
+    return relative_name_problem(name) is None
 
 
 # ------------------------------------------------------------------------------------------ the validator
@@ -218,23 +219,17 @@ class _Validator:
         duplicate_ids: set[int] = set()
         for i, entry in enumerate(images):
             label = f"images[{i}]"
-            if not isinstance(entry, dict):
-                self._bad_image(i, ANNOTATIONS_FILE, label, "entry is not an object")
+            problems = image_entry_problems(entry)  # the same check split and evaluate apply
+            if problems:
+                if isinstance(entry, dict) and is_integer(entry.get("id")):
+                    label = f"images[{i}] id={entry['id']}"
+                self._bad_image(i, ANNOTATIONS_FILE, label, "malformed entry: " + "; ".join(problems))
                 continue
-            try:
-                image_id = int(entry["id"])
-                name = str(entry["file_name"])
-                width, height = int(entry["width"]), int(entry["height"])
-            except (KeyError, TypeError, ValueError) as exc:
-                self._bad_image(i, ANNOTATIONS_FILE, label,
-                                f"malformed entry ({exc!r}); needs id, file_name, width and height")
-                continue
+            image_id, name = int(entry["id"]), str(entry["file_name"])
+            width, height = int(entry["width"]), int(entry["height"])
             label = f"images[{i}] id={image_id}"
             if width <= 0 or height <= 0:
                 self._bad_image(i, ANNOTATIONS_FILE, label, f"non-positive size {width}x{height}")
-            if not _safe_relative(name):
-                self._bad_image(i, ANNOTATIONS_FILE, label, f"file_name {name!r} must be a relative path "
-                                "inside images/")
             if image_id in first_by_id:
                 duplicate_ids.add(image_id)
                 self._bad_image(i, ANNOTATIONS_FILE, label, f"duplicate image id {image_id} (first at "
@@ -295,11 +290,11 @@ class _Validator:
                 self._orphan(j, label, "entry is not an object")
                 continue
             label = f"annotations[{j}] id={ann.get('id')}"
-            try:
-                ann_id, image_id = int(ann["id"]), int(ann["image_id"])
-            except (KeyError, TypeError, ValueError):
-                self._orphan(j, label, "malformed entry: needs integer id and image_id")
+            problems = annotation_entry_problems(ann)  # the same check split and evaluate apply
+            if not (is_integer(ann.get("id")) and is_integer(ann.get("image_id"))):
+                self._orphan(j, label, "malformed entry: " + "; ".join(problems))
                 continue
+            ann_id, image_id = int(ann["id"]), int(ann["image_id"])
             label = f"annotations[{j}] id={ann_id} image_id={image_id}"
             image_index = index_by_id.get(image_id)
             if image_index is None:
@@ -313,7 +308,10 @@ class _Validator:
             if ann_id in seen_ids:
                 fail(f"duplicate annotation id {ann_id} (first at annotations[{seen_ids[ann_id]}])")
             seen_ids.setdefault(ann_id, j)
-            if int(ann.get("category_id", PEDESTRIAN_ID)) != PEDESTRIAN_ID:
+            if problems:
+                fail("malformed entry: " + "; ".join(problems))
+                continue
+            if ann.get("category_id", PEDESTRIAN_ID) != PEDESTRIAN_ID:
                 fail(f"category_id {ann.get('category_id')} is not pedestrian ({PEDESTRIAN_ID})")
             bbox = ann.get("bbox")
             try:
@@ -370,11 +368,7 @@ class _Validator:
 
 
 def _entry_is_checkable(entry: dict[str, Any]) -> bool:
-    try:
-        int(entry["width"]), int(entry["height"])
-        return _safe_relative(str(entry["file_name"]))
-    except (KeyError, TypeError, ValueError):
-        return False
+    return not image_entry_problems(entry)
 
 
 def _parallel(fn: Callable[[Any], Any], items: list[Any], description: str, quiet: bool) -> list[Any]:

@@ -114,7 +114,10 @@ def ground_truth_arrays(dataset: Dataset) -> GroundTruthArrays:
 
 
 def load_detections(detections: list[dict[str, Any]] | Path | str) -> list[dict[str, Any]]:
-    """Read COCO results (a JSON list). A file holding only whitespace counts as no detections."""
+    """Read COCO results (a JSON list; `[]` is no detections).
+
+    An empty file is an error, not "no detections": it is what a predict that failed or was cut off leaves,
+    and scoring it would silently rate a broken model."""
     if isinstance(detections, list):
         return detections
     path = Path(detections)
@@ -127,7 +130,9 @@ def load_detections(detections: list[dict[str, Any]] | Path | str) -> list[dict[
         raise DetectionsError(f"{path}: not a text file",
                               hint="expected a JSON list of COCO results") from None
     if not text.strip():
-        return []
+        raise DetectionsError(f"{path}: the detections file is empty ({len(text)} bytes); a predict that "
+                              "failed or was interrupted leaves such a file",
+                              hint="re-run `modelopsx predict`; a model that finds nothing writes [] instead")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

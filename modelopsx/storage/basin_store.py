@@ -43,6 +43,11 @@ class BasinStore(S3Store):
         return ("check MODELOPSX_BASIN_ACCESS_KEY and MODELOPSX_BASIN_SECRET_KEY "
                 "(they must match the adapter's)")
 
+    def read_only_hint(self) -> str:
+        # keys sign requests; writing needs the adapter itself to hold a private key
+        return ("this Basin adapter runs read-only (started without a private key); write through an adapter "
+                "that has one (locally: `modelopsx basin serve` without --read-only)")
+
     def missing_store_hint(self) -> str:
         return (f"create it with `modelopsx basin serve --create-store {self.bucket}` (local emulator), "
                 "or check the store address in MODELOPSX_BASIN_STORE (a t2… address or 0x<owner>.<alias>)")

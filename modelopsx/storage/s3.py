@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote_plus
 
-from modelopsx.errors import IntegrityError, KeyExistsError, NotFoundError, StorageError
+from modelopsx.errors import IntegrityError, KeyExistsError, NotFoundError, ReadOnlyStoreError, StorageError
 from modelopsx.storage.base import Listing, ObjectInfo, ObjectStore, check_key
 from modelopsx.storage.cid import cid_of_bytes, verify_cid
 from modelopsx.storage.retry import (
@@ -128,6 +128,9 @@ class S3Store(ObjectStore):
     def credentials_hint(self) -> str:
         return "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or MODELOPSX_S3_ACCESS_KEY / _SECRET_KEY)"
 
+    def read_only_hint(self) -> str:
+        return "this endpoint accepts no writes; write to a writable endpoint or bucket"
+
     def missing_store_hint(self) -> str:
         return f"create the bucket first, or check the bucket name in {self.url}"
 
@@ -164,8 +167,9 @@ class S3Store(ObjectStore):
             return IntegrityError(f"{self.endpoint} rejected {what}: "
                                   f"content does not match its digest ({code})")
         if code == "NotImplemented" or status == 501:
-            return StorageError(f"{self.endpoint} refused {op} on {what}: the store is read-only ({code})",
-                                hint="set the secret key (MODELOPSX_BASIN_SECRET_KEY) to write")
+            return ReadOnlyStoreError(
+                f"{self.endpoint} refused {op} on {what}: the store is read-only ({code})",
+                hint=self.read_only_hint())
         if code in TRANSIENT_CODES or status >= 500:
             return TransientStorageError(f"{op} {what} failed at {self.endpoint}: {code} (HTTP {status})")
         message = error.get("Message", "")

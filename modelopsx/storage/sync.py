@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelopsx.errors import IntegrityError, KeyExistsError, StorageError
+from modelopsx.errors import IntegrityError, KeyExistsError, ReadOnlyStoreError, StorageError
 from modelopsx.storage.base import ObjectInfo, ObjectStore
 from modelopsx.storage.cid import cid_of_bytes, cid_of_file
 from modelopsx.storage.manifest import Manifest, is_sync_key, read_latest_manifest, write_manifest
@@ -113,6 +113,7 @@ class _Engine:
         self.policy = policy
         self.retries = RetryCounter()
         self.lock = threading.Lock()
+        self.read_only: str | None = None  # set once the destination refused a write as read-only
         self.summary = SyncSummary(source=src.url, destination=dst.url)
         self.cids: dict[str, tuple[str, int]] = {}  # what the manifest will list
         self.immutable = bool(getattr(dst, "immutable", False))
@@ -182,10 +183,17 @@ class _Engine:
 
     # -- transfer --------------------------------------------------------------------------------------
     def transfer(self, item: PlanItem) -> None:
+        if self.read_only is not None:  # every further write would be refused the same way
+            with self.lock:
+                self.summary.failed += 1
+                self.summary.failures.append((item.key, f"not sent: {self.read_only}"))
+            return
         try:
             outcome, sent, cid = call_with_retry(lambda: self._transfer_once(item), self.policy, self.retries)
         except Exception as exc:  # one object's failure must not stop the others
             message = str(exc) if isinstance(exc, StorageError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, ReadOnlyStoreError):
+                self.read_only = "the destination is read-only"
             with self.lock:
                 self.summary.failed += 1
                 self.summary.failures.append((item.key, message))

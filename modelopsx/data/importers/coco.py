@@ -12,6 +12,8 @@ from typing import Any
 
 from modelopsx.data.format import Dataset, read_annotations
 from modelopsx.data.importers.common import DatasetWriter, progress
+from modelopsx.data.paths import resolve_inside
+from modelopsx.data.schema import is_finite_number, is_integer
 from modelopsx.errors import DatasetError
 
 PERSON_NAMES = ("person", "pedestrian")
@@ -58,8 +60,8 @@ def import_coco(folder: Path, writer: DatasetWriter, *, annotation_file: Path | 
     ann_path = annotation_file or find_annotation_file(folder, split)
     data = read_annotations(ann_path, expected="COCO instances JSON")
     categories = data.get("categories") or []
-    person_ids = {int(c["id"]) for c in categories
-                  if isinstance(c, dict) and str(c.get("name", "")).lower() in PERSON_NAMES}
+    person_ids = {c["id"] for c in categories if isinstance(c, dict) and is_integer(c.get("id"))
+                  and str(c.get("name", "")).lower() in PERSON_NAMES}
     if not person_ids:
         names = ", ".join(str(c.get("name")) for c in categories if isinstance(c, dict)) or "none"
         raise DatasetError(f"{ann_path}: no 'person' category (categories: {names})",
@@ -70,29 +72,36 @@ def import_coco(folder: Path, writer: DatasetWriter, *, annotation_file: Path | 
 
     boxes_by_image: dict[int, list[tuple[int, dict[str, Any]]]] = {}
     for index, ann in enumerate(data.get("annotations") or []):
-        if not isinstance(ann, dict) or int(ann.get("category_id", -1)) not in person_ids:
-            continue
-        boxes_by_image.setdefault(int(ann.get("image_id", -1)), []).append((index, ann))
+        where = f"{ann_path}: annotations[{index}]"
+        if not isinstance(ann, dict):
+            raise DatasetError(f"{where} is not an object", hint="fix this entry")
+        for field in ("category_id", "image_id"):
+            if not is_integer(ann.get(field)):
+                raise DatasetError(f"{where}: '{field}' must be an integer, got {ann.get(field)!r}",
+                                   hint="fix this entry (COCO ids are JSON integers)")
+        if ann["category_id"] in person_ids:
+            boxes_by_image.setdefault(ann["image_id"], []).append((index, ann))
 
     seen: set[int] = set()
     for index, entry in enumerate(progress(images, len(images), "COCO", quiet)):
-        try:
-            source_id, file_name = int(entry["id"]), str(entry["file_name"])
-        except (KeyError, TypeError, ValueError):
-            raise DatasetError(f"{ann_path}: images[{index}] needs 'id' and 'file_name'",
-                               hint="fix this entry") from None
+        if not (isinstance(entry, dict) and is_integer(entry.get("id"))
+                and isinstance(entry.get("file_name"), str)):
+            raise DatasetError(f"{ann_path}: images[{index}] needs an integer 'id' and a 'file_name' string",
+                               hint="fix this entry")
+        source_id, file_name = entry["id"], entry["file_name"]
         if source_id in seen:
             raise DatasetError(f"{ann_path}: images[{index}] repeats image id {source_id}",
                                hint="image ids must be unique")
         seen.add(source_id)
-        declared = (entry.get("width"), entry.get("height"))
-        image = writer.add_image_file(img_dir / file_name, declared_size=declared if all(declared) else None,
-                                      extra={"source_id": source_id})
+        width, height = entry.get("width"), entry.get("height")
+        src = resolve_inside(img_dir, file_name, f"{ann_path}: images[{index}]")
+        size = (int(width), int(height)) if isinstance(width, int) and isinstance(height, int) else None
+        image = writer.add_image_file(src, declared_size=size, extra={"source_id": source_id})
         for ann_index, ann in boxes_by_image.pop(source_id, []):
             bbox = ann.get("bbox")
-            if not (isinstance(bbox, list) and len(bbox) == 4):
-                raise DatasetError(f"{ann_path}: annotations[{ann_index}] has no [x, y, w, h] bbox",
-                                   hint="fix this entry")
+            if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(is_finite_number, bbox))):
+                raise DatasetError(f"{ann_path}: annotations[{ann_index}]: bbox must be four finite numbers "
+                                   f"[x, y, w, h], got {bbox!r}", hint="fix this entry")
             x, y, w, h = (float(v) for v in bbox)
             writer.add_box(image, x, y, w, h, iscrowd=int(bool(ann.get("iscrowd", 0))),
                            where=f"{ann_path.name}: annotations[{ann_index}]")

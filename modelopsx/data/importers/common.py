@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -142,9 +143,12 @@ class DatasetWriter:
                 iscrowd: int = 0, visibility: float = 1.0, truncation: float | None = None,
                 where: str = "", extra: dict[str, Any] | None = None) -> Box | None:
         """Add a 0-based [x, y, w, h] box, clipped to the image; dropped with a warning if none is left."""
+        label = where or image.file_name
+        if not all(math.isfinite(v) for v in (x, y, w, h)):  # max/min would turn NaN into the image border
+            raise DatasetError(f"{label}: box [{x:g}, {y:g}, {w:g}, {h:g}] has a coordinate that is not a "
+                               "finite number", hint="fix or remove this box in the source annotations")
         x1, y1 = max(0.0, x), max(0.0, y)
         x2, y2 = min(float(image.width), x + w), min(float(image.height), y + h)
-        label = where or image.file_name
         if x2 <= x1 or y2 <= y1:
             self.dropped += 1
             self.warnings.append(f"{label}: box [{x:g}, {y:g}, {w:g}, {h:g}] has no area inside the "

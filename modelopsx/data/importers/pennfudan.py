@@ -16,6 +16,7 @@ from typing import Any
 from modelopsx.data.archive import descend_single_folder
 from modelopsx.data.format import Dataset
 from modelopsx.data.importers.common import DatasetWriter, progress
+from modelopsx.data.paths import resolve_inside
 from modelopsx.errors import DatasetError
 
 _BOX = re.compile(
@@ -73,7 +74,7 @@ def import_pennfudan(folder: Path, writer: DatasetWriter, quiet: bool = True) ->
     for ann_path in progress(annotations, len(annotations), "Penn-Fudan", quiet):
         parsed = parse_annotation(ann_path)
         name = Path(parsed["filename"]).name if parsed["filename"] else ann_path.stem + ".png"
-        image_path = root / "PNGImages" / name
+        image_path = resolve_inside(root / "PNGImages", name, f"{ann_path}: Image filename")
         if not image_path.is_file():
             image_path = root / "PNGImages" / (ann_path.stem + ".png")
         image = writer.add_image_file(image_path, group=image_path.stem, declared_size=parsed["size"])

@@ -7,12 +7,14 @@ inclusive, so x = xmin - 1 and w = xmax - xmin + 1.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from modelopsx.data.archive import descend_single_folder
 from modelopsx.data.format import Dataset
 from modelopsx.data.importers.common import DatasetWriter, progress
+from modelopsx.data.paths import resolve_inside
 from modelopsx.errors import DatasetError
 
 
@@ -24,9 +26,12 @@ def _text(node: ET.Element | None, tag: str, default: str = "") -> str:
 def _number(node: ET.Element | None, tag: str, where: str) -> float:
     value = _text(node, tag)
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
-        raise DatasetError(f"{where}: <{tag}> is {value!r}, not a number", hint="fix this object") from None
+        number = math.nan
+    if not math.isfinite(number):
+        raise DatasetError(f"{where}: <{tag}> is {value!r}, not a finite number", hint="fix this object")
+    return number
 
 
 def import_voc(folder: Path, writer: DatasetWriter, split: str | None = None, quiet: bool = True) -> Dataset:
@@ -60,7 +65,8 @@ def import_voc(folder: Path, writer: DatasetWriter, split: str | None = None, qu
         if size is not None and _text(size, "width"):
             where = str(xml_path)
             declared = (int(_number(size, "width", where)), int(_number(size, "height", where)))
-        image = writer.add_image_file(root / "JPEGImages" / file_name, group=Path(file_name).stem,
+        src = resolve_inside(root / "JPEGImages", file_name, f"{xml_path}: <filename>")
+        image = writer.add_image_file(src, group=Path(file_name).stem,
                                       declared_size=declared)
         for index, obj in enumerate(ann.findall("object")):
             if _text(obj, "name").lower() != "person":

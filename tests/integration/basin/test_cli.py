@@ -69,8 +69,8 @@ def _fails(*args: str) -> str:
 
 
 def test_bad_store_name(tmp_path: Path) -> None:
-    err = _fails("--root", str(tmp_path / "b"), "--port", "0", "--create-store", "my-bucket")
-    assert "invalid store name 'my-bucket'" in err
+    err = _fails("--root", str(tmp_path / "b"), "--port", "0", "--create-store", "My_Bucket")
+    assert "invalid store name 'My_Bucket'" in err
 
 
 def test_only_one_key(tmp_path: Path) -> None:
@@ -95,3 +95,30 @@ def test_port_in_use(tmp_path: Path) -> None:
         port = holder.getsockname()[1]
         err = _fails("--root", str(tmp_path / "b"), "--port", str(port))
     assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+
+
+@pytest.mark.parametrize("keys", [("--access-key", "AK", "--secret-key", ""),
+                                  ("--access-key", "", "--secret-key", "SK")])
+def test_an_empty_key_is_refused_rather_than_turning_auth_off(tmp_path: Path, keys: tuple[str, ...]) -> None:
+    proc = subprocess.run([*CLI, "--root", str(tmp_path / "b"), "--port", "0", *keys],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "is empty" in " ".join(proc.stderr.split()) and not (tmp_path / "b").exists()
+
+
+def test_serving_without_keys_says_so_loudly(tmp_path: Path) -> None:
+    proc, endpoint = _serve(tmp_path / "b", "--create-store", BASIN_STORE)
+    try:
+        s3_client(endpoint).put_object(Bucket=BASIN_STORE, Key="k", Body=b"x")  # no auth: as announced
+    finally:
+        err = _stop(proc)
+    assert "NO AUTH" in err and "WARNING: no auth" in err and "keys checked" not in err
+
+
+@pytest.mark.parametrize(("option", "value", "named"), [
+    ("--max-object-size", "-5", "--max-object-size"), ("--max-object-size", "0", "--max-object-size"),
+    ("--list-cap", "0", "--list-cap"), ("--abandoned-upload-hours", "-1", "--abandoned-upload-hours"),
+    ("--owner", "0xnothex", "owner '0xnothex'"),
+])
+def test_nonsense_limits_are_refused(tmp_path: Path, option: str, value: str, named: str) -> None:
+    assert named in _fails("--root", str(tmp_path / "b"), "--port", "0", option, value)

@@ -35,7 +35,9 @@ def test_create_bucket_accepts_basin_store_names(basin_s3, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", [
-    "my-bucket",
+    "My_Bucket",
+    "ab",  # a plain alias is 3-20 chars
+    "a" * 21,
     "t2" + "a" * 37,  # too short
     "t2" + "a" * 42,  # too long
     "t2" + "a" * 38 + "1",  # 1 is not base32
@@ -386,3 +388,55 @@ def test_conditional_gets(basin_s3) -> None:
     with pytest.raises(ClientError) as exc:
         basin_s3.get_object(Bucket=BASIN_STORE, Key="c", IfNoneMatch=etag)
     assert _status(exc) == 304
+
+
+def test_create_bucket_with_a_plain_alias_names_the_owners_store(tmp_path) -> None:
+    emulator = start_emulator(tmp_path / "basin", create_store=None)
+    try:
+        s3 = s3_client(emulator.endpoint)
+        s3.create_bucket(Bucket="modelopsx")  # as Basin's own boto3 examples do
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == [BASIN_STORE]
+        s3.put_object(Bucket="modelopsx", Key="k", Body=b"by alias")
+        assert s3.get_object(Bucket=BASIN_STORE, Key="k")["Body"].read() == b"by alias"
+        with pytest.raises(ClientError) as exc:
+            s3.create_bucket(Bucket="modelopsx")
+        assert _code(exc) == "BucketAlreadyExists"
+    finally:
+        emulator.stop()
+
+
+def _abandon_upload(s3, key: str) -> str:
+    upload = s3.create_multipart_upload(Bucket=BASIN_STORE, Key=key)["UploadId"]
+    s3.upload_part(Bucket=BASIN_STORE, Key=key, UploadId=upload, PartNumber=1, Body=b"p" * 1000)
+    return str(upload)
+
+
+def test_abandoned_multipart_uploads_are_listable_and_abortable(basin_s3) -> None:
+    first = _abandon_upload(basin_s3, "models/a.bin")
+    second = _abandon_upload(basin_s3, "other/b.bin")
+    listed = basin_s3.list_multipart_uploads(Bucket=BASIN_STORE)["Uploads"]
+    assert {(u["Key"], u["UploadId"]) for u in listed} == {("models/a.bin", first), ("other/b.bin", second)}
+    only = basin_s3.list_multipart_uploads(Bucket=BASIN_STORE, Prefix="models/")["Uploads"]
+    assert [u["UploadId"] for u in only] == [first]
+    for upload in listed:
+        basin_s3.abort_multipart_upload(Bucket=BASIN_STORE, Key=upload["Key"], UploadId=upload["UploadId"])
+    assert "Uploads" not in basin_s3.list_multipart_uploads(Bucket=BASIN_STORE)
+
+
+def test_abandoned_uploads_are_cleaned_at_start_after_their_age(tmp_path) -> None:
+    root = tmp_path / "basin"
+    first = start_emulator(root)
+    _abandon_upload(s3_client(first.endpoint), "crashed.bin")
+    first.stop()  # as if the client died: the upload is never completed nor aborted
+    young = start_emulator(root, create_store=None)  # default age (a day): a fresh upload is kept
+    try:
+        assert len(s3_client(young.endpoint).list_multipart_uploads(Bucket=BASIN_STORE)["Uploads"]) == 1
+    finally:
+        young.stop()
+    cleaned = start_emulator(root, create_store=None, abandoned_upload_age=0)
+    try:
+        assert cleaned.abandoned_uploads_removed[0] == 1 and cleaned.abandoned_uploads_removed[1] >= 1000
+        assert "Uploads" not in s3_client(cleaned.endpoint).list_multipart_uploads(Bucket=BASIN_STORE)
+        assert not list((root / "uploads").iterdir())
+    finally:
+        cleaned.stop()

@@ -303,3 +303,98 @@ def test_multipart_abort_and_bad_parts(basin_emulator, basin_s3) -> None:
     assert exc.value.response["Error"]["Code"] == "NoSuchUpload"
     with pytest.raises(ClientError):
         basin_s3.head_object(Bucket=BASIN_STORE, Key="mpu")
+
+
+# ---- hostile requests -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("offset", [
+    -3 * 365 * 24 * 3600,  # a request captured years ago, replayed
+    -16 * 60,
+    30 * 24 * 3600,  # a request prepared for later
+])
+def test_signed_request_far_from_the_server_clock_is_refused(basin_emulator, monkeypatch, offset) -> None:
+    from datetime import timedelta
+
+    import botocore.auth
+
+    client_now = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=offset)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: client_now)  # the client's clock
+    s3 = s3_client(basin_emulator.endpoint, max_attempts=1)
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=BASIN_STORE, Key="replayed", Body=b"x")
+    assert exc.value.response["Error"]["Code"] == "RequestTimeTooSkewed"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    monkeypatch.undo()
+    with pytest.raises(ClientError) as exc:
+        s3_client(basin_emulator.endpoint).head_object(Bucket=BASIN_STORE, Key="replayed")
+    assert exc.value.response["Error"]["Code"] == "404"
+
+
+@pytest.fixture
+def open_emulator(tmp_path):
+    """An emulator with no auth, so raw requests reach the parsers."""
+    emulator = start_emulator(tmp_path / "open", access_key=None, secret_key=None)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def test_invalid_utf8_keys_are_refused_not_merged(open_emulator) -> None:
+    for key in ("bad%FFkey", "bad%FEkey", "bad%C3key"):
+        status, _, body = _raw(open_emulator.endpoint, "PUT", f"/{BASIN_STORE}/{key}", b"data")
+        assert status == 400 and b"<Code>InvalidURI</Code>" in body, (key, body)
+    status, _, body = _raw(open_emulator.endpoint, "GET", f"/{BASIN_STORE}?list-type=2&prefix=bad%FF")
+    assert status == 400 and b"InvalidURI" in body
+    status, _, body = _raw(open_emulator.endpoint, "GET", f"/{BASIN_STORE}?list-type=2")
+    assert status == 200 and b"<Key>" not in body  # nothing was stored under a mangled name
+    status, _, _ = _raw(open_emulator.endpoint, "PUT", f"/{BASIN_STORE}/ok%C3%BCkey", b"fine")
+    assert status == 200
+
+
+def _raw_header_request(endpoint: str, request_line: str, headers: list[tuple[str, bytes]]) -> bytes:
+    """Send header bytes exactly as given (http.client would refuse non-ASCII); the reply up to the close."""
+    import socket
+
+    parts = urlsplit(endpoint)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        lines = [request_line.encode()] + [name.encode() + b": " + value for name, value in headers]
+        sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply
+
+
+@pytest.mark.parametrize("value", [b"\xb2", b"\xd9\xa3", b"+5", b"1_0", b"-1", b"0x10"])
+def test_content_length_that_is_not_ascii_digits_gets_a_400(open_emulator, value) -> None:
+    reply = _raw_header_request(open_emulator.endpoint, f"PUT /{BASIN_STORE}/k HTTP/1.1",
+                                [("Host", b"x"), ("Content-Length", value), ("Connection", b"close")])
+    assert reply.startswith(b"HTTP/1.1 400") and b"Content-Length" in reply, reply
+    status, _, _ = _raw(open_emulator.endpoint, "HEAD", f"/{BASIN_STORE}/k")
+    assert status == 404  # and the server still answers
+
+
+@pytest.mark.parametrize("number", ["%C2%B2", "%D9%A3", "0", "10001", "+1", "1_0", "99999999999999999999999"])
+def test_part_number_must_be_ascii_digits_in_range(open_emulator, number) -> None:
+    s3 = s3_client(open_emulator.endpoint)
+    upload = s3.create_multipart_upload(Bucket=BASIN_STORE, Key="mpu")["UploadId"]
+    status, _, body = _raw(open_emulator.endpoint, "PUT",
+                           f"/{BASIN_STORE}/mpu?partNumber={number}&uploadId={upload}", b"abc")
+    assert status == 400 and b"<Code>InvalidArgument</Code>" in body and b"partNumber" in body
+
+
+def test_complete_with_a_unicode_part_number_is_malformed(open_emulator) -> None:
+    s3 = s3_client(open_emulator.endpoint)
+    upload = s3.create_multipart_upload(Bucket=BASIN_STORE, Key="mpu")["UploadId"]
+    xml = "<CompleteMultipartUpload><Part><PartNumber>\u00b2</PartNumber><ETag>x</ETag></Part>" \
+          "</CompleteMultipartUpload>"
+    status, _, body = _raw(open_emulator.endpoint, "POST", f"/{BASIN_STORE}/mpu?uploadId={upload}",
+                           xml.encode())
+    assert status == 400 and b"MalformedXML" in body
+
+
+def test_range_with_unicode_digits_is_ignored_like_any_unparsable_range(open_emulator) -> None:
+    _raw(open_emulator.endpoint, "PUT", f"/{BASIN_STORE}/r", b"0123456789")
+    reply = _raw_header_request(open_emulator.endpoint, f"GET /{BASIN_STORE}/r HTTP/1.1",
+                                [("Host", b"x"), ("Range", b"bytes=\xb2-"), ("Connection", b"close")])
+    assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"0123456789")

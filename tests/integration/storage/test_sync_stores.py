@@ -63,3 +63,24 @@ def test_s3_destination_without_manifest_is_compared_by_head(
         dst.put(key, data)  # already there, but no sync manifest says so
     summary = sync(src, dst)
     assert summary.files_sent == 0 and summary.skipped == len(FILES)
+
+
+def test_sync_into_a_read_only_basin_stops_at_the_first_refusal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from modelopsx.storage.local import LocalStore
+    from tests.fixtures_basin import start_emulator
+    from tests.integration.storage.conftest import make_basin_store
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        (src / f"f{i:02d}.bin").write_bytes(bytes([i]) * 100)
+    emulator = start_emulator(tmp_path / "basin", read_only=True)
+    try:
+        summary = sync(LocalStore(src), make_basin_store(emulator, "mirror"), workers=2)
+        puts = emulator.stats.operations["PutObject"]
+    finally:
+        emulator.stop()
+    assert summary.failed == 40 and summary.manifest_key is None
+    assert puts <= 2  # the workers that were already sending; the rest are not tried
+    messages = " ".join(message for _, message in summary.failures)
+    assert "read-only" in messages and "private key" in messages and "secret key" not in messages

@@ -96,3 +96,51 @@ def test_canonical_query_sorts_and_normalises_encoding() -> None:
     assert canonical_query("b=2&a=1&uploads") == "a=1&b=2&uploads="
     assert canonical_query("prefix=a/b c") == canonical_query("prefix=a%2Fb%20c") == "prefix=a%2Fb%20c"
     assert canonical_query("X-Amz-Signature=abc&x=1", exclude="X-Amz-Signature") == "x=1"
+
+
+def _header_signed_at(request: AWSRequest) -> float:
+    from datetime import UTC, datetime
+
+    amz_date = request.headers["X-Amz-Date"]
+    return datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize("offset", [-30 * 24 * 3600, -16 * 60, 16 * 60, 30 * 24 * 3600])
+def test_signed_request_outside_fifteen_minutes_is_too_skewed(offset: float) -> None:
+    request = _signed("GET", "/b/k")
+    raw_path, query, headers = _split(request)
+    server_now = _header_signed_at(request) - offset  # the request looks `offset` seconds old (or early)
+    with pytest.raises(S3Error) as exc:
+        SigV4Verifier(AK, SK, clock=lambda: server_now).verify("GET", raw_path, query, headers)
+    assert exc.value.code == "RequestTimeTooSkewed" and exc.value.status == 403
+    assert "15 minutes" in exc.value.message
+
+
+@pytest.mark.parametrize("offset", [-14 * 60, 14 * 60])
+def test_signed_request_within_fifteen_minutes_verifies(offset: float) -> None:
+    request = _signed("GET", "/b/k")
+    raw_path, query, headers = _split(request)
+    server_now = _header_signed_at(request) - offset
+    SigV4Verifier(AK, SK, clock=lambda: server_now).verify("GET", raw_path, query, headers)
+
+
+def test_presigned_url_dated_in_the_future_is_refused() -> None:
+    raw_path, query, headers, signed_at = _presigned(expires=300)
+    with pytest.raises(S3Error) as exc:
+        SigV4Verifier(AK, SK, clock=lambda: signed_at - 3600).verify("GET", raw_path, query, headers)
+    assert exc.value.code == "AccessDenied" and "future" in exc.value.message
+
+
+@pytest.mark.parametrize("expires", ["%C2%B2", "-5", "1_0", "999999999"])
+def test_presigned_url_with_a_malformed_expiry_is_refused(expires: str) -> None:
+    raw_path, query, headers, signed_at = _presigned(expires=300)
+    with pytest.raises(S3Error) as exc:
+        SigV4Verifier(AK, SK, clock=lambda: signed_at).verify(
+            "GET", raw_path, query.replace("X-Amz-Expires=300", f"X-Amz-Expires={expires}"), headers)
+    assert exc.value.code == "AuthorizationQueryParametersError" and exc.value.status == 400
+
+
+@pytest.mark.parametrize("keys", [("AK", ""), ("", "SK")])
+def test_an_empty_key_is_refused_rather_than_turning_checks_off(keys: tuple[str, str]) -> None:
+    with pytest.raises(ValueError, match="non-empty"):
+        SigV4Verifier(*keys)

@@ -93,3 +93,26 @@ def test_reopen_rebuilds_index(store: FsStore) -> None:
     reopened = FsStore(store.root)
     assert sorted(o.key for o in reopened.list(STORE, "", "", cap=10)[0]) == ["kept/a", "kept/b"]
     assert reopened.list_buckets()[0][0] == STORE
+
+
+def test_remove_abandoned_uploads_keeps_young_ones_and_counts_bytes(store: FsStore) -> None:
+    import json
+    import os
+    import time
+
+    two_hours_ago = time.time() - 7200
+    old = store.create_upload(STORE, "old", "binary/octet-stream", {})
+    record = store.uploads / old / "upload.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "initiated": two_hours_ago}))
+    part = store.new_temp()
+    part.write_bytes(b"x" * 500)
+    store.save_part(old, 1, part, "md5")
+    store.create_upload(STORE, "young", "binary/octet-stream", {})
+    cut_off = store.uploads / ("0" * 32)  # a crash between mkdir and writing the record: aged by its mtime
+    cut_off.mkdir()
+    os.utime(cut_off, (two_hours_ago, two_hours_ago))
+    assert [u.key for u in store.list_uploads(STORE)] == ["old", "young"]  # oldest first
+    removed, freed = store.remove_abandoned_uploads(3600)
+    assert removed == 2 and freed >= 500
+    assert [u.key for u in store.list_uploads(STORE)] == ["young"]
+    assert store.remove_abandoned_uploads(0)[0] == 1 and not list(store.uploads.iterdir())

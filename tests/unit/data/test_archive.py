@@ -88,3 +88,55 @@ def test_cli_import_of_evil_zip_fails_cleanly(tmp_path: Path) -> None:
     assert_clean_failure(result, "unsafe archive member '../../evil'")
     assert not out.exists()
     assert not list(tmp_path.parent.rglob("evil"))
+
+
+def _zeros_zip(path: Path, megabytes: int) -> Path:
+    """A real decompression bomb: `megabytes` MiB of zeros, deflated about 1000:1."""
+    block = bytes(1 << 20)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf, zf.open("zeros.bin", "w") as fh:
+        for _ in range(megabytes):
+            fh.write(block)
+    return path
+
+
+def test_zip_bomb_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    bomb = _zeros_zip(tmp_path / "bomb.zip", 64)
+    assert bomb.stat().st_size < 1 << 20
+    dest = tmp_path / "out"
+    with pytest.raises(DatasetError, match=r"expands to 64 MiB \(\d+:1, more than 100:1\), as a decomp"):
+        extract_archive(bomb, dest)
+    assert not any(dest.iterdir())
+
+
+def test_zip_declaring_a_gibibyte_from_a_megabyte_is_refused(tmp_path: Path) -> None:
+    # The sizes a zip declares are what zipfile will write at most (it stops and fails a CRC beyond them),
+    # so the check reads them: here a 1 MiB member whose headers claim 1 GiB.
+    path = _zip(tmp_path / "claims.zip", {"data.bin": bytes(range(256)) * 4096})
+    raw = bytearray(path.read_bytes())
+    gib = (1 << 30).to_bytes(4, "little")
+    raw[22:26] = gib  # local file header: uncompressed size
+    central = raw.rindex(b"PK\x01\x02")
+    raw[central + 24:central + 28] = gib  # central directory: uncompressed size
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match=r"expands to 1 GiB"):
+        extract_archive(path, tmp_path / "out")
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_tar_bomb_and_member_count_limits(tmp_path: Path) -> None:
+    from modelopsx.data.archive import ExtractionLimits
+
+    bomb = tmp_path / "bomb.tar.gz"
+    with tarfile.open(bomb, "w:gz") as tf:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 64 << 20
+        tf.addfile(info, io.BytesIO(bytes(info.size)))
+    with pytest.raises(DatasetError, match="as a decompression bomb does"):
+        extract_archive(bomb, tmp_path / "a")
+    many = _tar(tmp_path / "many.tar", {f"f{i}.txt": b"x" for i in range(20)})
+    with pytest.raises(DatasetError, match="more than the limit of 10 members"):
+        extract_archive(many, tmp_path / "b", ExtractionLimits(max_members=10))
+    with pytest.raises(DatasetError, match="more than the limit of 10 bytes"):
+        extract_archive(many, tmp_path / "c", ExtractionLimits(max_total_bytes=10))
+    assert not any((tmp_path / "b").iterdir()) and not any((tmp_path / "c").iterdir())
+    assert len(list(extract_archive(many, tmp_path / "d").iterdir())) == 20  # the defaults let it through
