@@ -121,8 +121,10 @@ def pull_directory(dir_hash: str, store: ObjectStore, out_dir: Path, quiet: bool
 
 
 def default_store_url(settings: BasinSettings | None = None) -> str:
+    """The bucket root: where `dataset publish`, the pipeline's basin_sync and the registry keep DVC objects
+    (`files/md5/...` beside `registry/`), so a repo with this remote can pull every registered version."""
     settings = settings or BasinSettings.from_env()
-    return f"basin://{settings.store}/dvc"
+    return f"basin://{settings.store}"
 
 
 def remote_config(store_url: str, endpoint: str) -> dict:
