@@ -42,7 +42,8 @@ def use_local_basin_if_needed(quiet: bool = False) -> str | None:
             f"no Basin endpoint is configured (MODELOPSX_BASIN_ENDPOINT), nothing answers on "
             f"{DEFAULT_BASIN_ENDPOINT}, and there is no local store in {root}",
             hint="run `make run` in the project folder first (it creates .modelopsx/basin), start a Basin "
-                 "emulator (`modelopsx basin serve --root DIR`), or set MODELOPSX_BASIN_ENDPOINT")
+            "emulator (`modelopsx basin serve --root DIR`), or set MODELOPSX_BASIN_ENDPOINT",
+        )
     from modelopsx.basin.server import BasinEmulator
 
     emulator = BasinEmulator(root).start()
@@ -53,8 +54,12 @@ def use_local_basin_if_needed(quiet: bool = False) -> str | None:
     os.environ[ENV_PREFIX + "BASIN_ENDPOINT"] = emulator.endpoint
     _in_process_endpoint = emulator.endpoint
     if not quiet:
-        print(f"note: nothing answers on {DEFAULT_BASIN_ENDPOINT}; using the local store {root} in-process "
-              f"(to serve it to dvc and other tools: {SERVE_COMMAND})", file=sys.stderr, flush=True)
+        print(
+            f"note: nothing answers on {DEFAULT_BASIN_ENDPOINT}; using the local store {root} in-process "
+            f"(to serve it to dvc and other tools: {SERVE_COMMAND})",
+            file=sys.stderr,
+            flush=True,
+        )
     return _in_process_endpoint
 
 

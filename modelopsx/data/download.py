@@ -19,8 +19,12 @@ from modelopsx.errors import DatasetError
 
 CHUNK = 1 << 20
 # Magic bytes of the archive kinds the importers extract, for URLs whose name does not say.
-_MAGIC = ((b"PK\x03\x04", ".zip"), (b"\x1f\x8b", ".tar.gz"), (b"BZh", ".tar.bz2"),
-          (b"\xfd7zXZ\x00", ".tar.xz"))
+_MAGIC = (
+    (b"PK\x03\x04", ".zip"),
+    (b"\x1f\x8b", ".tar.gz"),
+    (b"BZh", ".tar.bz2"),
+    (b"\xfd7zXZ\x00", ".tar.xz"),
+)
 _RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
@@ -64,8 +68,14 @@ class _Download:
             if not self.quiet:
                 from tqdm import tqdm
 
-                bar = tqdm(total=self.total, initial=have, unit="B", unit_scale=True, leave=False,
-                           desc=f"download {self.target.name}")
+                bar = tqdm(
+                    total=self.total,
+                    initial=have,
+                    unit="B",
+                    unit_scale=True,
+                    leave=False,
+                    desc=f"download {self.target.name}",
+                )
             try:
                 with self.target.open("ab" if have else "wb") as out:
                     while chunk := response.read(CHUNK):
@@ -78,8 +88,16 @@ class _Download:
         return self.total is None or self.target.stat().st_size >= self.total
 
 
-def download(url: str, folder: Path, *, sha256: str | None = None, timeout: float = 30.0,
-             attempts: int = 5, backoff_s: float = 1.0, quiet: bool = True) -> Path:
+def download(
+    url: str,
+    folder: Path,
+    *,
+    sha256: str | None = None,
+    timeout: float = 30.0,
+    attempts: int = 5,
+    backoff_s: float = 1.0,
+    quiet: bool = True,
+) -> Path:
     """Download `url` into `folder` and return the file, named so that the importers recognise the archive.
 
     A dropped or timed-out transfer resumes from the bytes already received; 4xx answers fail at once.
@@ -99,8 +117,10 @@ def download(url: str, folder: Path, *, sha256: str | None = None, timeout: floa
             last = f"the connection closed after {target.stat().st_size} of {job.total} bytes"
         except urllib.error.HTTPError as exc:
             if exc.code not in _RETRYABLE_STATUS:
-                raise DatasetError(f"{url} answered HTTP {exc.code} {exc.reason}",
-                                   hint="check the URL (and that it needs no login)") from None
+                raise DatasetError(
+                    f"{url} answered HTTP {exc.code} {exc.reason}",
+                    hint="check the URL (and that it needs no login)",
+                ) from None
             last = f"HTTP {exc.code} {exc.reason}"
         except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, cut short
             reason = getattr(exc, "reason", exc)
@@ -108,21 +128,26 @@ def download(url: str, folder: Path, *, sha256: str | None = None, timeout: floa
         if attempt < attempts:
             time.sleep(backoff_s * 2 ** (attempt - 1))
     else:
-        raise DatasetError(f"could not download {url} in {attempts} attempts: {last}",
-                           hint="check the network and the URL, then rerun")
+        raise DatasetError(
+            f"could not download {url} in {attempts} attempts: {last}",
+            hint="check the network and the URL, then rerun",
+        )
     if expected:
         digest = hashlib.sha256()
         with target.open("rb") as handle:
             for block in iter(lambda: handle.read(CHUNK), b""):
                 digest.update(block)
         if digest.hexdigest() != expected:
-            raise DatasetError(f"{url}: SHA-256 is {digest.hexdigest()}, expected {expected}; nothing "
-                               "imported",
-                               hint="the file differs from the one you expect: check the URL and --sha256")
+            raise DatasetError(
+                f"{url}: SHA-256 is {digest.hexdigest()}, expected {expected}; nothing imported",
+                hint="the file differs from the one you expect: check the URL and --sha256",
+            )
     if target.name.lower().endswith(ZIP_SUFFIXES + TAR_SUFFIXES):
         return target
     suffix = _archive_suffix(target)
     if suffix is None:
-        raise DatasetError(f"{url} is not an archive (zip or tar); nothing imported",
-                           hint="pass the URL of the dataset's .zip or .tar(.gz) itself, not a web page")
+        raise DatasetError(
+            f"{url} is not an archive (zip or tar); nothing imported",
+            hint="pass the URL of the dataset's .zip or .tar(.gz) itself, not a web page",
+        )
     return target.rename(target.with_name(target.name + suffix))

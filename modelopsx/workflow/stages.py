@@ -246,7 +246,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Predict on the test split, score at the model's operating threshold, write evaluation + report.
 
-    out_dir receives evaluation.json (metrics, confusion, test hash), curves.json, detections.json and report/.
+    out_dir receives evaluation.json (metrics, confusion, test hash), curves.json, detections.json and
+    report/.
     """
     from modelopsx.data.format import load_dataset
     from modelopsx.evaluation.curves import CURVES_FILE, write_curves

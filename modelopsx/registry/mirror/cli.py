@@ -9,14 +9,26 @@ import typer
 
 
 def dvc_sync_cmd(
-    repo: Path = typer.Option(..., "--repo", help="The mirror: a git repository's top folder, or a new or "
-                              "empty folder (it becomes one, with DVC and the Basin remote)."),
-    store: str | None = typer.Option(None, "--store", help="Registry store URL; default "
-                                     "$MODELOPSX_REGISTRY_URL or basin://$MODELOPSX_BASIN_STORE."),
-    endpoint: str | None = typer.Option(None, "--endpoint", help="Basin endpoint the repository's DVC remote "
-                                        "uses when dvc-sync adds it; default $MODELOPSX_BASIN_ENDPOINT."),
-    push: str | None = typer.Option(None, "--push", help="Afterwards push the branch and the tags to this "
-                                    "git remote (name or URL)."),
+    repo: Path = typer.Option(
+        ...,
+        "--repo",
+        help="The mirror: a git repository's top folder, or a new or "
+        "empty folder (it becomes one, with DVC and the Basin remote).",
+    ),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        help="Registry store URL; default $MODELOPSX_REGISTRY_URL or basin://$MODELOPSX_BASIN_STORE.",
+    ),
+    endpoint: str | None = typer.Option(
+        None,
+        "--endpoint",
+        help="Basin endpoint the repository's DVC remote "
+        "uses when dvc-sync adds it; default $MODELOPSX_BASIN_ENDPOINT.",
+    ),
+    push: str | None = typer.Option(
+        None, "--push", help="Afterwards push the branch and the tags to this git remote (name or URL)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -39,13 +51,16 @@ def dvc_sync_cmd(
             typer.echo(f"  committed {message}")
         versions = sum(1 for t in summary.tags if "@v" in t and t.count(".") < 2)
         stages = sum(1 for t in summary.tags if "#" in t)
-        typer.echo(f"{repo}: {len(summary.commits)} new commit(s), {versions} version tag(s), {stages} stage "
-                   f"assignment(s) in {summary.wall_s:.1f} s"
-                   + (f"; pushed to {summary.pushed_to}" if summary.pushed_to else ""))
+        typer.echo(
+            f"{repo}: {len(summary.commits)} new commit(s), {versions} version tag(s), {stages} stage "
+            f"assignment(s) in {summary.wall_s:.1f} s"
+            + (f"; pushed to {summary.pushed_to}" if summary.pushed_to else "")
+        )
     if summary.skipped:
         for key, reason in summary.skipped:
             typer.echo(f"  skipped {key}: {reason}", err=True)
-        raise StorageError(f"{len(summary.skipped)} registry record(s) were not mirrored; everything else is "
-                           "up to date",
-                           hint="restore the missing objects in the store (e.g. publish the folder again), "
-                                "then rerun: dvc-sync picks them up")
+        raise StorageError(
+            f"{len(summary.skipped)} registry record(s) were not mirrored; everything else is up to date",
+            hint="restore the missing objects in the store (e.g. publish the folder again), "
+            "then rerun: dvc-sync picks them up",
+        )

@@ -48,16 +48,30 @@ class GitRepo:
         env = os.environ | IDENTITY
         if date is not None:
             env |= {"GIT_AUTHOR_DATE": f"{date} +0000", "GIT_COMMITTER_DATE": f"{date} +0000"}
-        done = subprocess.run([git_executable(), *args], cwd=self.root, env=env, capture_output=True,
-                              text=True, input=stdin, timeout=300)
+        done = subprocess.run(
+            [git_executable(), *args],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            input=stdin,
+            timeout=300,
+        )
         if check and done.returncode != 0:
-            raise MirrorError(f"`git {' '.join(args[:3])}` failed in {self.root}: "
-                              f"{(done.stderr or done.stdout).strip()[-400:]}")
+            raise MirrorError(
+                f"`git {' '.join(args[:3])}` failed in {self.root}: "
+                f"{(done.stderr or done.stdout).strip()[-400:]}"
+            )
         return done.stdout
 
     def is_toplevel(self) -> bool:
-        done = subprocess.run([git_executable(), "rev-parse", "--show-toplevel"], cwd=self.root,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [git_executable(), "rev-parse", "--show-toplevel"],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         return done.returncode == 0 and Path(done.stdout.strip()).resolve() == self.root.resolve()
 
     def has_commits(self) -> bool:
@@ -74,8 +88,9 @@ class GitRepo:
 
     def tags(self) -> dict[str, int]:
         """Every tag with its date (tagger date of annotated tags, commit date of lightweight ones)."""
-        out = self.run("for-each-ref", "--format=%(refname:short) %(taggerdate:unix) %(committerdate:unix)",
-                       "refs/tags")
+        out = self.run(
+            "for-each-ref", "--format=%(refname:short) %(taggerdate:unix) %(committerdate:unix)", "refs/tags"
+        )
         tags = {}
         for line in out.splitlines():
             name, *dates = line.split()
@@ -108,7 +123,7 @@ class GitRepo:
 
     @contextlib.contextmanager
     def locked(self, wait_s: float = 300.0) -> Iterator[None]:
-        """Hold an exclusive lock in .git for the whole sync; a second sync waits, then finds nothing to do."""
+        """Hold an exclusive lock in .git for the whole sync; a second sync waits, then has nothing to do."""
         git_dir = Path(self.run("rev-parse", "--absolute-git-dir").strip())
         with open(git_dir / LOCK_FILE, "a+") as handle:
             deadline = time.monotonic() + wait_s
@@ -118,8 +133,10 @@ class GitRepo:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise MirrorError(f"another dvc-sync has held {self.root} for over {wait_s:.0f} s",
-                                          hint="wait for it to finish, then rerun") from None
+                        raise MirrorError(
+                            f"another dvc-sync has held {self.root} for over {wait_s:.0f} s",
+                            hint="wait for it to finish, then rerun",
+                        ) from None
                     time.sleep(0.2)
             try:
                 yield

@@ -1,12 +1,12 @@
 """What the registry mirror's files look like; pure functions of registry records.
 
-    datasets/<name>.dvc                   the dataset version (checks out to datasets/<name>/)
-    models/<name>/model.dvc               the model version (models/<name>/model/)
-    models/<name>/dataset.dvc             the dataset version it was trained on (models/<name>/dataset/)
-    models/<name>/metrics.json            its test metrics (DVC metrics)
-    models/<name>/plots/*.json            its precision-recall and miss-rate/FPPI curves (DVC plots)
-    dvc.yaml                              declares those metrics and plots for `dvc metrics|plots diff`
-    artifacts.yaml                        GTO's annotations: each name's type and path
+datasets/<name>.dvc                   the dataset version (checks out to datasets/<name>/)
+models/<name>/model.dvc               the model version (models/<name>/model/)
+models/<name>/dataset.dvc             the dataset version it was trained on (models/<name>/dataset/)
+models/<name>/metrics.json            its test metrics (DVC metrics)
+models/<name>/plots/*.json            its precision-recall and miss-rate/FPPI curves (DVC plots)
+dvc.yaml                              declares those metrics and plots for `dvc metrics|plots diff`
+artifacts.yaml                        GTO's annotations: each name's type and path
 """
 
 from __future__ import annotations
@@ -59,21 +59,36 @@ def pointer(dir_hash: str, path: str, meta: dict[str, Any]) -> str:
 
 
 def dataset_files(name: str, record: dict[str, Any]) -> dict[str, str]:
-    meta = {"registry_version": record["seq"], "content_hash": record.get("content_hash"),
-            "counts": record.get("counts"), "created_at": record.get("created_at")}
+    meta = {
+        "registry_version": record["seq"],
+        "content_hash": record.get("content_hash"),
+        "counts": record.get("counts"),
+        "created_at": record.get("created_at"),
+    }
     return {f"{DATASETS_DIR}/{name}.dvc": pointer(record["dvc_hash"], name, meta)}
 
 
-def model_files(name: str, record: dict[str, Any], plots: dict[str, list[dict[str, float]]]) -> dict[str, str]:
+def model_files(
+    name: str, record: dict[str, Any], plots: dict[str, list[dict[str, float]]]
+) -> dict[str, str]:
     """The files of one model version; plot files it lacks are written as "" (deleted by the writer)."""
     lineage = record.get("lineage") or {}
     base = f"{MODELS_DIR}/{name}"
-    meta = {"registry_version": record["seq"], "score_threshold": record.get("score_threshold"),
-            "test_split_hash": record.get("test_split_hash"), "created_at": record.get("created_at"),
-            "dataset": lineage.get("dataset_name"), "dataset_version": lineage.get("dataset_version"),
-            "pipeline_run_id": lineage.get("pipeline_run_id"), "code": lineage.get("code")}
-    metrics = {k: v for k, v in (record.get("metrics") or {}).items()
-               if isinstance(v, int | float) and not isinstance(v, bool)}
+    meta = {
+        "registry_version": record["seq"],
+        "score_threshold": record.get("score_threshold"),
+        "test_split_hash": record.get("test_split_hash"),
+        "created_at": record.get("created_at"),
+        "dataset": lineage.get("dataset_name"),
+        "dataset_version": lineage.get("dataset_version"),
+        "pipeline_run_id": lineage.get("pipeline_run_id"),
+        "code": lineage.get("code"),
+    }
+    metrics = {
+        k: v
+        for k, v in (record.get("metrics") or {}).items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
     files = {
         f"{base}/model.dvc": pointer(record["dvc_hash"], "model", meta),
         f"{base}/metrics.json": json.dumps(metrics, indent=1, sort_keys=True) + "\n",
@@ -81,8 +96,10 @@ def model_files(name: str, record: dict[str, Any], plots: dict[str, list[dict[st
     }
     if lineage.get("dataset_dvc_hash"):
         files[f"{base}/dataset.dvc"] = pointer(
-            lineage["dataset_dvc_hash"], "dataset",
-            {"dataset": lineage.get("dataset_name"), "registry_version": lineage.get("dataset_version")})
+            lineage["dataset_dvc_hash"],
+            "dataset",
+            {"dataset": lineage.get("dataset_name"), "registry_version": lineage.get("dataset_version")},
+        )
     for plot in PLOT_AXES:
         rows = plots.get(plot)
         files[f"{base}/plots/{plot}.json"] = json.dumps(rows, indent=0) + "\n" if rows else ""

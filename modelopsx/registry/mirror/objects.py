@@ -33,10 +33,12 @@ class ObjectChecker:
                 listing = json.loads(data)
                 tree = Tree.from_list(listing if isinstance(listing, list) else [])
             except (ValueError, KeyError, TypeError) as exc:
-                raise NotFoundError(f"{object_key(dir_hash)} in {self.store.url} is not a DVC .dir "
-                                    f"manifest ({exc})") from None
-            self._trees[dir_hash] = [("/".join(key), str(hi.value)) for key, _, hi in tree
-                                     if hi is not None and hi.value]
+                raise NotFoundError(
+                    f"{object_key(dir_hash)} in {self.store.url} is not a DVC .dir manifest ({exc})"
+                ) from None
+            self._trees[dir_hash] = [
+                ("/".join(key), str(hi.value)) for key, _, hi in tree if hi is not None and hi.value
+            ]
         return self._trees[dir_hash]
 
     def missing(self, dir_hash: str) -> list[str]:
@@ -62,4 +64,3 @@ class ObjectChecker:
             return None if md5 is None else self.store.get(object_key(md5))
         except NotFoundError:
             return None
-

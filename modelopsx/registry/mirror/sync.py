@@ -64,9 +64,15 @@ class SyncSummary:
     wall_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"repo": str(self.repo), "commits": self.commits, "tags": self.tags,
-                "skipped": [{"record": k, "reason": r} for k, r in self.skipped], "notes": self.notes,
-                "pushed_to": self.pushed_to, "wall_s": round(self.wall_s, 3)}
+        return {
+            "repo": str(self.repo),
+            "commits": self.commits,
+            "tags": self.tags,
+            "skipped": [{"record": k, "reason": r} for k, r in self.skipped],
+            "notes": self.notes,
+            "pushed_to": self.pushed_to,
+            "wall_s": round(self.wall_s, 3),
+        }
 
 
 def _dvc_init(repo: Path) -> None:
@@ -96,15 +102,17 @@ def prepare_repository(repo: Path, remote: dict[str, Any], notes: list[str]) -> 
         raise MirrorError(
             f"{repo} is not empty and is not the top folder of a git repository",
             hint="pass a new or empty folder (it becomes the repository), or the top folder of a git "
-                 "repository (`git init` there first)")
+            "repository (`git init` there first)",
+        )
     if not (repo / ".dvc").is_dir():
         _dvc_init(repo)
         notes.append("initialised DVC")
     config = repo / ".dvc" / "config"
     if f'remote "{remote["name"]}"' not in (config.read_text() if config.is_file() else ""):
         apply_remote_config(repo, remote)
-        notes.append(f"added the default DVC remote {remote['name']!r} -> {remote['url']} "
-                     f"({remote['endpointurl']})")
+        notes.append(
+            f"added the default DVC remote {remote['name']!r} -> {remote['url']} ({remote['endpointurl']})"
+        )
     return git
 
 
@@ -112,8 +120,10 @@ def _check_work_tree(git: GitRepo, notes: list[str]) -> None:
     """Refuse a detached HEAD or local changes; commit a pending DVC set-up (dvc init / remote) first."""
     branch = git.branch()
     if branch is None:
-        raise MirrorError(f"{git.root} has a detached HEAD (a tag or commit is checked out)",
-                          hint="check the branch out again first, e.g. `git checkout main`, then rerun")
+        raise MirrorError(
+            f"{git.root} has a detached HEAD (a tag or commit is checked out)",
+            hint="check the branch out again first, e.g. `git checkout main`, then rerun",
+        )
     changes = git.changes()
     foreign = [p for p in changes if not p.startswith(SETUP_PATHS)]
     if foreign:
@@ -121,8 +131,9 @@ def _check_work_tree(git: GitRepo, notes: list[str]) -> None:
         raise MirrorError(
             f"{git.root} has uncommitted changes: {shown}; dvc-sync commits into this repository and would "
             "mix them into its commits",
-            hint="commit or stash them (`git stash -u`), or discard them (`git reset --hard && git clean -fd`), "
-                 "then rerun")
+            hint="commit or stash them (`git stash -u`), or discard them "
+            "(`git reset --hard && git clean -fd`), then rerun",
+        )
     if changes:
         git.run("add", "-A", "--", *SETUP_PATHS)
         git.run("commit", "-q", "-m", "DVC set-up: Basin as the default remote")
@@ -144,19 +155,26 @@ class MirrorSync:
         names = {kind: self.registry.names(kind) for kind in (*VERSION_KINDS, "promotions")}
         clash = sorted(set(names["datasets"]) & set(names["models"]))
         if clash:
-            raise MirrorError(f"{', '.join(clash)} names both a dataset and a model; their version tags "
-                              "would collide in one repository",
-                              hint="mirror them into separate repositories, or rename one of them")
+            raise MirrorError(
+                f"{', '.join(clash)} names both a dataset and a model; their version tags "
+                "would collide in one repository",
+                hint="mirror them into separate repositories, or rename one of them",
+            )
         for name in sorted(set().union(*names.values())):
             if not layout.gto_compatible(name):
-                self.summary.notes.append(f"{name!r} is not a GTO name (letters, digits, '-', '_', '/'): its "
-                                          "versions are tagged but `gto show` leaves it out")
+                self.summary.notes.append(
+                    f"{name!r} is not a GTO name (letters, digits, '-', '_', '/'): its "
+                    "versions are tagged but `gto show` leaves it out"
+                )
         events: list[Event] = []
         for kind in (*VERSION_KINDS, "promotions"):
             for name in names[kind]:
                 for seq in self.registry.sequence_numbers(kind, name):
-                    wanted = ({layout.promotion_tag(name, seq)} if kind == "promotions"
-                              else {layout.version_tag(name, seq), layout.version_alias(name, seq)})
+                    wanted = (
+                        {layout.promotion_tag(name, seq)}
+                        if kind == "promotions"
+                        else {layout.version_tag(name, seq), layout.version_alias(name, seq)}
+                    )
                     if not wanted <= tags:
                         events.append(Event(kind, name, seq, self.registry.get(kind, name, seq)))
         return sorted(events, key=Event.order)
@@ -194,8 +212,10 @@ class MirrorSync:
             commit = self.git.commit(["."], message, event.key, date)
             self.summary.commits.append(message)
         annotation = f"{event.kind[:-1]} {event.name} version {event.seq} (registry {event.key})"
-        for tag, text in ((layout.version_tag(event.name, event.seq), annotation),
-                          (layout.version_alias(event.name, event.seq), None)):
+        for tag, text in (
+            (layout.version_tag(event.name, event.seq), annotation),
+            (layout.version_alias(event.name, event.seq), None),
+        ):
             if tag not in tags:
                 self.git.tag(tag, commit, text, date)
                 tags.add(tag)
@@ -208,8 +228,13 @@ class MirrorSync:
             raise MirrorError(f"its model version {version} is not in the repository (see above)")
         tag = layout.promotion_tag(event.name, event.seq)
         reason = str(event.record.get("reason") or "")[:200]
-        self.git.tag(tag, f"{target}^{{commit}}", f"{event.record.get('action', 'promote')} "
-                     f"{event.name} v{version} to {layout.PROD_STAGE}: {reason}", date)
+        self.git.tag(
+            tag,
+            f"{target}^{{commit}}",
+            f"{event.record.get('action', 'promote')} "
+            f"{event.name} v{version} to {layout.PROD_STAGE}: {reason}",
+            date,
+        )
         tags.add(tag)
         self.summary.tags.append(tag)
 
@@ -265,19 +290,28 @@ class MirrorSync:
         record = event.record
         if event.kind == "datasets":
             counts = record.get("counts") or {}
-            return (f"dataset {event.name} v{event.seq}: {counts.get('images', '?')} images, "
-                    f"{counts.get('boxes', '?')} boxes")
+            return (
+                f"dataset {event.name} v{event.seq}: {counts.get('images', '?')} images, "
+                f"{counts.get('boxes', '?')} boxes"
+            )
         metrics = record.get("metrics") or {}
-        shown = " ".join(f"{k}={metrics[k]:.3f}" for k in ("f1", "precision", "recall", "ap50")
-                         if isinstance(metrics.get(k), int | float))
+        shown = " ".join(
+            f"{k}={metrics[k]:.3f}"
+            for k in ("f1", "precision", "recall", "ap50")
+            if isinstance(metrics.get(k), int | float)
+        )
         lineage = record.get("lineage") or {}
-        data = f" (data {lineage.get('dataset_name')} v{lineage.get('dataset_version')})" \
-            if lineage.get("dataset_name") else ""
+        data = (
+            f" (data {lineage.get('dataset_name')} v{lineage.get('dataset_version')})"
+            if lineage.get("dataset_name")
+            else ""
+        )
         return f"model {event.name} v{event.seq}: {shown or 'no metrics'}{data}"
 
 
-def sync_mirror(repo: Path, store_url: str, endpoint: str, *, push: str | None = None,
-                quiet: bool = True) -> SyncSummary:
+def sync_mirror(
+    repo: Path, store_url: str, endpoint: str, *, push: str | None = None, quiet: bool = True
+) -> SyncSummary:
     """Bring `repo` up to date with the registry in `store_url` (DVC remote: that store at `endpoint`)."""
     from modelopsx.storage.dvc_remote import remote_config
     from modelopsx.storage.stores import open_store

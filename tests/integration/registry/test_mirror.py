@@ -1,5 +1,5 @@
-"""The registry's git + DVC + GTO mirror, driven like a user would: the real `git`, `dvc` and `gto` CLIs against
-the Basin emulator, with datasets published and models registered through the registry API."""
+"""The registry's git + DVC + GTO mirror, driven like a user would: the real `git`, `dvc` and `gto` CLIs
+against the Basin emulator, with datasets published and models registered through the registry API."""
 
 from __future__ import annotations
 
@@ -61,18 +61,28 @@ def register_version(registry: Registry, tmp: Path, seq: int, dataset: dict, f1:
     stores them)."""
     model_dir = fake_model_dir(tmp / "models", seq)
     metrics = {"f1": f1, "precision": f1 + 0.05, "recall": f1 - 0.05, "mr2_reasonable": 1 - f1}
-    lineage = Lineage(dataset_name=DATASET, dataset_version=dataset["version"],
-                      dataset_dvc_hash=dataset["dvc_hash"])
+    lineage = Lineage(
+        dataset_name=DATASET, dataset_version=dataset["version"], dataset_dvc_hash=dataset["dvc_hash"]
+    )
     record = register_model(registry, MODEL, model_dir, registry.store, metrics, lineage=lineage)
     evaluation = tmp / f"evaluation-{seq}"
     evaluation.mkdir()
-    curves = {"precision_recall": [{"recall": r / 10, "precision": f1 + (10 - r) / 100} for r in range(11)],
-              "miss_rate_fppi": [{"fppi": 10 ** (k / 4 - 2), "miss_rate": 1 - f1 * k / 8} for k in range(9)]}
+    curves = {
+        "precision_recall": [{"recall": r / 10, "precision": f1 + (10 - r) / 100} for r in range(11)],
+        "miss_rate_fppi": [{"fppi": 10 ** (k / 4 - 2), "miss_rate": 1 - f1 * k / 8} for k in range(9)],
+    }
     (evaluation / CURVES_FILE).write_text(json.dumps(curves))
     (evaluation / "evaluation.json").write_text(json.dumps({"metrics": metrics}))
-    registry.append("evaluations", MODEL, {"model_name": MODEL, "model_version": record["seq"],
-                                           "metrics": metrics,
-                                           "artifacts_dvc_hash": push_directory(evaluation, registry.store)})
+    registry.append(
+        "evaluations",
+        MODEL,
+        {
+            "model_name": MODEL,
+            "model_version": record["seq"],
+            "metrics": metrics,
+            "artifacts_dvc_hash": push_directory(evaluation, registry.store),
+        },
+    )
     return model_dir
 
 
@@ -111,8 +121,9 @@ def gto_prod_version(repo: Path) -> str | None:
     return shown[MODEL]["stage"]["prod"]
 
 
-def test_walkthrough_pull_any_version_compare_models_and_gto_stages(tmp_path: Path,
-                                                                      populated: Populated) -> None:
+def test_walkthrough_pull_any_version_compare_models_and_gto_stages(
+    tmp_path: Path, populated: Populated
+) -> None:
     repo = new_dvc_repo(tmp_path / "registry-repo")
     done = modelopsx("dvc-sync", "--repo", ".", "--quiet", cwd=repo)
     assert "4 new commit(s)" in done.stdout, done.stdout
@@ -157,7 +168,8 @@ def test_walkthrough_pull_any_version_compare_models_and_gto_stages(tmp_path: Pa
 
 
 def test_a_version_whose_objects_are_missing_is_named_and_the_rest_is_synced(
-        tmp_path: Path, populated: Populated) -> None:
+    tmp_path: Path, populated: Populated
+) -> None:
     ghost = populated.registry.get("models", MODEL, 2) | {"dvc_hash": "0" * 32 + ".dir"}
     ghost = {k: v for k, v in ghost.items() if k not in ("seq", "version", "record_id", "kind", "name")}
     populated.registry.append("models", MODEL, ghost, seq_fields=("version",))
@@ -200,8 +212,12 @@ def test_concurrent_syncs_make_each_commit_and_tag_once(tmp_path: Path, populate
     promote_model(populated.registry, MODEL, 2, "race again")
     env = os.environ | {"DVC_NO_ANALYTICS": "1"}
     cmd = [sys.executable, "-m", "modelopsx.cli", "dvc-sync", "--repo", str(repo), "--json"]
-    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     made = sorted(t for out, _ in outputs for t in json.loads(out)["tags"])

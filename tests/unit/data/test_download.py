@@ -1,5 +1,5 @@
 """`dataset import URL`: a real HTTP server on loopback serving a Penn-Fudan-format archive, with range
-requests and the failures a download meets (dropped connection, 404, timeout, a web page, a wrong checksum)."""
+requests and what a download meets: a dropped connection, 404, timeout, a web page, a wrong checksum."""
 
 from __future__ import annotations
 
@@ -68,8 +68,10 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Server]]:
 
 @pytest.fixture
 def pennfudan_zip(tmp_path: Path) -> bytes:
-    build_pennfudan(tmp_path / "src" / "PennFudanPed", {"FudanPed00001": [(5, 6, 30, 60)],
-                                                        "PennPed00002": [(1, 1, 40, 80)]})
+    build_pennfudan(
+        tmp_path / "src" / "PennFudanPed",
+        {"FudanPed00001": [(5, 6, 30, 60)], "PennPed00002": [(1, 1, 40, 80)]},
+    )
     archive = shutil.make_archive(str(tmp_path / "PennFudanPed"), "zip", root_dir=tmp_path / "src")
     return Path(archive).read_bytes()
 
@@ -79,14 +81,25 @@ def leftovers() -> list[str]:
 
 
 def test_import_from_url_resumes_a_dropped_download_and_checks_the_sha256(
-        tmp_path: Path, server: tuple[str, Server], pennfudan_zip: bytes) -> None:
+    tmp_path: Path, server: tuple[str, Server], pennfudan_zip: bytes
+) -> None:
     url, httpd = server
     httpd.files["/PennFudanPed.zip"] = pennfudan_zip
     httpd.drop_first.add("/PennFudanPed.zip")
     before = leftovers()
     digest = hashlib.sha256(pennfudan_zip).hexdigest()
-    done = run_cli("dataset", "import", f"{url}/PennFudanPed.zip", "--format", "pennfudan",
-                   "--out", tmp_path / "out", "--sha256", digest, "-q")
+    done = run_cli(
+        "dataset",
+        "import",
+        f"{url}/PennFudanPed.zip",
+        "--format",
+        "pennfudan",
+        "--out",
+        tmp_path / "out",
+        "--sha256",
+        digest,
+        "-q",
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads((tmp_path / "out" / "annotations.json").read_text())
     assert [a["bbox"] for a in data["annotations"]] == [[4, 5, 26, 55], [0, 0, 40, 80]]
@@ -96,11 +109,13 @@ def test_import_from_url_resumes_a_dropped_download_and_checks_the_sha256(
 
 
 def test_an_archive_url_without_a_suffix_is_recognised_by_its_content(
-        tmp_path: Path, server: tuple[str, Server], pennfudan_zip: bytes) -> None:
+    tmp_path: Path, server: tuple[str, Server], pennfudan_zip: bytes
+) -> None:
     url, httpd = server
     httpd.files["/download?id=42"] = pennfudan_zip
-    done = run_cli("dataset", "import", f"{url}/download?id=42", "--format", "pennfudan",
-                   "--out", tmp_path / "out", "-q")
+    done = run_cli(
+        "dataset", "import", f"{url}/download?id=42", "--format", "pennfudan", "--out", tmp_path / "out", "-q"
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "images" / "PennPed00002.png").is_file()
 
@@ -115,20 +130,27 @@ def test_an_archive_url_without_a_suffix_is_recognised_by_its_content(
     ],
 )
 def test_bad_downloads_fail_clearly_and_leave_nothing(
-        tmp_path: Path, server: tuple[str, Server], pennfudan_zip: bytes, path: str, extra: list[str],
-        message: str) -> None:
+    tmp_path: Path,
+    server: tuple[str, Server],
+    pennfudan_zip: bytes,
+    path: str,
+    extra: list[str],
+    message: str,
+) -> None:
     url, httpd = server
     httpd.files["/PennFudanPed.zip"] = pennfudan_zip
     httpd.files["/page.html"] = b"<html><body>Download the dataset here</body></html>"
     before = leftovers()
-    done = run_cli("dataset", "import", f"{url}{path}", "--format", "pennfudan", "--out", tmp_path / "out",
-                   "-q", *extra)
+    done = run_cli(
+        "dataset", "import", f"{url}{path}", "--format", "pennfudan", "--out", tmp_path / "out", "-q", *extra
+    )
     assert_clean_failure(done, message)
     assert done.returncode == 2 and not (tmp_path / "out").exists() and leftovers() == before
 
 
-def test_a_server_that_never_answers_times_out_after_retries(tmp_path: Path,
-                                                              server: tuple[str, Server]) -> None:
+def test_a_server_that_never_answers_times_out_after_retries(
+    tmp_path: Path, server: tuple[str, Server]
+) -> None:
     from modelopsx.data.download import download
     from modelopsx.errors import DatasetError
 
@@ -138,10 +160,14 @@ def test_a_server_that_never_answers_times_out_after_retries(tmp_path: Path,
     assert [p for p, _ in httpd.requests] == ["/slow.zip", "/slow.zip"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs the size limit of the shared archive extraction "
-                                       "(modelopsx/data/archive.py) set below 256 MiB; drop this mark then")
-def test_an_archive_that_would_expand_past_the_limit_is_refused(tmp_path: Path,
-                                                                 server: tuple[str, Server]) -> None:
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the size limit of the shared archive extraction "
+    "(modelopsx/data/archive.py) set below 256 MiB; drop this mark then",
+)
+def test_an_archive_that_would_expand_past_the_limit_is_refused(
+    tmp_path: Path, server: tuple[str, Server]
+) -> None:
     bomb = tmp_path / "bomb.zip"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("PennFudanPed/zeros.bin", "w") as f:
         for _ in range(256):

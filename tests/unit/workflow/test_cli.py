@@ -12,8 +12,14 @@ import pytest
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"MODELOPSX_HOME": str(cwd / "state"), "COLUMNS": "300"}
-    return subprocess.run([sys.executable, "-m", "modelopsx.cli", "run", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "modelopsx.cli", "run", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize(
@@ -25,7 +31,8 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     ],
 )
 def test_bad_dataset_arguments_are_refused_before_anything_starts(
-        tmp_path: Path, make: str | None, extra: list[str], message: str) -> None:
+    tmp_path: Path, make: str | None, extra: list[str], message: str
+) -> None:
     folder = tmp_path / "data"
     if make is not None:
         folder.mkdir()
