@@ -18,6 +18,8 @@ from modelopsx.evaluation.curves import CURVES_FILE
 from modelopsx.registry.champion import champion, promote_model, rollback
 from modelopsx.registry.datasets import publish_dataset
 from modelopsx.registry.log import Registry
+from modelopsx.registry.mirror.git import MirrorError
+from modelopsx.registry.mirror.sync import SyncSummary, sync_mirror
 from modelopsx.registry.models import register_model
 from modelopsx.registry.records import Lineage
 from modelopsx.storage.dvc_remote import push_directory
@@ -121,6 +123,7 @@ def gto_prod_version(repo: Path) -> str | None:
     return shown[MODEL]["stage"]["prod"]
 
 
+@pytest.mark.slow
 def test_walkthrough_pull_any_version_compare_models_and_gto_stages(
     tmp_path: Path, populated: Populated
 ) -> None:
@@ -184,27 +187,33 @@ def test_a_version_whose_objects_are_missing_is_named_and_the_rest_is_synced(
     assert f"{MODEL}@v3" not in tags
 
 
+def sync(repo: Path) -> SyncSummary:
+    return sync_mirror(repo, STORE_URL, os.environ["MODELOPSX_BASIN_ENDPOINT"])
+
+
 def test_refuses_folders_it_must_not_commit_into(tmp_path: Path, populated: Populated) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "notes.txt").write_text("mine")
-    done = modelopsx("dvc-sync", "--repo", str(plain), cwd=tmp_path, ok=False)
-    assert done.returncode == 2 and "not the top folder of a git repository" in done.stderr
+    with pytest.raises(MirrorError, match="not the top folder of a git repository"):
+        sync(plain)
     assert sorted(p.name for p in plain.iterdir()) == ["notes.txt"]
 
     repo = tmp_path / "mirror"
-    modelopsx("dvc-sync", "--repo", str(repo), "--quiet", cwd=tmp_path)
+    sync(repo)
     (repo / "dvc.yaml").write_text("metrics: []\n")
-    done = modelopsx("dvc-sync", "--repo", str(repo), cwd=tmp_path, ok=False)
-    assert done.returncode == 2 and "uncommitted changes: dvc.yaml" in done.stderr
+    with pytest.raises(MirrorError, match="uncommitted changes: dvc.yaml"):
+        sync(repo)
     assert (repo / "dvc.yaml").read_text() == "metrics: []\n"  # the user's edit is left alone
     run(["git", "checkout", "-q", "--", "dvc.yaml"], repo)
 
     run(["git", "checkout", "-q", f"{MODEL}@v1"], repo)
-    done = modelopsx("dvc-sync", "--repo", str(repo), cwd=tmp_path, ok=False)
-    assert done.returncode == 2 and "detached HEAD" in done.stderr and "git checkout main" in done.stderr
+    with pytest.raises(MirrorError, match="detached HEAD") as refused:
+        sync(repo)
+    assert refused.value.hint is not None and "git checkout main" in refused.value.hint
 
 
+@pytest.mark.slow
 def test_concurrent_syncs_make_each_commit_and_tag_once(tmp_path: Path, populated: Populated) -> None:
     repo = tmp_path / "mirror"
     modelopsx("dvc-sync", "--repo", str(repo), "--quiet", cwd=tmp_path)  # the set-up, then race on the rest
@@ -230,7 +239,7 @@ def test_push_sends_branch_and_tags_to_a_git_remote(tmp_path: Path, populated: P
     remote = tmp_path / "remote.git"
     run(["git", "init", "-q", "--bare", str(remote)], tmp_path)
     repo = tmp_path / "mirror"
-    modelopsx("dvc-sync", "--repo", str(repo), "--push", str(remote), "--quiet", cwd=tmp_path)
+    assert sync_mirror(repo, STORE_URL, os.environ["MODELOPSX_BASIN_ENDPOINT"], push=str(remote)).pushed_to
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", "-b", "main", str(remote), str(clone)], tmp_path)
     assert f"{MODEL}@v2" in run(["git", "tag"], clone).stdout
