@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run test lint bench compile images kind-load kind-up kind-down submit serve gpu-check lock clean
+.PHONY: setup run basin test lint bench compile images kind-load kind-up kind-down submit serve gpu-check lock clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,10 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: setup
 	$(BIN)/modelopsx run
+
+# The store `make run` leaves in .modelopsx/basin, served on the default endpoint for modelopsx, dvc and gto.
+basin: setup
+	$(BIN)/modelopsx basin serve --root $${MODELOPSX_HOME:-.modelopsx}/basin --port 8014
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests/unit tests/integration tests/pipeline tests/reliability

@@ -69,20 +69,40 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 @dataset_app.command("import")
 def import_command(
-    src: Path | None = typer.Argument(None, help="Folder, .zip or .tar(.gz) (for tfds: optional data dir)."),
+    src: str | None = typer.Argument(None, help="Folder, .zip or .tar(.gz), or an http(s) URL of an archive "
+                                     "(for tfds: optional data dir)."),
     fmt: ImportFormat = typer.Option(..., "--format", "-f", help="Source format."),
     out: Path = typer.Option(..., "--out", "-o", help="New folder for the canonical dataset."),
     name: str | None = typer.Option(None, "--name", help="TFDS dataset: kitti, voc/2007 or coco/2017."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="TFDS data dir (already prepared)."),
     split: str | None = typer.Option(None, "--split", help="TFDS split, COCO file (val2017) or VOC list."),
     images_dir: Path | None = typer.Option(None, "--images-dir", help="COCO images folder (default: found)."),
+    sha256: str | None = typer.Option(None, "--sha256", help="For a URL: the archive's expected SHA-256."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Convert Penn-Fudan, KITTI, COCO, Pascal VOC or a TFDS dataset into the canonical format."""
-    from modelopsx.data.importers import import_dataset
+    import shutil
+    import tempfile
 
-    result = import_dataset(src, fmt.value, out, name=name, data_dir=data_dir, split=split,
-                            images_dir=images_dir, quiet=quiet)
+    from modelopsx.data.download import download, is_url
+    from modelopsx.data.importers import import_dataset
+    from modelopsx.data.importers.common import check_output_dir
+
+    def run(source: Path | None) -> Any:
+        return import_dataset(source, fmt.value, out, name=name, data_dir=data_dir, split=split,
+                              images_dir=images_dir, quiet=quiet)
+
+    if src is not None and is_url(src):
+        check_output_dir(out)  # before a long download
+        folder = Path(tempfile.mkdtemp(prefix="modelopsx-download-"))
+        try:
+            result = run(download(src, folder, sha256=sha256, quiet=quiet))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    else:
+        if sha256 is not None:
+            raise DatasetError("--sha256 applies to URL sources only", hint="drop --sha256 for a local path")
+        result = run(Path(src) if src is not None else None)
     console.print(_counts_table(f"Imported {fmt.value} -> {out}",
                                 {"dataset": _dataset_counts(result.dataset)}, COUNT_COLUMNS))
     if result.clipped or result.dropped:

@@ -26,11 +26,23 @@ def default_store_url() -> str:
     return env("REGISTRY_URL") or f"basin://{BasinSettings.from_env().store}"
 
 
-def _registry(store_url: str | None) -> Any:
-    from modelopsx.registry.log import Registry
+def open_registry_store(store_url: str | None) -> Any:
+    """The registry's store; a basin:// store with no endpoint configured uses the local store of
+    `make run` (served in-process) when nothing answers on the default endpoint."""
     from modelopsx.storage.stores import open_store
 
-    return Registry(open_store(store_url or default_store_url()))
+    url = store_url or default_store_url()
+    if url.startswith("basin://"):
+        from modelopsx.basin.local import use_local_basin_if_needed
+
+        use_local_basin_if_needed()
+    return open_store(url)
+
+
+def _registry(store_url: str | None) -> Any:
+    from modelopsx.registry.log import Registry
+
+    return Registry(open_registry_store(store_url))
 
 
 def _print_json(data: Any) -> None:
@@ -276,14 +288,13 @@ def publish_cmd(
 ) -> None:
     """Validate a dataset, push it to the store (DVC layout) and record a new version; prints the version."""
     from modelopsx.registry.datasets import publish_dataset
-    from modelopsx.storage.stores import open_store
 
     if not dataset_dir.is_dir():
         raise UserError(
             f"{dataset_dir} is not a directory", hint="pass a dataset dir (images/ + annotations.json)"
         )
     record = publish_dataset(
-        dataset_dir, name, open_store(store or default_store_url()), quiet=quiet, description=description
+        dataset_dir, name, open_registry_store(store), quiet=quiet, description=description
     )
     if record.get("unchanged"):
         typer.echo(f"{name}: unchanged, still version {record['version']}")
@@ -302,8 +313,11 @@ def dataset_list_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add `registry`, `gate` and the dataset publish/list commands."""
+    from modelopsx.registry.mirror.cli import dvc_sync_cmd
+
     app.add_typer(registry_app, name="registry")
     app.command("gate")(gate_cmd)
+    app.command("dvc-sync")(dvc_sync_cmd)
     from modelopsx.data import cli as data_cli
 
     dataset_app = getattr(data_cli, "dataset_app", None)

@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
     @app.command("dvc-remote")
     def dvc_remote_command(
         store: str = typer.Option("", "--store", help="Basin store URL (basin://<store>/<prefix>); default "
-                                  "basin://$MODELOPSX_BASIN_STORE/dvc."),
+                                  "basin://$MODELOPSX_BASIN_STORE, where datasets and models are published."),
         endpoint: str = typer.Option("", "--endpoint", help="Basin adapter endpoint; default "
                                      "$MODELOPSX_BASIN_ENDPOINT."),
         repo: Path = typer.Option(Path("."), "--repo", help="DVC repository to configure with --apply."),

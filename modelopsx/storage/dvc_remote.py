@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -131,8 +129,10 @@ def pull_directory(dir_hash: str, store: ObjectStore, out_dir: Path, quiet: bool
 
 
 def default_store_url(settings: BasinSettings | None = None) -> str:
+    """The bucket root: where `dataset publish`, the pipeline's basin_sync and the registry keep DVC objects
+    (`files/md5/...` beside `registry/`), so a repo with this remote can pull every registered version."""
     settings = settings or BasinSettings.from_env()
-    return f"basin://{settings.store}/dvc"
+    return f"basin://{settings.store}"
 
 
 def remote_config(store_url: str, endpoint: str) -> dict:
@@ -165,20 +165,25 @@ def remote_config(store_url: str, endpoint: str) -> dict:
 
 
 def apply_remote_config(repo: Path, config: dict) -> None:
-    """Write `config` into the DVC repo at `repo` (credentials only into .dvc/config.local)."""
-    if not (Path(repo) / ".dvc").is_dir():
+    """Write `config` into the DVC repo at `repo` as the default remote (credentials only into
+    .dvc/config.local), with DVC's own config code: what `dvc remote add -d` / `modify` would write."""
+    from dvc.config import Config, ConfigError
+
+    dvc_dir = Path(repo) / ".dvc"
+    if not dvc_dir.is_dir():
         raise UserError(f"{repo} is not a DVC repository", hint="run `git init && dvc init` there first")
     name = config["name"]
-    steps = [["remote", "add", "-d", "-f", name, config["url"]],
-             ["remote", "modify", name, "endpointurl", config["endpointurl"]],
-             ["remote", "modify", name, "region", config["region"]]]
+    shared = {"url": config["url"], "endpointurl": config["endpointurl"], "region": config["region"]}
     if config.get("allow_anonymous_login"):
-        steps.append(["remote", "modify", name, "allow_anonymous_login", "true"])
-    steps += [["remote", "modify", "--local", name, option, value]
-              for option, value in config["local"].items()]
-    for step in steps:
-        done = subprocess.run([sys.executable, "-m", "dvc", *step], cwd=repo, capture_output=True, text=True)
-        if done.returncode != 0:
-            shown = " ".join(step[:4])
-            raise UserError(f"`dvc {shown}` failed in {repo}: {done.stderr.strip()[-500:]}",
-                            hint="check that the repo is a DVC repository")
+        shared["allow_anonymous_login"] = "true"
+    try:
+        dvc_config = Config(dvc_dir=str(dvc_dir))
+        with dvc_config.edit("repo") as conf:
+            conf["remote"][name] = shared
+            conf["core"]["remote"] = name
+        if config["local"]:
+            with dvc_config.edit("local") as conf:
+                conf["remote"].setdefault(name, {}).update(config["local"])
+    except ConfigError as exc:
+        raise UserError(f"cannot write the DVC remote into {dvc_dir}: {exc}",
+                        hint="check .dvc/config (and .dvc/config.local) for syntax errors") from None

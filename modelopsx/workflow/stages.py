@@ -277,9 +277,11 @@ def evaluate(
 ) -> dict[str, Any]:
     """Predict on the test split, score at the model's operating threshold, write evaluation + report.
 
-    out_dir receives evaluation.json (metrics, confusion, test hash), detections.json and report/.
+    out_dir receives evaluation.json (metrics, confusion, test hash), curves.json, detections.json and
+    report/.
     """
     from modelopsx.data.format import load_dataset
+    from modelopsx.evaluation.curves import CURVES_FILE, write_curves
     from modelopsx.evaluation.metrics import evaluate_detections
     from modelopsx.evaluation.report import write_report
     from modelopsx.model.predict import predict_dataset
@@ -300,6 +302,7 @@ def evaluate(
     record["test_hash"] = dataset_version_hash(test_dir)
     record["score_threshold"] = result.metrics.get("score_threshold", threshold)
     (out / EVALUATION_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
+    write_curves(result.curves, out / CURVES_FILE)  # DVC plots data for the registry's git mirror
     return record
 
 

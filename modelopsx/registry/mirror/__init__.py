@@ -1,0 +1,1 @@
+"""A git + DVC (+ GTO) repository that mirrors the registry (the DVC "data registry" pattern)."""
