@@ -7,24 +7,6 @@ from pathlib import Path
 import typer
 
 
-def check_dataset_arguments(dataset: Path | None, dataset_name: str | None) -> None:
-    """Refuse a bad --dataset / --dataset-name before anything starts (emulator, compile, pipeline)."""
-    from modelopsx.errors import DatasetError
-    from modelopsx.registry.log import check_name
-
-    if dataset is not None:
-        if not dataset.is_dir():
-            raise DatasetError(f"--dataset {dataset} is not a folder",
-                               hint="pass a canonical dataset folder (images/ + annotations.json), e.g. the "
-                                    "--out of `modelopsx dataset import`")
-        if not (dataset / "annotations.json").is_file():
-            raise DatasetError(f"--dataset {dataset} has no annotations.json",
-                               hint="convert it first: `modelopsx dataset import SRC --format ... --out DIR`")
-    name = dataset_name or (dataset.resolve().name if dataset is not None else None)
-    if name is not None:
-        check_name(name)
-
-
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
 
@@ -62,8 +44,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the whole training pipeline locally (kfp.local) against Basin and print the outcome."""
         import tempfile
-
-        check_dataset_arguments(dataset, dataset_name)
 
         from modelopsx.workflow.compile import TRAINING_CPU, pipeline_builders
         from modelopsx.workflow.local_run import format_summary, run_local

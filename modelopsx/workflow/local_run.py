@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from modelopsx.errors import PipelineError
+from modelopsx.errors import DatasetError, PipelineError
 from modelopsx.gate import Comparison
 from modelopsx.settings import DEFAULT_STORE, ENV_PREFIX, state_dir
 
@@ -139,21 +139,26 @@ def ensure_dataset(
     return record
 
 
-def check_run_arguments(dataset_dir: Path | None, params: dict[str, Any]) -> None:
+def check_run_arguments(dataset_dir: Path | None, dataset_name: str | None, params: dict[str, Any]) -> None:
     """Refuse bad arguments before the emulator starts or anything is published."""
-    if dataset_dir is not None:
-        from modelopsx.data.format import ANNOTATIONS_FILE
+    from modelopsx.data.format import ANNOTATIONS_FILE
+    from modelopsx.registry.log import check_name
 
+    if dataset_dir is not None:
         if not dataset_dir.is_dir():
-            raise PipelineError(
-                f"--dataset {dataset_dir} is not a directory",
-                hint="pass a canonical dataset folder (images/ + annotations.json)",
+            raise DatasetError(
+                f"--dataset {dataset_dir} is not a folder",
+                hint="pass a canonical dataset folder (images/ + annotations.json), e.g. the --out of "
+                "`modelopsx dataset import`",
             )
         if not (dataset_dir / ANNOTATIONS_FILE).is_file():
-            raise PipelineError(
+            raise DatasetError(
                 f"--dataset {dataset_dir} has no {ANNOTATIONS_FILE}",
-                hint="convert it first with `modelopsx dataset import SRC --format ... --out DIR`",
+                hint="convert it first: `modelopsx dataset import SRC --format ... --out DIR`",
             )
+    name = dataset_name or (dataset_dir.resolve().name if dataset_dir is not None else None)
+    if name is not None:
+        check_name(name)
     if "gate_policy" in params:
         from modelopsx.gate import GatePolicy
 
@@ -232,7 +237,7 @@ def run_local(
     With the built-in synthetic dataset and `dataset_version` latest, every run after the first publishes
     `new_batch` new scenes as the next dataset version first (0: train on the latest version again)."""
     params = dict(params or {})
-    check_run_arguments(dataset_dir, params)
+    check_run_arguments(dataset_dir, dataset_name, params)
     if str(params.get("dataset_version", "latest")) != "latest":
         new_batch = 0  # a pinned version is a rerun on old data, not new data arriving
     started = time.monotonic()

@@ -160,11 +160,6 @@ def test_a_server_that_never_answers_times_out_after_retries(
     assert [p for p, _ in httpd.requests] == ["/slow.zip", "/slow.zip"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the size limit of the shared archive extraction "
-    "(modelopsx/data/archive.py) set below 256 MiB; drop this mark then",
-)
 def test_an_archive_that_would_expand_past_the_limit_is_refused(
     tmp_path: Path, server: tuple[str, Server]
 ) -> None:
@@ -176,5 +171,5 @@ def test_an_archive_that_would_expand_past_the_limit_is_refused(
     httpd.files["/bomb.zip"] = bomb.read_bytes()
     before = leftovers()
     done = run_cli("dataset", "import", f"{url}/bomb.zip", "--format", "pennfudan", "--out", tmp_path / "out")
-    assert_clean_failure(done, "limit")
+    assert_clean_failure(done, "expands to 256 MiB", "decompression bomb", "nothing was extracted")
     assert not (tmp_path / "out").exists() and leftovers() == before

@@ -1,4 +1,4 @@
-"""`modelopsx run` refuses bad --dataset arguments before it starts anything (no emulator, no state dir)."""
+"""`modelopsx run` refuses bad arguments before it starts anything (no emulator, no state dir)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,9 @@ def test_bad_dataset_arguments_are_refused_before_anything_starts(
     done = run_cli("--dataset", str(folder), *extra, cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "state").exists()  # no emulator data, no log: nothing started
+
+
+def test_a_gate_policy_that_checks_nothing_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    done = run_cli("--param", 'gate_policy={"significance": null}', cwd=tmp_path)
+    assert done.returncode == 2 and "it checks nothing" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "state").exists()
