@@ -1,7 +1,7 @@
 """The sweep pipeline: one dataset, many training trials in parallel, the best one goes through the gate.
 
 ingest -> split -> augment -> check_trials -> ParallelFor(trials){train -> evaluate} -> Collected ->
-select_best(selection_metric) -> basin_sync -> compare -> deploy (only on "promote").
+select_best(selection_metric, on validation) -> basin_sync -> compare -> deploy (only on "promote").
 A trial is an object of training settings laid over the base parameters, e.g. {"learning_rate": 0.0003}.
 """
 
@@ -101,7 +101,6 @@ def build_sweep_pipeline(gpu: bool) -> Callable[..., Any]:
             evaluate_task = evaluate(model=train_task.outputs["model"], data=data)
         best = select_best(
             models=dsl.Collected(train_task.outputs["model"]),
-            metrics=dsl.Collected(evaluate_task.outputs["metrics"]),
             evaluations=dsl.Collected(evaluate_task.outputs["evaluation"]),
             metric=selection_metric,
         )

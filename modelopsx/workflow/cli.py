@@ -33,6 +33,9 @@ def register(app: typer.Typer) -> None:
         images: int = typer.Option(
             600, "--images", min=8, help="Size of the synthetic dataset when generated."
         ),
+        pipeline: str = typer.Option(
+            "training", "--pipeline", help="training, or sweep (trials from --param trials='[...]')."
+        ),
         new_batch: int = typer.Option(
             100,
             "--new-batch",
@@ -45,8 +48,7 @@ def register(app: typer.Typer) -> None:
         """Run the whole training pipeline locally (kfp.local) against Basin and print the outcome."""
         import tempfile
 
-        from modelopsx.workflow.compile import TRAINING_CPU, pipeline_builders
-        from modelopsx.workflow.local_run import format_summary, run_local
+        from modelopsx.workflow.local_run import format_summary, local_pipeline, run_local
         from modelopsx.workflow.submit import parse_params, pipeline_parameters
 
         arguments = {}
@@ -54,8 +56,8 @@ def register(app: typer.Typer) -> None:
             from kfp import compiler
 
             with tempfile.TemporaryDirectory() as tmp:
-                package = Path(tmp) / TRAINING_CPU
-                compiler.Compiler().compile(pipeline_builders()[TRAINING_CPU](), str(package))
+                package = Path(tmp) / "pipeline.yaml"
+                compiler.Compiler().compile(local_pipeline(pipeline), str(package))
                 arguments = parse_params(param, pipeline_parameters(package))
         summary = run_local(
             dataset_dir=dataset,
@@ -65,6 +67,7 @@ def register(app: typer.Typer) -> None:
             synthetic_images=images,
             quiet=quiet,
             new_batch=new_batch,
+            pipeline=pipeline,
         )
         typer.echo(format_summary(summary))
 

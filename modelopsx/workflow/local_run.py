@@ -35,6 +35,22 @@ LOCAL_ACCESS_KEY = "modelopsx-local"
 LOCAL_SECRET_KEY = "modelopsx-local-secret"
 
 
+LOCAL_PIPELINES = ("training", "sweep")
+
+
+def local_pipeline(name: str) -> Any:
+    """The CPU variant of a pipeline, as `modelopsx run --pipeline NAME` runs it."""
+    if name == "training":
+        from pipelines.training_pipeline import build_training_pipeline
+
+        return build_training_pipeline(gpu=False)
+    if name == "sweep":
+        from pipelines.sweep_pipeline import build_sweep_pipeline
+
+        return build_sweep_pipeline(gpu=False)
+    raise PipelineError(f"unknown pipeline {name!r}", hint=f"choose one of: {', '.join(LOCAL_PIPELINES)}")
+
+
 @dataclass
 class LocalRunSummary:
     run_id: str
@@ -231,6 +247,7 @@ def run_local(
     quiet: bool = False,
     state: Path | None = None,
     new_batch: int = SYNTHETIC_BATCH,
+    pipeline: str = "training",
 ) -> LocalRunSummary:
     """Run the CPU training pipeline end to end through kfp.local; returns what the summary prints.
 
@@ -238,6 +255,7 @@ def run_local(
     `new_batch` new scenes as the next dataset version first (0: train on the latest version again)."""
     params = dict(params or {})
     check_run_arguments(dataset_dir, dataset_name, params)
+    pipeline_fn = local_pipeline(pipeline)
     if str(params.get("dataset_version", "latest")) != "latest":
         new_batch = 0  # a pinned version is a rerun on old data, not new data arriving
     started = time.monotonic()
@@ -274,23 +292,20 @@ def run_local(
             f"dataset '{name}' v{dataset.get('version', dataset.get('seq'))}; running the pipeline "
             f"(log: {log_path})"
         )
-        report = _run_pipeline(arguments, log_path, console, state / "reports" / run_id)
+        report = _run_pipeline(pipeline_fn, arguments, log_path, console, state / "reports" / run_id)
         summary = _summarize(run_id, dataset, arguments, report, log_path, endpoint)
     summary.wall_s = time.monotonic() - started
     return summary
 
 
 def _run_pipeline(
-    arguments: dict[str, Any], log_path: Path, console: TextIO | None, report_dir: Path
+    pipeline: Any, arguments: dict[str, Any], log_path: Path, console: TextIO | None, report_dir: Path
 ) -> Path | None:
     """Run the pipeline in a throwaway kfp.local root; copy the HTML report out before it is deleted."""
     import warnings
 
     from kfp import local
 
-    from pipelines.training_pipeline import build_training_pipeline
-
-    pipeline = build_training_pipeline(gpu=False)
     root = Path(tempfile.mkdtemp(prefix="modelopsx-kfp-"))
     workspace = Path(tempfile.mkdtemp(prefix="modelopsx-kfp-workspace-"))
     progress = _ProgressLog(log_path, console)
@@ -317,7 +332,11 @@ def _run_pipeline(
                     f"the pipeline failed in {step}: {_failure_details(log_path)}",
                     hint=f"the full log is {log_path}",
                 ) from None
-        reports = sorted((root / "outputs").glob("*/evaluate/report"))
+        # the evaluated model's report; a sweep's is the selected trial's, inside its evaluation folder
+        outputs = root / "outputs"
+        reports = sorted(outputs.glob("*/select-best/best_evaluation/report/index.html")) or sorted(
+            p for p in outputs.glob("*/evaluate/report") if p.is_file()
+        )
         if not reports:
             return None
         report_dir.mkdir(parents=True, exist_ok=True)
@@ -349,9 +368,9 @@ def _summarize(
     champion = current_champion(registry, model_name)
     champion_version = None if champion is None else int(champion["seq"])
     version = evaluation.get("model_version")
-    training = {}
+    model: dict[str, Any] = {}
     if version is not None:
-        training = dict(registry.get("models", model_name, int(version)).get("training") or {})
+        model = registry.get("models", model_name, int(version))
     return LocalRunSummary(
         run_id=run_id,
         dataset=dataset,
@@ -365,7 +384,11 @@ def _summarize(
         endpoint=endpoint,
         wall_s=0.0,
         deployed=champion_version is not None and champion_version == version,
-        extra={"decision": decision, "training": training},
+        extra={
+            "decision": decision,
+            "training": dict(model.get("training") or {}),
+            "parameters": dict(model.get("parameters") or {}),
+        },
     )
 
 

@@ -578,6 +578,12 @@ def best_trial(metrics: list[dict[str, Any]], metric: str) -> int:
     return max(range(len(scores)), key=lambda i: (scores[i], -i))
 
 
+def validation_metrics(model_dir: str | Path) -> dict[str, Any]:
+    """The metrics training measured on the validation split (model.json `val_metrics`)."""
+    values = _read_json(Path(model_dir) / "model.json").get("val_metrics")
+    return dict(values) if isinstance(values, dict) else {}
+
+
 def copy_tree(src: str | Path, dst: str | Path) -> None:
     shutil.copytree(src, dst, dirs_exist_ok=True)
 

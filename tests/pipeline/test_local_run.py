@@ -97,3 +97,21 @@ def test_unknown_param_is_refused_before_anything_runs(tmp_path: Path) -> None:
     assert "'epochz' names no parameter" in proc.stderr and "epochs" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "state" / "basin").exists()
+
+
+@pytest.mark.slow
+def test_a_two_trial_sweep_goes_through_the_same_release_path(tmp_path: Path) -> None:
+    """`modelopsx run --pipeline sweep`: both trials train and evaluate, the best on validation is registered,
+    gated and (under a policy without the baseline floor) deployed, like a single run."""
+    trials = [{"learning_rate": 0.02}, {"learning_rate": 0.002}]
+    params = {**TINY, "trials": trials, "gate_policy": json.dumps(NO_FLOOR)}
+    summary = run_local(
+        params=params, synthetic_images=24, state=tmp_path / "state", quiet=True, pipeline="sweep"
+    )
+
+    assert summary.model_version == 1  # only the selected trial is registered
+    assert summary.decision == "promote", summary.reason
+    assert summary.champion_version == 1 and summary.deployed
+    assert summary.report is not None and summary.report.is_file()
+    assert summary.extra["parameters"]["learning_rate"] in (0.02, 0.002)
+    assert summary.extra["training"]["epochs_run"] == 1
