@@ -24,7 +24,8 @@ def _root() -> None:
 
 
 def _register_all() -> None:
-    # Import order matters only for groups that other areas extend (registry adds to `dataset`).
+    """One way to add commands: each area's cli module declares its Typer apps (a named one is a command
+    group, an unnamed one holds top-level commands) and lists them in `CLI`."""
     from modelopsx.basin import cli as basin_cli
     from modelopsx.data import cli as data_cli
     from modelopsx.evaluation import cli as evaluation_cli
@@ -34,7 +35,8 @@ def _register_all() -> None:
     from modelopsx.workflow import cli as workflow_cli
 
     for module in (data_cli, basin_cli, storage_cli, evaluation_cli, model_cli, registry_cli, workflow_cli):
-        module.register(app)
+        for area_app in module.CLI:
+            app.add_typer(area_app)
 
 
 _register_all()

@@ -38,3 +38,10 @@ class BasinSettings:
 def state_dir() -> Path:
     """Where local runs keep state that must survive between runs (emulator data, reports)."""
     return Path(env("HOME", ".modelopsx") or ".modelopsx").resolve()
+
+
+# Help of every command's --store option that reads or writes the registry.
+REGISTRY_STORE_HELP = (
+    "Registry store URL (basin://STORE, s3://, gs:// or a local path); default $MODELOPSX_REGISTRY_URL "
+    "or basin://$MODELOPSX_BASIN_STORE."
+)

@@ -10,7 +10,9 @@ import typer
 
 from modelopsx.errors import UserError
 
-basin_app = typer.Typer(help="Basin object storage: run the local emulator.", no_args_is_help=True)
+basin_app = typer.Typer(
+    name="basin", help="Basin object storage: run the local emulator.", no_args_is_help=True
+)
 
 
 @basin_app.command("serve")
@@ -122,6 +124,4 @@ def serve(
         typer.echo(f"stopped; served {emulator.stats.requests} requests", err=True)
 
 
-def register(app: typer.Typer) -> None:
-    """Add this area's commands to the root app."""
-    app.add_typer(basin_app, name="basin")
+CLI = (basin_app,)

@@ -1,6 +1,6 @@
 """`modelopsx dataset ...`: import, validate, split, synth, augment, info.
 
-Other areas add commands to `dataset_app` (the registry adds `publish` and `list`). Heavy modules (OpenCV,
+`publish` and `list` reach into the registry (imported inside them). Heavy modules (OpenCV,
 TensorFlow Datasets, the synthetic renderer) load inside the commands so `modelopsx --help` stays fast.
 """
 
@@ -14,7 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from modelopsx.errors import DatasetError
+from modelopsx.errors import DatasetError, UserError
+from modelopsx.settings import REGISTRY_STORE_HELP
 
 dataset_app = typer.Typer(name="dataset", help="Import, validate, split, synthesize and augment datasets.",
                           no_args_is_help=True)
@@ -30,11 +31,6 @@ class ImportFormat(StrEnum):
     coco = "coco"
     voc = "voc"
     tfds = "tfds"
-
-
-def register(app: typer.Typer) -> None:
-    """Add the `dataset` group to the root app."""
-    app.add_typer(dataset_app, name="dataset")
 
 
 def _counts_table(title: str, rows: dict[str, dict[str, Any]], columns: list[str]) -> Table:
@@ -219,3 +215,43 @@ def info_command(root: Path = typer.Argument(..., help="Canonical dataset folder
     console.print(_counts_table(f"{root}", {"dataset": _dataset_counts(dataset)},
                                 COUNT_COLUMNS))
     console.print(f"content hash: {dataset_version_hash(root)}")
+
+
+@dataset_app.command("publish")
+def publish_cmd(
+    dataset_dir: Path = typer.Argument(..., help="canonical dataset directory"),
+    name: str = typer.Option(..., "--name", help="dataset name in the registry"),
+    store: str | None = typer.Option(None, "--store", help=REGISTRY_STORE_HELP),
+    description: str | None = typer.Option(None, "--description", help="free text for the record"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+) -> None:
+    """Validate a dataset, push it to the store (DVC layout) and record a new version; prints the version."""
+    from modelopsx.registry.cli import open_registry_store
+    from modelopsx.registry.datasets import publish_dataset
+
+    if not dataset_dir.is_dir():
+        raise UserError(
+            f"{dataset_dir} is not a directory", hint="pass a dataset dir (images/ + annotations.json)"
+        )
+    record = publish_dataset(
+        dataset_dir, name, open_registry_store(store), quiet=quiet, description=description
+    )
+    if record.get("unchanged"):
+        typer.echo(f"{name}: unchanged, still version {record['version']}")
+    else:
+        typer.echo(f"published {name} version {record['version']} ({record['dvc_hash']})")
+
+
+@dataset_app.command("list")
+def dataset_list_cmd(
+    name: str | None = typer.Argument(None, help="dataset name; omit to list all datasets"),
+    store: str | None = typer.Option(None, "--store", help=REGISTRY_STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print records as JSON"),
+) -> None:
+    """List datasets, or the versions of one dataset."""
+    from modelopsx.registry.cli import list_records
+
+    list_records("datasets", name, store, as_json)
+
+
+CLI = (dataset_app,)

@@ -11,6 +11,8 @@ import typer
 
 from modelopsx.errors import UserError
 
+commands = typer.Typer()  # top-level commands of this area
+
 
 def _refuse_overwrite(path: Path, overwrite: bool, what: str) -> None:
     if overwrite:
@@ -48,6 +50,7 @@ def _print_table(result: Any, baseline: Any | None) -> None:
                   f"threshold source: {result.score_threshold_source}", highlight=False)
 
 
+@commands.command("evaluate")
 def evaluate_command(
     annotations: Path = typer.Option(..., "--annotations", "-a",
                                      help="Ground truth: canonical annotations.json or its folder."),
@@ -126,6 +129,4 @@ def evaluate_command(
             typer.echo(f"report written to {html_path}")
 
 
-def register(app: typer.Typer) -> None:
-    """Add this area's commands to the root app."""
-    app.command("evaluate")(evaluate_command)
+CLI = (commands,)

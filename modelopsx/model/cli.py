@@ -11,7 +11,10 @@ from modelopsx.errors import ModelError
 
 PRESETS = ("default", "local")
 
+commands = typer.Typer()  # top-level commands of this area
 
+
+@commands.command("train")
 def train_command(
     data: Path = typer.Option(..., "--data", help="Split folder with train/ and val/."),
     out: Path = typer.Option(..., "--out", help="MODEL_DIR to create."),
@@ -57,6 +60,7 @@ def train_command(
                            "val": metrics}))
 
 
+@commands.command("predict")
 def predict_command(
     images: list[Path] | None = typer.Argument(None, help="Image files."),
     model: str | None = typer.Option(None, "--model", help="MODEL_DIR from `modelopsx train`, or 'hog'."),
@@ -97,7 +101,4 @@ def predict_command(
         typer.echo(json.dumps(results))
 
 
-def register(app: typer.Typer) -> None:
-    """Add this area's commands to the root app."""
-    app.command("train")(train_command)
-    app.command("predict")(predict_command)
+CLI = (commands,)

@@ -9,15 +9,15 @@ from typing import Any
 import typer
 
 from modelopsx.errors import UserError
+from modelopsx.settings import REGISTRY_STORE_HELP
 
+commands = typer.Typer()  # top-level commands of this area
 registry_app = typer.Typer(
+    name="registry",
     help="Append-only records of datasets, models, evaluations and promotions.", no_args_is_help=True
 )
 
-STORE_HELP = (
-    "Registry store URL (basin://STORE, s3://, gs:// or a local path); default $MODELOPSX_REGISTRY_URL "
-    "or basin://$MODELOPSX_BASIN_STORE."
-)
+STORE_HELP = REGISTRY_STORE_HELP
 
 
 def default_store_url() -> str:
@@ -193,6 +193,7 @@ def _threshold_of(data: Any, what: str) -> float:
     return operating_threshold(value, f"the {what} (metrics.score_threshold)")
 
 
+@commands.command("gate")
 def gate_cmd(
     candidate: Path = typer.Option(..., "--candidate", help="candidate metrics JSON (an evaluation's)"),
     champion_name: str | None = typer.Option(
@@ -279,48 +280,10 @@ def gate_cmd(
         typer.echo("\n".join(decision.summary_lines()))
 
 
-def publish_cmd(
-    dataset_dir: Path = typer.Argument(..., help="canonical dataset directory"),
-    name: str = typer.Option(..., "--name", help="dataset name in the registry"),
-    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
-    description: str | None = typer.Option(None, "--description", help="free text for the record"),
-    quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
-) -> None:
-    """Validate a dataset, push it to the store (DVC layout) and record a new version; prints the version."""
-    from modelopsx.registry.datasets import publish_dataset
+def _mirror_commands() -> typer.Typer:
+    from modelopsx.registry.mirror.cli import commands as mirror
 
-    if not dataset_dir.is_dir():
-        raise UserError(
-            f"{dataset_dir} is not a directory", hint="pass a dataset dir (images/ + annotations.json)"
-        )
-    record = publish_dataset(
-        dataset_dir, name, open_registry_store(store), quiet=quiet, description=description
-    )
-    if record.get("unchanged"):
-        typer.echo(f"{name}: unchanged, still version {record['version']}")
-    else:
-        typer.echo(f"published {name} version {record['version']} ({record['dvc_hash']})")
+    return mirror
 
 
-def dataset_list_cmd(
-    name: str | None = typer.Argument(None, help="dataset name; omit to list all datasets"),
-    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
-    as_json: bool = typer.Option(False, "--json", help="print records as JSON"),
-) -> None:
-    """List datasets, or the versions of one dataset."""
-    list_records("datasets", name, store, as_json)
-
-
-def register(app: typer.Typer) -> None:
-    """Add `registry`, `gate` and the dataset publish/list commands."""
-    from modelopsx.registry.mirror.cli import dvc_sync_cmd
-
-    app.add_typer(registry_app, name="registry")
-    app.command("gate")(gate_cmd)
-    app.command("dvc-sync")(dvc_sync_cmd)
-    from modelopsx.data import cli as data_cli
-
-    dataset_app = getattr(data_cli, "dataset_app", None)
-    if dataset_app is not None:
-        dataset_app.command("publish")(publish_cmd)
-        dataset_app.command("list")(dataset_list_cmd)
+CLI = (registry_app, commands, _mirror_commands())

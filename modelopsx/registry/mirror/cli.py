@@ -7,7 +7,10 @@ from pathlib import Path
 
 import typer
 
+commands = typer.Typer()  # top-level commands of this area
 
+
+@commands.command("dvc-sync")
 def dvc_sync_cmd(
     repo: Path = typer.Option(
         ...,
