@@ -45,3 +45,10 @@ REGISTRY_STORE_HELP = (
     "Registry store URL (basin://STORE, s3://, gs:// or a local path); default $MODELOPSX_REGISTRY_URL "
     "or basin://$MODELOPSX_BASIN_STORE."
 )
+
+
+# Container images the KFP components run in (read when the component modules are imported: the decorator
+# bakes them into the compiled YAML, so `modelopsx compile` with MODELOPSX_IMAGE set writes pipelines for it).
+DEFAULT_IMAGE = "ghcr.io/modelopsx/modelopsx:0.1.0"
+MODELOPSX_IMAGE = os.environ.get("MODELOPSX_IMAGE") or DEFAULT_IMAGE
+MODELOPSX_GPU_IMAGE = os.environ.get("MODELOPSX_GPU_IMAGE") or f"{MODELOPSX_IMAGE}-gpu"

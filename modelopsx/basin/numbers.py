@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-from modelopsx.basin.s3xml import S3Error
-
 _DECIMAL = re.compile(r"[0-9]{1,19}")
 _HEX = re.compile(rb"[0-9a-fA-F]{1,16}")
 
@@ -20,16 +18,6 @@ def decimal_or_none(text: str | None) -> int | None:
     if text is None or _DECIMAL.fullmatch(text) is None:
         return None
     return int(text)
-
-
-def parse_decimal(text: str | None, what: str, status: int = 400, code: str = "InvalidArgument") -> int:
-    """Like `decimal_or_none`, but an S3Error that names the field when the text is not a number."""
-    value = decimal_or_none(text)
-    if value is None:
-        raise S3Error(
-            status, code, f"{what} must be a non-negative decimal integer in ASCII digits, got {text!r}"
-        )
-    return value
 
 
 def hex_or_none(raw: bytes) -> int | None:

@@ -10,6 +10,8 @@ from email.utils import formatdate
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
+from modelopsx.basin.numbers import decimal_or_none
+
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
 
@@ -131,8 +133,6 @@ def complete_multipart_xml(location: str, bucket: str, key: str, etag: str) -> b
 
 def parse_complete_multipart(body: bytes) -> list[tuple[int, str]]:
     """(part number, etag without quotes) pairs from a CompleteMultipartUpload request body."""
-    from modelopsx.basin.numbers import decimal_or_none  # numbers raises this module's S3Error
-
     try:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
@@ -181,3 +181,13 @@ def list_multipart_uploads_xml(bucket: str, prefix: str, uploads: list[PendingUp
         _sub(el, "StorageClass", "STANDARD")
         _sub(el, "Initiated", iso8601(upload.initiated))
     return _doc(root)
+
+
+def parse_decimal(text: str | None, what: str, status: int = 400, code: str = "InvalidArgument") -> int:
+    """Like `decimal_or_none`, but an S3Error that names the field when the text is not a number."""
+    value = decimal_or_none(text)
+    if value is None:
+        raise S3Error(
+            status, code, f"{what} must be a non-negative decimal integer in ASCII digits, got {text!r}"
+        )
+    return value

@@ -30,9 +30,9 @@ import blake3
 
 from modelopsx.basin import s3xml
 from modelopsx.basin.faults import FAULT_KINDS, EmulatorStats, FaultInjector
-from modelopsx.basin.numbers import decimal_or_none, parse_decimal
+from modelopsx.basin.numbers import decimal_or_none
 from modelopsx.basin.payload import BLOCK, Checksums, iter_aws_chunked, iter_exact, iter_http_chunked
-from modelopsx.basin.s3xml import S3Error
+from modelopsx.basin.s3xml import S3Error, parse_decimal
 from modelopsx.basin.sigv4 import SigningContext, SigV4Verifier
 from modelopsx.basin.store_fs import OWNER_ADDRESS, PLAIN_ALIAS, FsStore, ObjectMeta, key_exists
 from modelopsx.storage.cid import cid_from_digest, is_cid

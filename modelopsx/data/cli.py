@@ -226,8 +226,8 @@ def publish_cmd(
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
 ) -> None:
     """Validate a dataset, push it to the store (DVC layout) and record a new version; prints the version."""
-    from modelopsx.registry.cli import open_registry_store
     from modelopsx.registry.datasets import publish_dataset
+    from modelopsx.registry.store import open_registry_store
 
     if not dataset_dir.is_dir():
         raise UserError(

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from modelopsx.errors import UserError
+from modelopsx.registry.store import open_registry_store
 from modelopsx.settings import REGISTRY_STORE_HELP
 
 commands = typer.Typer()  # top-level commands of this area
@@ -18,25 +19,6 @@ registry_app = typer.Typer(
 )
 
 STORE_HELP = REGISTRY_STORE_HELP
-
-
-def default_store_url() -> str:
-    from modelopsx.settings import BasinSettings, env
-
-    return env("REGISTRY_URL") or f"basin://{BasinSettings.from_env().store}"
-
-
-def open_registry_store(store_url: str | None) -> Any:
-    """The registry's store; a basin:// store with no endpoint configured uses the local store of
-    `make run` (served in-process) when nothing answers on the default endpoint."""
-    from modelopsx.storage.stores import open_store
-
-    url = store_url or default_store_url()
-    if url.startswith("basin://"):
-        from modelopsx.basin.local import use_local_basin_if_needed
-
-        use_local_basin_if_needed()
-    return open_store(url)
 
 
 def _registry(store_url: str | None) -> Any:

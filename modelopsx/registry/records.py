@@ -43,12 +43,10 @@ def code_version() -> dict[str, str | None]:
 
 
 def default_image() -> str | None:
-    """The container image this code runs in, when the workflow area's setting is available."""
-    try:
-        from modelopsx.workflow.images import MODELOPSX_IMAGE  # type: ignore[attr-defined]
-    except ImportError:
-        return os.environ.get("MODELOPSX_IMAGE")
-    return str(MODELOPSX_IMAGE)
+    """The container image this code runs in."""
+    from modelopsx.settings import MODELOPSX_IMAGE
+
+    return MODELOPSX_IMAGE
 
 
 def now() -> str:

@@ -39,8 +39,8 @@ def dvc_sync_cmd(
     data) tagged <name>@v<N>, and GTO stage tags <name>#prod#<n> for promotions. Incremental, idempotent."""
     from modelopsx.basin.local import endpoint_for_dvc
     from modelopsx.errors import StorageError
-    from modelopsx.registry.cli import default_store_url, open_registry_store
     from modelopsx.registry.mirror.sync import sync_mirror
+    from modelopsx.registry.store import default_store_url, open_registry_store
 
     store_url = store or default_store_url()
     open_registry_store(store_url)  # after `make run`: serves its local store when nothing else answers
