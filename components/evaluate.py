@@ -16,6 +16,8 @@ def evaluate(
     evaluation: Output[Artifact],
 ):
     """`evaluation` is a folder (evaluation.json, detections.json, report/) that basin_sync mirrors."""
+    from modelopsx.evaluation.metrics import defined_metrics
+    from modelopsx.evaluation.report import confusion_matrix, self_contained_html
     from modelopsx.workflow import stages
 
     record = stages.evaluate(
@@ -24,11 +26,11 @@ def evaluate(
         evaluation.path,
         title=f"{model.metadata.get('backbone', 'model')} on test split",
     )
-    for name, value in stages.metrics_for_logging(record["metrics"]).items():
+    for name, value in defined_metrics(record["metrics"]).items():
         metrics.log_metric(name, value)
-    categories, matrix = stages.confusion_matrix(record["confusion"])
+    categories, matrix = confusion_matrix(record["confusion"])
     confusion.log_confusion_matrix(categories, matrix)
-    stages.self_contained_html(f"{evaluation.path}/report", report.path)
+    self_contained_html(f"{evaluation.path}/report", report.path)
     evaluation.metadata.update(
         {
             "test_hash": record["test_hash"],

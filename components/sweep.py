@@ -9,10 +9,10 @@ from modelopsx.workflow.images import MODELOPSX_IMAGE
 @dsl.component(base_image=MODELOPSX_IMAGE, install_kfp_package=False)
 def check_trials(trials: list, selection_metric: str) -> list:
     """A malformed list (or an unknown metric) fails here, before any training, naming what is wrong."""
-    from modelopsx.workflow import stages
+    from modelopsx.model import sweep
 
-    stages.check_selection_metric(selection_metric)
-    return stages.validate_trials(trials)
+    sweep.check_selection_metric(selection_metric)
+    return sweep.validate_trials(trials)
 
 
 @dsl.component(base_image=MODELOPSX_IMAGE, install_kfp_package=False)
@@ -27,10 +27,11 @@ def select_best(
 
     Trials are ranked on their validation metrics: ranking them on the test split, then gating the winner on
     that same split, would favour whichever trial got lucky on those images."""
+    from modelopsx.model import sweep
     from modelopsx.workflow import stages
 
-    scores = [stages.validation_metrics(m.path) for m in models]
-    index = stages.best_trial(scores, metric)
+    scores = [sweep.validation_metrics(m.path) for m in models]
+    index = sweep.best_trial(scores, metric)
     stages.copy_tree(models[index].path, best_model.path)
     stages.copy_tree(evaluations[index].path, best_evaluation.path)
     best_model.metadata.update(models[index].metadata)

@@ -275,3 +275,9 @@ def evaluate_detections(gt: Dataset | Path, detections: list[dict[str, Any]] | P
     Detections on images missing from `gt` are an error unless `drop_unknown_images` (then counted).
     """
     return evaluate_prepared(prepare(gt, detections, drop_unknown_images), score_threshold)
+
+
+def defined_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The metrics that have a value, as floats (KFP metrics are numbers); undefined ones (None) are left out
+    (their reason is in the evaluation)."""
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}

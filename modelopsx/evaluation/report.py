@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import html
+import mimetypes
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -112,3 +114,33 @@ def write_report(result: EvaluationResult, gt: Dataset, detections: list[dict[st
     tmp.write_text("\n".join(parts))
     os.replace(tmp, path)
     return path
+
+
+def confusion_matrix(confusion: dict[str, int]) -> tuple[list[str], list[list[int]]]:
+    """Image-level confusion as KFP expects it: rows are the truth, columns the prediction."""
+    categories = ["pedestrian", "no pedestrian"]
+    tp, fn = int(confusion.get("tp", 0)), int(confusion.get("fn", 0))
+    fp, tn = int(confusion.get("fp", 0)), int(confusion.get("tn", 0))
+    return categories, [[tp, fn], [fp, tn]]
+
+
+def self_contained_html(report_dir: str | Path, out_file: str | Path) -> Path:
+    """Copy report_dir/index.html to out_file with its local images inlined as data URIs.
+
+    The KFP UI shows an HTML artifact as one file, so relative image links would break there.
+    """
+    report_dir, out_file = Path(report_dir), Path(out_file)
+    html = (report_dir / "index.html").read_text()
+
+    def inline(match: re.Match[str]) -> str:
+        ref = match.group(2)
+        path = report_dir / ref
+        if ref.startswith(("data:", "http:", "https:", "/")) or not path.is_file():
+            return match.group(0)
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        data = base64.b64encode(path.read_bytes()).decode()
+        return f'{match.group(1)}"data:{mime};base64,{data}"'
+
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(re.sub(r'(src=)"([^"]+)"', inline, html))
+    return out_file

@@ -7,39 +7,27 @@ store from the MODELOPSX_BASIN_* environment (a Kubernetes Secret on a cluster; 
 
 from __future__ import annotations
 
-import base64
-import dataclasses
 import json
-import mimetypes
-import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelopsx.data.hashing import dataset_version_hash
-from modelopsx.errors import PipelineError, StorageError, UserError
-from modelopsx.gate import METRIC_DIRECTIONS, EvidenceError
+from modelopsx.errors import StorageError, UserError
+from modelopsx.gate import EvidenceError
 from modelopsx.settings import BasinSettings
+
+if TYPE_CHECKING:
+    from modelopsx.model.config import TrainConfig
+    from modelopsx.registry.log import Registry
+    from modelopsx.registry.records import Lineage
+    from modelopsx.registry.warm_start import WarmStart
+    from modelopsx.storage.base import ObjectStore
 
 EVALUATION_FILE = "evaluation.json"
 DETECTIONS_FILE = "detections.json"
 REPORT_DIR = "report"
 SPLIT_NAMES = ("train", "val", "test")
-# A sweep selects by one of the gate's metrics, in the gate's direction (lower is better for miss rates).
-SELECTION_METRICS = tuple(METRIC_DIRECTIONS)
-LOWER_IS_BETTER = frozenset(m for m, d in METRIC_DIRECTIONS.items() if d == "lower_is_better")
-# Pipeline parameters a sweep trial may set, besides any TrainConfig field.
-TRIAL_PARAMETERS = (
-    "backbone",
-    "input_height",
-    "input_width",
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "weights",
-    "seed",
-)
-
 
 # --------------------------------------------------------------------------------------------- Basin access
 
@@ -49,13 +37,13 @@ def basin_store_url() -> str:
     return f"basin://{BasinSettings.from_env().store}"
 
 
-def open_basin() -> Any:
+def open_basin() -> ObjectStore:
     from modelopsx.storage.stores import open_store
 
     return open_store(basin_store_url())
 
 
-def open_registry() -> Any:
+def open_registry() -> Registry:
     from modelopsx.registry.log import Registry
 
     return Registry(open_basin())
@@ -152,62 +140,6 @@ def _link_tree(src: Path, dst: Path) -> None:
 # -------------------------------------------------------------------------------------------------- train
 
 
-# Named pipeline parameters at these values keep the preset's value (the KFP UI shows 0 / empty).
-UNSET = (None, "", 0, 0.0)
-PRESETS = ("default", "local", "cpu")
-
-
-def preset_config(preset: str) -> Any:
-    """The model's own presets: "default" (GPU), "local" (quick CPU run), "cpu" (longer CPU run)."""
-    from modelopsx.model.config import TrainConfig
-
-    makers = {"default": TrainConfig, "local": TrainConfig.local_default, "cpu": TrainConfig.cpu_default}
-    if preset not in makers:
-        raise PipelineError(f"unknown training preset {preset!r}", hint=f"use one of: {', '.join(PRESETS)}")
-    return makers[preset]()
-
-
-def train_config(
-    params: dict[str, Any], overrides: dict[str, Any] | None = None, preset: str = "default"
-) -> Any:
-    """A TrainConfig: the preset, then the named pipeline parameters that are set (not 0 / empty), then
-    `overrides` (train_overrides and a sweep trial: any TrainConfig field, applied as given).
-
-    weights: "" keeps the preset's, "none" trains from random initialisation.
-    """
-    from modelopsx.model.config import TrainConfig
-
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    overrides = dict(overrides or {})
-    unknown = sorted(k for k in {**params, **overrides} if k not in fields and k not in TRIAL_PARAMETERS)
-    if unknown:
-        raise PipelineError(
-            f"unknown training setting(s): {', '.join(unknown)}",
-            hint=f"valid settings: {', '.join(sorted(fields | set(TRIAL_PARAMETERS)))}",
-        )
-    values = preset_config(preset).to_json()
-    chosen = {k: v for k, v in params.items() if v not in UNSET}
-    chosen.update(overrides)
-    height, width = values["input_size"]
-    for key, value in chosen.items():
-        if key == "input_height":
-            height = value
-        elif key == "input_width":
-            width = value
-        elif key == "weights" and isinstance(value, str) and value.lower() == "none":
-            values["weights"] = None
-        else:
-            values[key] = value
-    values["input_size"] = [height, width]
-    # KFP carries numbers in dict/list parameters as floats: give integer fields their integers back.
-    int_fields = {f.name for f in dataclasses.fields(TrainConfig) if f.type in ("int", "int | None")}
-    for key in int_fields & set(values):
-        if isinstance(values[key], float) and values[key].is_integer():
-            values[key] = int(values[key])
-    values["input_size"] = [int(v) for v in values["input_size"]]
-    return TrainConfig.from_json(values)
-
-
 def train(
     data_dir: str | Path,
     out_dir: str | Path,
@@ -224,6 +156,7 @@ def train(
     registry.warm_start) when the architecture matches."""
     import tempfile
 
+    from modelopsx.model.settings import UNSET, train_config
     from modelopsx.model.train import train_model
 
     settings = {**(overrides or {}), **(trial or {})}
@@ -252,7 +185,7 @@ def train(
     return meta
 
 
-def _warm_start(model_name: str, config: Any, into: Path) -> Any:
+def _warm_start(model_name: str, config: TrainConfig, into: Path) -> WarmStart:
     """The registry's choice of starting weights, logged; an unreachable registry falls back to the config."""
     from modelopsx.registry.warm_start import WarmStart, choose_warm_start
 
@@ -306,45 +239,10 @@ def evaluate(
     return record
 
 
-def confusion_matrix(confusion: dict[str, int]) -> tuple[list[str], list[list[int]]]:
-    """Image-level confusion as KFP expects it: rows are the truth, columns the prediction."""
-    categories = ["pedestrian", "no pedestrian"]
-    tp, fn = int(confusion.get("tp", 0)), int(confusion.get("fn", 0))
-    fp, tn = int(confusion.get("fp", 0)), int(confusion.get("tn", 0))
-    return categories, [[tp, fn], [fp, tn]]
-
-
-def self_contained_html(report_dir: str | Path, out_file: str | Path) -> Path:
-    """Copy report_dir/index.html to out_file with its local images inlined as data URIs.
-
-    The KFP UI shows an HTML artifact as one file, so relative image links would break there.
-    """
-    report_dir, out_file = Path(report_dir), Path(out_file)
-    html = (report_dir / "index.html").read_text()
-
-    def inline(match: re.Match[str]) -> str:
-        ref = match.group(2)
-        path = report_dir / ref
-        if ref.startswith(("data:", "http:", "https:", "/")) or not path.is_file():
-            return match.group(0)
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        data = base64.b64encode(path.read_bytes()).decode()
-        return f'{match.group(1)}"data:{mime};base64,{data}"'
-
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_text(re.sub(r'(src=)"([^"]+)"', inline, html))
-    return out_file
-
-
-def metrics_for_logging(metrics: dict[str, Any]) -> dict[str, float]:
-    """KFP metrics are numbers; undefined metrics (None) are left out (their reason is in the evaluation)."""
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-
-
 # ------------------------------------------------------------------------------------------------ sync
 
 
-def lineage_from(metadata: dict[str, Any], run_id: str = "") -> Any:
+def lineage_from(metadata: dict[str, Any], run_id: str = "") -> Lineage:
     """The registry's Lineage from a dataset artifact's metadata (set by ingest, split and augment)."""
     from modelopsx.registry.records import Lineage
 
@@ -514,74 +412,6 @@ def deploy(
 
 
 # -------------------------------------------------------------------------------------------------- sweep
-
-
-def validate_trials(trials: Any) -> list[dict[str, Any]]:
-    """Check a sweep's `trials` list: a non-empty list of dicts whose keys are known training settings."""
-    from modelopsx.model.config import TrainConfig
-
-    allowed = set(TRIAL_PARAMETERS) | {f.name for f in dataclasses.fields(TrainConfig)}
-    hint = (
-        'trials is a JSON list of objects, e.g. [{"learning_rate": 0.001}, {"learning_rate": 0.0003, '
-        '"epochs": 8}]; valid keys: ' + ", ".join(sorted(allowed))
-    )
-    if isinstance(trials, str):
-        try:
-            trials = json.loads(trials)
-        except json.JSONDecodeError as exc:
-            raise PipelineError(
-                f"trials is not valid JSON ({exc.msg} at column {exc.colno})", hint=hint
-            ) from None
-    if not isinstance(trials, list) or not trials:
-        raise PipelineError(
-            f"trials must be a non-empty list, got {type(trials).__name__}: {trials!r:.80}", hint=hint
-        )
-    numeric = {"input_height", "input_width", "epochs", "batch_size", "learning_rate", "seed"}
-    for index, trial in enumerate(trials):
-        if not isinstance(trial, dict) or not trial:
-            raise PipelineError(f"trials[{index}] must be a non-empty object, got {trial!r:.80}", hint=hint)
-        unknown = sorted(set(trial) - allowed)
-        if unknown:
-            raise PipelineError(f"trials[{index}] has unknown key(s): {', '.join(unknown)}", hint=hint)
-        for key in numeric & set(trial):
-            value = trial[key]
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 and key != "seed":
-                raise PipelineError(
-                    f"trials[{index}].{key} must be a positive number, got {value!r}", hint=hint
-                )
-    return trials
-
-
-def check_selection_metric(metric: str) -> str:
-    if metric not in SELECTION_METRICS:
-        raise PipelineError(
-            f"selection_metric {metric!r} is not a metric the evaluation reports",
-            hint=f"choose one of: {', '.join(SELECTION_METRICS)}",
-        )
-    return metric
-
-
-def best_trial(metrics: list[dict[str, Any]], metric: str) -> int:
-    """Index of the best trial by `metric` (lower is better for miss rates); undefined values rank last.
-
-    When no trial defines the metric (e.g. precision without any detection), the first trial goes on: the
-    gate then keeps the champion with the reason on record, instead of the sweep failing after training.
-    """
-    check_selection_metric(metric)
-    if not metrics:
-        raise PipelineError("the sweep produced no trial results", hint="check the trials list")
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    scores = []
-    for values in metrics:
-        value = values.get(metric)
-        scores.append(sign * float(value) if isinstance(value, int | float) else float("-inf"))
-    return max(range(len(scores)), key=lambda i: (scores[i], -i))
-
-
-def validation_metrics(model_dir: str | Path) -> dict[str, Any]:
-    """The metrics training measured on the validation split (model.json `val_metrics`)."""
-    values = _read_json(Path(model_dir) / "model.json").get("val_metrics")
-    return dict(values) if isinstance(values, dict) else {}
 
 
 def copy_tree(src: str | Path, dst: str | Path) -> None:

@@ -80,11 +80,11 @@ def parse_params(items: list[str], spec: dict[str, dict[str, Any]]) -> dict[str,
             )
         out[key] = _typed(key, raw, spec[key].get("parameterType", "STRING"))
     if "trials" in out:
-        from modelopsx.workflow.stages import validate_trials
+        from modelopsx.model.sweep import validate_trials
 
         validate_trials(out["trials"])
     if "selection_metric" in out:
-        from modelopsx.workflow.stages import check_selection_metric
+        from modelopsx.model.sweep import check_selection_metric
 
         check_selection_metric(out["selection_metric"])
     return out

@@ -1,11 +1,12 @@
 import base64
 import html as html_module
 import re
+from pathlib import Path
 
 import cv2
 
 from modelopsx.evaluation.metrics import METRIC_DOCS, evaluate_detections
-from modelopsx.evaluation.report import write_report
+from modelopsx.evaluation.report import confusion_matrix, self_contained_html, write_report
 from tests.unit.evaluation.factories import box, dataset, det, random_case, write_images
 
 
@@ -44,3 +45,19 @@ def test_report_for_undefined_metrics(tmp_path):
     result = evaluate_detections(ds, [])
     html = write_report(result, ds, [], tmp_path / "r").read_text()
     assert "n/a: the ground truth has no (non-ignored) pedestrians" in html
+
+
+def test_confusion_matrix_rows_are_truth() -> None:
+    categories, matrix = confusion_matrix({"tp": 5, "fp": 1, "fn": 2, "tn": 3})
+    assert categories == ["pedestrian", "no pedestrian"] and matrix == [[5, 2], [1, 3]]
+
+
+def test_report_becomes_one_self_contained_file(tmp_path: Path) -> None:
+    png = b"\x89PNG\r\n\x1a\nfake"
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "pr_curve.png").write_bytes(png)
+    (tmp_path / "r" / "index.html").write_text('<img src="pr_curve.png"><img src="https://x/y.png">')
+    out = self_contained_html(tmp_path / "r", tmp_path / "out" / "report.html")
+    html = out.read_text()
+    assert f'src="data:image/png;base64,{base64.b64encode(png).decode()}"' in html
+    assert 'src="https://x/y.png"' in html  # remote links stay as they are
