@@ -63,7 +63,7 @@ PRESET_NOTE = (
 
 
 def train_preset(gpu: bool) -> str:
-    """The model's preset the named training parameters fall back to (see modelopsx.model.settings.train_config)."""
+    """The model's preset the named training parameters fall back to (modelopsx.model.settings)."""
     return "default" if gpu else "local"
 
 
