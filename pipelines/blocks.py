@@ -15,16 +15,15 @@ from types import SimpleNamespace
 from typing import Any
 
 from kfp import dsl
-
-from components.augment import augment
-from components.basin_sync import basin_sync
-from components.compare import compare
-from components.deploy import deploy
-from components.evaluate import evaluate
-from components.ingest import ingest
-from components.split import split
-from components.train import train_cpu, train_gpu
-from pipelines import common
+from modelopsx.components.augment import augment
+from modelopsx.components.basin_sync import basin_sync
+from modelopsx.components.compare import compare
+from modelopsx.components.deploy import deploy
+from modelopsx.components.evaluate import evaluate
+from modelopsx.components.ingest import ingest
+from modelopsx.components.split import split
+from modelopsx.components.train import train_cpu, train_gpu
+from modelopsx.pipelines import common
 
 DEFAULT_TRIALS: list[dict[str, Any]] = [{"learning_rate": 0.001}, {"learning_rate": 0.0003}]
 

@@ -10,9 +10,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from kfp import dsl
-
-from components.sweep import check_trials, select_best
-from pipelines import blocks, common
+from modelopsx.components.sweep import check_trials, select_best
+from modelopsx.pipelines import blocks, common
 
 PIPELINE_NAME = "modelopsx-sweep"
 CPU_PIPELINE_NAME = "modelopsx-sweep-cpu"

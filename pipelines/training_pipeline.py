@@ -10,7 +10,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from pipelines import blocks, common
+from modelopsx.pipelines import blocks, common
 
 PIPELINE_NAME = "modelopsx-training"
 CPU_PIPELINE_NAME = "modelopsx-training-cpu"

@@ -16,8 +16,8 @@ DEFAULT_OUT = Path("pipelines/compiled")
 
 def pipeline_builders() -> dict[str, Callable[[], Callable[..., Any]]]:
     """File name -> a function building that pipeline (imports KFP lazily)."""
-    from pipelines.sweep_pipeline import build_sweep_pipeline
-    from pipelines.training_pipeline import build_training_pipeline
+    from modelopsx.pipelines.sweep_pipeline import build_sweep_pipeline
+    from modelopsx.pipelines.training_pipeline import build_training_pipeline
 
     return {
         TRAINING_GPU: lambda: build_training_pipeline(gpu=True),

@@ -41,11 +41,11 @@ LOCAL_PIPELINES = ("training", "sweep")
 def local_pipeline(name: str) -> Any:
     """The CPU variant of a pipeline, as `modelopsx run --pipeline NAME` runs it."""
     if name == "training":
-        from pipelines.training_pipeline import build_training_pipeline
+        from modelopsx.pipelines.training_pipeline import build_training_pipeline
 
         return build_training_pipeline(gpu=False)
     if name == "sweep":
-        from pipelines.sweep_pipeline import build_sweep_pipeline
+        from modelopsx.pipelines.sweep_pipeline import build_sweep_pipeline
 
         return build_sweep_pipeline(gpu=False)
     raise PipelineError(f"unknown pipeline {name!r}", hint=f"choose one of: {', '.join(LOCAL_PIPELINES)}")
@@ -356,9 +356,9 @@ def _summarize(
     endpoint: str,
 ) -> LocalRunSummary:
     """Read the run's outcome back from the registry: it is the record of truth, not the step logs."""
+    from modelopsx.pipelines.common import DEFAULT_MODEL_NAME
     from modelopsx.registry.champion import champion as current_champion
     from modelopsx.workflow.stages import open_registry
-    from pipelines.common import DEFAULT_MODEL_NAME
 
     model_name = str(arguments.get("model_name", DEFAULT_MODEL_NAME))
     registry = open_registry()

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from pipelines.common import BASIN_SECRET, BASIN_SECRET_ENV
+from modelopsx.pipelines.common import BASIN_SECRET, BASIN_SECRET_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPILED = ROOT / "pipelines" / "compiled"

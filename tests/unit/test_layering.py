@@ -9,7 +9,7 @@ from pathlib import Path
 import modelopsx
 
 PACKAGE = Path(modelopsx.__file__).parent
-WIRING = ("modelopsx.workflow", "components", "pipelines")  # the layer that only wires
+WIRING = ("modelopsx.workflow", "modelopsx.components", "modelopsx.pipelines")  # the layer that wires
 
 
 def module_name(path: Path) -> str:
