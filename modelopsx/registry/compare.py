@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelopsx.gate import Decision, EvidenceError, GatePolicy, check_evidence, decide
+from modelopsx.registry.baseline import DetectFn
 from modelopsx.registry.champion import champion
 from modelopsx.registry.log import Registry
 from modelopsx.registry.models import evaluation_on_split, materialize_model, register_evaluation
@@ -73,14 +74,14 @@ def compare_with_champion(
     val_dir: Path | None = None,
     work_dir: Path | None = None,
     predict: PredictFn | None = None,
-    baseline_predict: PredictFn | None = None,
+    baseline_detect: DetectFn | None = None,
 ) -> Decision:
     """Gate the candidate against the champion of `model_name` (or the baseline) on the split in `test_dir`.
 
-    `predict` runs a registered model (default: the model area's predict_dataset); `baseline_predict` runs
-    HOG. Without `candidate_detections` no interval can be computed, so a policy that requires significance
-    keeps the champion. `val_dir` is needed for the HOG baseline and for a champion without a stored
-    threshold.
+    `predict` runs a registered model (default: the model area's predict_dataset); `baseline_detect` runs
+    HOG on one image. Without `candidate_detections` no interval can be computed, so a policy that requires
+    significance keeps the champion. `val_dir` is needed for the HOG baseline and for a champion without a
+    stored threshold.
     """
     policy = policy or GatePolicy.default()
     required = policy.compared_metrics()
@@ -95,12 +96,12 @@ def compare_with_champion(
 
     with tempfile.TemporaryDirectory(prefix="modelopsx-compare-", dir=work_dir) as tmp:
         if champ is None:
-            from modelopsx.registry.baseline import hog_predict, score_baseline
+            from modelopsx.registry.baseline import hog_detect, score_baseline
 
             if val_dir is None:
                 raise EvidenceError("the HOG baseline needs the validation split to choose its threshold")
             reference, threshold, info = score_baseline(
-                registry.store, Path(val_dir), Path(test_dir), baseline_predict or hog_predict
+                registry.store, Path(val_dir), Path(test_dir), baseline_detect or hog_detect
             )
             scored = _score(Path(test_dir), reference, threshold)
         else:

@@ -200,38 +200,44 @@ def test_no_champion_and_no_baseline_compares_on_value_thresholds(tmp_path: Path
 
 def test_first_champion_must_beat_the_hog_baseline(tmp_path: Path, test_dir: Path) -> None:
     """With no champion the reference is OpenCV's HOG detector on the same test split, at its threshold chosen
-    on validation; its detections are cached by split content hash so each split runs through HOG once."""
-    from modelopsx.registry.baseline import CACHE_PREFIX, hog_predict
+    on validation; its detections are cached per image, so an image goes through HOG once."""
+    from modelopsx.registry.baseline import CACHE_PREFIX, hog_detect
 
     val_dir = generate_synthetic(tmp_path / "val", n_images=8, seed=4, size=(128, 96)).root
     registry = Registry(open_store(str(tmp_path / "store")))
     runs: list[Path] = []
 
-    def counted_hog(model_dir: Path, dataset_dir: Path) -> list[dict[str, Any]]:
-        runs.append(dataset_dir)
-        return hog_predict(model_dir, dataset_dir)
+    def counted_hog(path: Path, image_id: int) -> list[dict[str, Any]]:
+        runs.append(path)
+        return hog_detect(path, image_id)
 
     nothing_found: list[dict[str, Any]] = []
     weak = evaluate_detections(test_dir, nothing_found, score_threshold=0.5)
     kept = compare_with_champion(
-        registry, "det", weak.metrics, test_dir, "s", val_dir=val_dir, baseline_predict=counted_hog,
+        registry, "det", weak.metrics, test_dir, "s", val_dir=val_dir, baseline_detect=counted_hog,
         candidate_detections=nothing_found, candidate_score_threshold=0.5,
     )  # fmt: skip
     assert kept.decision == "keep" and kept.champion is not None and kept.champion["baseline"] == "hog"
     assert kept.reason.startswith("no champion yet, and the candidate does not beat the hog baseline")
-    assert sorted(runs) == sorted([val_dir, test_dir])
-    assert len(list(registry.store.iter_all(CACHE_PREFIX))) == 2
+    assert len(runs) == 8 + 12  # every validation and test image once
+    assert len(list(registry.store.iter_all(CACHE_PREFIX))) == 20
 
     perfect = detections_for(test_dir, 1)
     strong = evaluate_detections(test_dir, perfect, score_threshold=0.5)
     promoted = compare_with_champion(
-        registry, "det", strong.metrics, test_dir, "s", val_dir=val_dir, baseline_predict=counted_hog,
+        registry, "det", strong.metrics, test_dir, "s", val_dir=val_dir, baseline_detect=counted_hog,
         candidate_detections=perfect, candidate_score_threshold=0.5,
     )  # fmt: skip
-    assert len(runs) == 2  # both splits came from the cache
+    assert len(runs) == 20  # every image came from the cache
     f1 = next(c for c in promoted.comparisons if c.metric == "f1")
     assert f1.low is not None and f1.low > 0, promoted.reason
     assert promoted.decision == "promote", promoted.reason
+    with_new_images = generate_synthetic(tmp_path / "val2", n_images=10, seed=4, size=(128, 96)).root
+    compare_with_champion(
+        registry, "det", strong.metrics, test_dir, "s", val_dir=with_new_images, baseline_detect=counted_hog,
+        candidate_detections=perfect, candidate_score_threshold=0.5,
+    )  # fmt: skip
+    assert len(runs) == 22  # a grown split: only its two new images go through HOG
 
 
 @pytest.mark.slow
