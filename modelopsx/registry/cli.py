@@ -154,15 +154,9 @@ def repair_cmd(
 
 def _read_json_file(path: Path, what: str) -> Any:
     from modelopsx.gate import EvidenceError
+    from modelopsx.jsonfile import read_json
 
-    if not path.is_file():
-        raise EvidenceError(
-            f"{what} file {path} does not exist", hint="pass a metrics JSON written by evaluation"
-        )
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EvidenceError(f"{what} file {path} is not valid JSON: {exc}") from None
+    return read_json(path, f"{what} file", EvidenceError, "pass a metrics JSON written by evaluation")
 
 
 def _threshold_of(data: Any, what: str) -> float:

@@ -10,7 +10,6 @@ intervals all come from the same detections; that evaluation is recorded once pe
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelopsx.gate import Decision, EvidenceError, GatePolicy, check_evidence, decide
+from modelopsx.jsonfile import read_json
 from modelopsx.registry.baseline import DetectFn
 from modelopsx.registry.champion import champion
 from modelopsx.registry.log import Registry
@@ -39,12 +39,7 @@ def load_detections(detections: list[dict[str, Any]] | Path, who: str) -> list[d
         return detections
     path = Path(detections)
     hint = "re-run the evaluate step that writes detections.json"
-    if not path.is_file():
-        raise EvidenceError(f"{who} detections {path} do not exist", hint=hint)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EvidenceError(f"{who} detections {path} are not valid JSON ({exc})", hint=hint) from None
+    data = read_json(path, f"{who} detections", EvidenceError, hint)
     if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
         raise EvidenceError(f"{who} detections {path} are not a list of COCO results", hint=hint)
     return data

@@ -10,7 +10,6 @@ error, never overwritten.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,13 +165,10 @@ def check_serving_reachable(serving_uri: str, model_name: str) -> ObjectStore:
 
 def read_decision(path: Path) -> dict[str, Any]:
     """The gate's decision.json; missing or unreadable is a ReleaseError (never "no decision, go ahead")."""
+    from modelopsx.jsonfile import read_json
+
     hint = "deploy only runs on the decision.json that the compare step wrote for this model"
-    if not path.is_file():
-        raise ReleaseError(f"no gate decision at {path}: nothing authorises this deploy", hint=hint)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ReleaseError(f"gate decision {path} is not valid JSON ({exc})", hint=hint) from None
+    data = read_json(path, "gate decision", ReleaseError, hint)
     if not isinstance(data, dict):
         raise ReleaseError(f"gate decision {path} is not a JSON object", hint=hint)
     return data

@@ -377,13 +377,10 @@ def compare(
 
 def read_evaluation(path: Path) -> dict[str, Any]:
     """evaluation.json as the gate needs it: a JSON object with a metrics object."""
+    from modelopsx.jsonfile import read_json
+
     hint = "re-run the evaluate step; its evaluation.json is the candidate's evidence"
-    if not path.is_file():
-        raise EvidenceError(f"no evaluation at {path}", hint=hint)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EvidenceError(f"evaluation {path} is not valid JSON ({exc})", hint=hint) from None
+    data = read_json(path, "evaluation", EvidenceError, hint)
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
         raise EvidenceError(f"evaluation {path} has no metrics object", hint=hint)
     return data

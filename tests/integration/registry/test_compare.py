@@ -182,7 +182,7 @@ def test_unreadable_candidate_detections_are_an_error(tmp_path: Path, test_dir: 
                 candidate_detections=bad,
                 candidate_score_threshold=0.5,
             )
-    with pytest.raises(EvidenceError, match="do not exist"):
+    with pytest.raises(EvidenceError, match="does not exist"):
         compare_with_champion(
             registry, "det", metrics, test_dir, "s", candidate_detections=tmp_path / "no.json",
             candidate_score_threshold=0.5,

@@ -96,7 +96,7 @@ def test_first_candidate_beats_hog_then_deploy_rechecks_everything(
         nothing_released()
         assert not (tmp_path / "serving").exists()
 
-    refused(tmp_path / "no-decision", "no gate decision")
+    refused(tmp_path / "no-decision", "gate decision .* does not exist")
     for name, change, message in (
         ("keep", {"decision": "keep", "reason": "not better"}, "is 'keep', not 'promote'"),
         ("other-version", {"candidate": {**decision["candidate"], "model_version": 7}},
@@ -122,7 +122,7 @@ def test_first_candidate_beats_hog_then_deploy_rechecks_everything(
 @pytest.mark.parametrize(
     "evaluation_json, message",
     [
-        (None, "no evaluation at"),
+        (None, "evaluation .* does not exist"),
         ("{not json", "not valid JSON"),
         ({"metrics": {}}, "missing metric"),
         ({"metrics": {"accuracy": "0.9", "precision": 1, "recall": 1, "f1": 1}}, "must be a number"),
@@ -156,6 +156,6 @@ def test_compare_refuses_missing_or_garbled_detections(basin: Any, tmp_path: Pat
     with pytest.raises(UserError, match="not valid JSON"):
         gate(evaluation, data_dir, version, tmp_path / "decision")
     (evaluation / stages.DETECTIONS_FILE).unlink()
-    with pytest.raises(UserError, match="do not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         gate(evaluation, data_dir, version, tmp_path / "decision")
     nothing_released()
