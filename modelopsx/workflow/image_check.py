@@ -60,9 +60,15 @@ class CheckFailed(Exception):
 def render(overlay: str) -> list[dict[str, Any]]:
     """Render a kustomize overlay under manifests/ (kubectl's built-in kustomize)."""
     if shutil.which("kubectl") is None:
-        raise Skip("kubectl is not installed (it renders the manifests); https://kubernetes.io/docs/tasks/tools/")
-    out = subprocess.run(["kubectl", "kustomize", str(ROOT / "manifests" / overlay)], capture_output=True,
-                         text=True, check=False)
+        raise Skip(
+            "kubectl is not installed (it renders the manifests); https://kubernetes.io/docs/tasks/tools/"
+        )
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / "manifests" / overlay)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise CheckFailed(f"kubectl kustomize manifests/{overlay} failed: {out.stderr.strip()}")
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
@@ -81,8 +87,11 @@ def pod_containers(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _data(obj: dict[str, Any]) -> dict[str, str]:
     """A Secret's or ConfigMap's values, decoded."""
-    values = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()} \
-        if obj["kind"] == "Secret" else dict(obj.get("data") or {})
+    values = (
+        {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
+        if obj["kind"] == "Secret"
+        else dict(obj.get("data") or {})
+    )
     values.update(obj.get("stringData") or {})
     return values
 
@@ -114,8 +123,11 @@ def container_env(container: dict[str, Any], objects: list[dict[str, Any]]) -> d
 
 def expand(text: str, env: dict[str, str]) -> str:
     """Kubernetes' $(VAR) expansion in command, args and env values ($$ escapes; unknown names stay)."""
-    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
-                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), text)
+    return re.sub(
+        r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+        lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)),
+        text,
+    )
 
 
 def command_line(container: dict[str, Any], env: dict[str, str]) -> list[str]:
@@ -129,10 +141,12 @@ def compiled_images(package: Path) -> set[str]:
 
 
 def compiled_secret_env(package: Path, secret: dict[str, str]) -> dict[str, str]:
-    """The env vars the compiled pipeline maps from the Basin Secret (its platform spec), with their values."""
+    """Env vars the compiled pipeline maps from the Basin Secret (its platform spec), with their values."""
     docs = [d for d in yaml.safe_load_all(package.read_text()) if d]
-    platform = next((d for d in docs if "platforms" in d), {})
-    executors = platform.get("platforms", {}).get("kubernetes", {}).get("deploymentSpec", {}).get("executors", {})
+    platform: dict[str, Any] = next((d for d in docs if "platforms" in d), {})
+    executors = (
+        platform.get("platforms", {}).get("kubernetes", {}).get("deploymentSpec", {}).get("executors", {})
+    )
     env: dict[str, str] = {}
     for executor in executors.values():
         for mount in executor.get("secretAsEnv", []):
@@ -163,8 +177,12 @@ class PipSettings:
     mounts: list[str] = field(default_factory=list)  # podman build -v specs, read-only
 
 
-PIP_KEYS = {"index-url": "PIP_INDEX_URL", "extra-index-url": "PIP_EXTRA_INDEX_URL",
-            "find-links": "PIP_FIND_LINKS", "cert": "PIP_CERT"}
+PIP_KEYS = {
+    "index-url": "PIP_INDEX_URL",
+    "extra-index-url": "PIP_EXTRA_INDEX_URL",
+    "find-links": "PIP_FIND_LINKS",
+    "cert": "PIP_CERT",
+}
 CERT_IN_BUILD = "/run/modelopsx-pip/ca.pem"
 
 
@@ -209,13 +227,17 @@ class Podman:
     def argv(self, *args: str) -> list[str]:
         return ["podman", *(["--runtime", self.runtime] if self.runtime else []), *args]
 
-    def run(self, *args: str, check: bool = True, timeout: float | None = None,
-            capture: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(self.argv(*args), capture_output=capture, text=True, timeout=timeout,
-                                check=False)
+    def run(
+        self, *args: str, check: bool = True, timeout: float | None = None, capture: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            self.argv(*args), capture_output=capture, text=True, timeout=timeout, check=False
+        )
         if check and result.returncode != 0:
-            raise CheckFailed(f"podman {' '.join(args[:3])} ... failed ({result.returncode}):\n"
-                              f"{(result.stderr or result.stdout or '').strip()[-3000:]}")
+            raise CheckFailed(
+                f"podman {' '.join(args[:3])} ... failed ({result.returncode}):\n"
+                f"{(result.stderr or result.stdout or '').strip()[-3000:]}"
+            )
         return result
 
 
@@ -246,8 +268,10 @@ def ensure_base(podman: Podman, official: str) -> str:
         say(f"{official} cannot be pulled; using the cached stand-in {STAND_IN_BASE}")
         return STAND_IN_BASE
     if shutil.which("debootstrap") is None:
-        raise Skip(f"{official} cannot be pulled and debootstrap is not installed to make a stand-in "
-                   "(apt-get install debootstrap)")
+        raise Skip(
+            f"{official} cannot be pulled and debootstrap is not installed to make a stand-in "
+            "(apt-get install debootstrap)"
+        )
     if os.geteuid() != 0:
         raise Skip(f"{official} cannot be pulled and making a stand-in with debootstrap needs root")
     say(f"{official} cannot be pulled; making a stand-in base from Debian packages")
@@ -274,8 +298,9 @@ def build_image(podman: Podman, tags: list[str], base: str, pip: PipSettings) ->
 
 def security_args(pod: dict[str, Any], container: dict[str, Any]) -> list[str]:
     """The pod's user and the container's read-only root, as podman flags."""
-    user = (container.get("securityContext", {}).get("runAsUser")
-            or pod.get("securityContext", {}).get("runAsUser"))
+    user = container.get("securityContext", {}).get("runAsUser") or pod.get("securityContext", {}).get(
+        "runAsUser"
+    )
     args = [f"--user={user}"] if user else []
     if container.get("securityContext", {}).get("readOnlyRootFilesystem"):
         args.append("--read-only")
@@ -302,8 +327,11 @@ def writable_dir(path: Path) -> Path:
 def docker_api(podman: Podman, work: Path) -> Iterator[str]:
     """podman's Docker-compatible API on a private socket, for kfp.local's DockerRunner."""
     socket = work / "podman.sock"
-    service = subprocess.Popen(podman.argv("system", "service", "--time=0", f"unix://{socket}"),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    service = subprocess.Popen(
+        podman.argv("system", "service", "--time=0", f"unix://{socket}"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             if socket.exists():
@@ -334,9 +362,12 @@ def run_pipeline(image_env: dict[str, str], network: str, root: Path, socket: st
     arguments = {k: v for k, v in TINY_PARAMS.items() if k in params}
     local.init(
         runner=local.DockerRunner(
-            network_mode=network, environment=image_env,
-            ulimits=[docker.types.Ulimit(name=n, soft=int(v.split(":")[0]), hard=int(v.split(":")[1]))
-                     for n, v in (u.split("=") for u in ULIMITS)],
+            network_mode=network,
+            environment=image_env,
+            ulimits=[
+                docker.types.Ulimit(name=n, soft=int(v.split(":")[0]), hard=int(v.split(":")[1]))
+                for n, v in (u.split("=") for u in ULIMITS)
+            ],
         ),
         pipeline_root=str(writable_dir(root)),
         raise_on_error=False,
@@ -396,8 +427,9 @@ def check(image: str, runtime: str | None, keep: bool) -> int:
     base = ensure_base(podman, dockerfile_default_base(dockerfile))
     images = sorted(compiled_images(COMPILED_CPU) | {image})
     pip = pip_settings(
-        subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
-                       check=False).stdout,
+        subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=False
+        ).stdout,
         dict(os.environ),
     )
     say(f"building images/Dockerfile on {base} as {', '.join(images)}")
@@ -420,9 +452,23 @@ def check(image: str, runtime: str | None, keep: bool) -> int:
         env = container_env(container, basin)
         argv = command_line(container, env)
         root_dir = next((a.split("=", 1)[1] for a in argv if a.startswith("--root=")), "/data")
-        podman.run("run", "-d", "--name", name, "--network=none", *security_args(pod, container),
-                   "--tmpfs", "/tmp", "--tmpfs", env.get("HOME", "/home/basin"),
-                   "-v", f"{writable_dir(work / 'basin')}:{root_dir}", *env_args(env), images[0], *argv)
+        podman.run(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network=none",
+            *security_args(pod, container),
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            env.get("HOME", "/home/basin"),
+            "-v",
+            f"{writable_dir(work / 'basin')}:{root_dir}",
+            *env_args(env),
+            images[0],
+            *argv,
+        )
         _wait_for_port(podman, name)
         say(f"Basin emulator up in the image (read-only root, uid {pod['securityContext']['runAsUser']})")
         loopback = {**secret, "endpoint": f"http://127.0.0.1:{BASIN_PORT}"}  # the Service, here: the netns
@@ -430,13 +476,25 @@ def check(image: str, runtime: str | None, keep: bool) -> int:
         # 2. The seed Job, twice: the first publishes, the second finds the dataset and adds nothing.
         job = find(basin, "Job", "modelopsx-seed-dataset")
         seed = pod_containers(job)["seed"]
-        seed_env = {**container_env(seed, basin), "IMAGES": SEED_IMAGES,
-                    "MODELOPSX_BASIN_ENDPOINT": loopback["endpoint"]}
+        seed_env = {
+            **container_env(seed, basin),
+            "IMAGES": SEED_IMAGES,
+            "MODELOPSX_BASIN_ENDPOINT": loopback["endpoint"],
+        }
         outcomes = []
         for _ in range(2):
-            ran = podman.run("run", "--rm", f"--network=container:{name}",
-                             *security_args(job["spec"]["template"]["spec"], seed), "--tmpfs", "/tmp",
-                             *env_args(seed_env), images[0], *command_line(seed, seed_env), timeout=900)
+            ran = podman.run(
+                "run",
+                "--rm",
+                f"--network=container:{name}",
+                *security_args(job["spec"]["template"]["spec"], seed),
+                "--tmpfs",
+                "/tmp",
+                *env_args(seed_env),
+                images[0],
+                *command_line(seed, seed_env),
+                timeout=900,
+            )
             outcomes.append(ran.stdout.strip().splitlines()[-1:] or [""])
         say(f"seed Job: first run published ({outcomes[0][0]}); second: {outcomes[1][0]}")
         if "nothing to publish" not in outcomes[1][0]:
@@ -450,8 +508,9 @@ def check(image: str, runtime: str | None, keep: bool) -> int:
             say(f"  step {step.name:<12} {step.status:<8} {step.seconds:6.1f} s")
         failed = [s.name for s in steps if s.status != "SUCCESS"]
         if failed or not steps:
-            raise CheckFailed(f"pipeline steps failed: {', '.join(failed) or 'none ran'} "
-                              f"(log: {work / 'pipeline.log'})")
+            raise CheckFailed(
+                f"pipeline steps failed: {', '.join(failed) or 'none ran'} (log: {work / 'pipeline.log'})"
+            )
         decision = _registry_json(podman, name, loopback, "evaluations", "pedestrian-detector")
         promoted = decision[-1].get("decision", {}).get("decision") if decision else None
         say(f"gate decision in the registry: {promoted}")
@@ -459,21 +518,42 @@ def check(image: str, runtime: str | None, keep: bool) -> int:
         # 4. The model puller, from the serving Deployment, one pass.
         deployment = find(serving, "Deployment", "pedestrian-detector-serving")
         puller = pod_containers(deployment)["model-puller"]
-        puller_env = {**container_env(puller, serving), "ONCE": "1",
-                      "MODELOPSX_BASIN_ENDPOINT": loopback["endpoint"]}
+        puller_env = {
+            **container_env(puller, serving),
+            "ONCE": "1",
+            "MODELOPSX_BASIN_ENDPOINT": loopback["endpoint"],
+        }
         models = writable_dir(work / "models")
         script_dir = next(m["mountPath"] for m in puller["volumeMounts"] if m["name"] == "puller")
-        mounts = ["-v", f"{models}:/models", "-v", f"{writable_dir(work / 'staging')}:/staging",
-                  "-v", f"{ROOT / 'manifests' / 'serving'}:{script_dir}:ro"]
-        pulled = podman.run("run", "--rm", f"--network=container:{name}",
-                            *security_args(deployment["spec"]["template"]["spec"], puller), *mounts,
-                            *env_args(puller_env), images[0], *command_line(puller, puller_env), timeout=600)
+        mounts = [
+            "-v",
+            f"{models}:/models",
+            "-v",
+            f"{writable_dir(work / 'staging')}:/staging",
+            "-v",
+            f"{ROOT / 'manifests' / 'serving'}:{script_dir}:ro",
+        ]
+        pulled = podman.run(
+            "run",
+            "--rm",
+            f"--network=container:{name}",
+            *security_args(deployment["spec"]["template"]["spec"], puller),
+            *mounts,
+            *env_args(puller_env),
+            images[0],
+            *command_line(puller, puller_env),
+            timeout=600,
+        )
         versions = sorted(p.parent.name for p in (models / puller_env["MODEL_NAME"]).glob("*/saved_model.pb"))
         say(f"model puller: {pulled.stdout.strip().splitlines()[-1:] or ['(no output)']}; served: {versions}")
         if promoted == "promote" and not versions:
             raise CheckFailed("the gate promoted but the model puller published no version")
-        say(f"PASSED in {time.monotonic() - started:.0f} s (build {build_s:.0f} s); image size "
-            f"{int(size) / 1e6:.0f} MB" if size.isdigit() else f"PASSED; image size {size}")
+        say(
+            f"PASSED in {time.monotonic() - started:.0f} s (build {build_s:.0f} s); image size "
+            f"{int(size) / 1e6:.0f} MB"
+            if size.isdigit()
+            else f"PASSED; image size {size}"
+        )
         return 0
     finally:
         podman.run("rm", "-f", name, check=False)
@@ -484,7 +564,7 @@ def check(image: str, runtime: str | None, keep: bool) -> int:
 
 
 def _wait_for_port(podman: Podman, name: str, timeout: float = 60.0) -> None:
-    probe = (f"import socket; socket.create_connection(('127.0.0.1', {BASIN_PORT}), 1).close()")
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {BASIN_PORT}), 1).close()"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if podman.run("exec", name, "python", "-c", probe, check=False).returncode == 0:
@@ -495,17 +575,26 @@ def _wait_for_port(podman: Podman, name: str, timeout: float = 60.0) -> None:
 
 
 def _registry_json(podman: Podman, name: str, basin: dict[str, str], kind: str, record: str) -> Any:
-    env = {"MODELOPSX_BASIN_ENDPOINT": basin["endpoint"], "MODELOPSX_BASIN_ACCESS_KEY": basin["access-key"],
-           "MODELOPSX_BASIN_SECRET_KEY": basin["secret-key"], "MODELOPSX_BASIN_STORE": basin["store"]}
+    env = {
+        "MODELOPSX_BASIN_ENDPOINT": basin["endpoint"],
+        "MODELOPSX_BASIN_ACCESS_KEY": basin["access-key"],
+        "MODELOPSX_BASIN_SECRET_KEY": basin["secret-key"],
+        "MODELOPSX_BASIN_STORE": basin["store"],
+    }
     out = podman.run("exec", *env_args(env), name, "modelopsx", "registry", "list", kind, record, "--json")
     return json.loads(out.stdout)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="image-check", description=__doc__.splitlines()[0])
-    parser.add_argument("--image", default="ghcr.io/modelopsx/modelopsx:0.1.0", help="tag for the built image")
-    parser.add_argument("--runtime", default="runc",
-                        help="OCI runtime for podman when installed (runc; crun fails on some hosts)")
+    parser.add_argument(
+        "--image", default="ghcr.io/modelopsx/modelopsx:0.1.0", help="tag for the built image"
+    )
+    parser.add_argument(
+        "--runtime",
+        default="runc",
+        help="OCI runtime for podman when installed (runc; crun fails on some hosts)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, models, Basin data)")
     args = parser.parse_args(argv)
     try:

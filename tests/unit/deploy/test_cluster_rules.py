@@ -19,8 +19,14 @@ import pytest
 
 from .conftest import MANIFESTS, ROOT, render
 
-OVERLAYS = ["basin/base", "basin/overlays/emulator", "basin/overlays/adapter", "serving", "kfp/local",
-            "gpu/node-setup"]
+OVERLAYS = [
+    "basin/base",
+    "basin/overlays/emulator",
+    "basin/overlays/adapter",
+    "serving",
+    "kfp/local",
+    "gpu/node-setup",
+]
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,9 @@ def literal_env(container: dict[str, Any], objects: list[dict[str, Any]]) -> dic
     for source in container.get("envFrom", []):
         if "configMapRef" in source:
             name = source["configMapRef"]["name"]
-            env.update(next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name)
-                       ["data"])
+            env.update(
+                next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name)["data"]
+            )
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = expand(str(item["value"]), env)
@@ -77,7 +84,7 @@ def program_facts(container: dict[str, Any], env: dict[str, str]) -> tuple[set[s
     if argv[:3] == ["modelopsx", "basin", "serve"]:
         return {flags.get("root", "/data"), "/tmp"}, int(flags.get("port", 8014))
     if "basin-s3" in image:  # basin_s3 creates ~/.s3-basin at start-up and listens on $PORT
-        return {env.get("HOME", "/") .rstrip("/") + "/.s3-basin"}, int(env.get("PORT", 8014))
+        return {env.get("HOME", "/").rstrip("/") + "/.s3-basin"}, int(env.get("PORT", 8014))
     if "tensorflow/serving" in image:
         return set(), int(flags.get("rest_api_port", 8501))
     if "pull-models.sh" in " ".join(argv):  # the model puller: staging, models and the sync cache
@@ -88,8 +95,11 @@ def program_facts(container: dict[str, Any], env: dict[str, str]) -> tuple[set[s
 
 
 def pod_specs(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    return [(f"{o['kind']}/{o['metadata']['name']}", o["spec"]["template"]["spec"])
-            for o in objects if o["kind"] in ("Deployment", "Job", "DaemonSet", "StatefulSet")]
+    return [
+        (f"{o['kind']}/{o['metadata']['name']}", o["spec"]["template"]["spec"])
+        for o in objects
+        if o["kind"] in ("Deployment", "Job", "DaemonSet", "StatefulSet")
+    ]
 
 
 def problems(objects: list[dict[str, Any]]) -> list[str]:
@@ -98,16 +108,24 @@ def problems(objects: list[dict[str, Any]]) -> list[str]:
         for container in pod["containers"]:
             at = f"{where} container {container['name']}"
             env = literal_env(container, objects)
-            if container.get("args") and not container.get("command") \
-                    and not image_facts(container["image"]).has_entrypoint:
+            if (
+                container.get("args")
+                and not container.get("command")
+                and not image_facts(container["image"]).has_entrypoint
+            ):
                 found.append(f"{at}: args without command replace the image's CMD")
             writes, port = program_facts(container, env)
             if container.get("securityContext", {}).get("readOnlyRootFilesystem"):
-                mounts = [m["mountPath"].rstrip("/") for m in container.get("volumeMounts", [])
-                          if not m.get("readOnly")]
+                mounts = [
+                    m["mountPath"].rstrip("/")
+                    for m in container.get("volumeMounts", [])
+                    if not m.get("readOnly")
+                ]
                 for path in sorted(writes):
                     if not any(path == m or path.startswith(m + "/") for m in mounts):
-                        found.append(f"{at}: read-only root, but the program writes {path} outside any volume")
+                        found.append(
+                            f"{at}: read-only root, but the program writes {path} outside any volume"
+                        )
             ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
             for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
                 probe = container.get(kind)
@@ -118,7 +136,9 @@ def problems(objects: list[dict[str, Any]]) -> list[str]:
                     continue
                 number = ports.get(target["port"]) if isinstance(target["port"], str) else target["port"]
                 if number is None or number not in ports.values():
-                    found.append(f"{at}: {kind} on port {target['port']!r}, which the container does not declare")
+                    found.append(
+                        f"{at}: {kind} on port {target['port']!r}, which the container does not declare"
+                    )
                 elif port is not None and number != port:
                     found.append(f"{at}: {kind} on port {number}, but the program listens on {port}")
                 if "httpGet" in probe and "tensorflow/serving" in container["image"]:
@@ -158,7 +178,9 @@ def test_read_only_root_without_a_volume_is_caught() -> None:
 
 def test_probes_on_unserved_ports_and_paths_are_caught() -> None:
     serving = copy.deepcopy(render(MANIFESTS / "serving"))
-    tf_serving = _deployment(serving, "pedestrian-detector-serving")["spec"]["template"]["spec"]["containers"][0]
+    tf_serving = _deployment(serving, "pedestrian-detector-serving")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
     tf_serving["readinessProbe"]["httpGet"]["path"] = "/v1/models/some-other-model"
     tf_serving["readinessProbe"]["httpGet"]["port"] = "grpc"
     found = problems(serving)
@@ -177,8 +199,9 @@ def test_serving_probe_follows_the_model_name(tmp_path: Any) -> None:
     copy_dir = tmp_path / "serving"
     shutil.copytree(MANIFESTS / "serving", copy_dir)
     kustomization = copy_dir / "kustomization.yaml"
-    kustomization.write_text(kustomization.read_text().replace("MODEL_NAME=pedestrian-detector",
-                                                               "MODEL_NAME=people-v2"))
+    kustomization.write_text(
+        kustomization.read_text().replace("MODEL_NAME=pedestrian-detector", "MODEL_NAME=people-v2")
+    )
     objects = render(copy_dir)
     probe = _deployment(objects, "pedestrian-detector-serving")["spec"]["template"]["spec"]["containers"][0]
     assert probe["readinessProbe"]["httpGet"]["path"] == "/v1/models/people-v2"

@@ -153,7 +153,7 @@ def test_device_plugin_runs_under_the_nvidia_runtime_class(tmp_path: Path) -> No
         "metadata": {"name": "nvidia-device-plugin-daemonset", "namespace": "kube-system"},
         "spec": {"selector": {"matchLabels": {"name": "p"}}, "template": {
             "metadata": {"labels": {"name": "p"}},
-            "spec": {"containers": [{"name": "nvidia-device-plugin-ctr", "image": "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"}]}}},
+            "spec": {"containers": [{"name": "ctr", "image": "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"}]}}},
     }))
     daemonset = render(tmp_path)[0]
     assert daemonset["spec"]["template"]["spec"]["runtimeClassName"] == runtime_class["metadata"]["name"]
