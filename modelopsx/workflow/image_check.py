@@ -386,6 +386,7 @@ def _tee(sink: Any) -> Iterator[list[str]]:
     import io
 
     lines: list[str] = []
+    console = sys.stdout  # the real one: printing to the redirected stream would loop back here
 
     class Tee(io.TextIOBase):
         def write(self, text: str) -> int:
@@ -394,7 +395,7 @@ def _tee(sink: Any) -> Iterator[list[str]]:
             lines.extend(clean.splitlines())
             for line in clean.splitlines():
                 if re.search(r"Executing task '|Task '.*' finished with status", line):
-                    print("  " + line.split(" - ")[-1].strip(), flush=True)
+                    print("  " + line.split(" - ")[-1].strip(), file=console, flush=True)
             return len(text)
 
     tee = Tee()
