@@ -352,12 +352,33 @@ class StepResult:
     seconds: float
 
 
+def _podman_gone_as_not_found() -> None:
+    """podman 4.x answers 500 "no such container" where Docker answers 404 for a container that auto-remove
+    already took; the docker SDK then raises APIError instead of NotFound, which kfp.local expects for a
+    step that exits before its logs are read. Map that answer to NotFound, as Docker would."""
+    import docker.api.client
+    import docker.errors
+
+    original = docker.errors.create_api_error_from_http_exception
+
+    def translate(error: Exception) -> None:
+        try:
+            original(error)  # always raises
+        except docker.errors.APIError as api_error:
+            if "no such container" in str(api_error.explanation or ""):
+                raise docker.errors.NotFound(str(api_error), response=api_error.response) from error
+            raise
+
+    docker.api.client.create_api_error_from_http_exception = translate  # type: ignore[assignment]
+
+
 def run_pipeline(image_env: dict[str, str], network: str, root: Path, socket: str) -> list[StepResult]:
     """Every step of the compiled CPU pipeline, each in its own container of the image."""
     import docker
     from kfp import components, local
 
     os.environ["DOCKER_HOST"] = socket
+    _podman_gone_as_not_found()
     params = pipeline_parameters(COMPILED_CPU)
     arguments = {k: v for k, v in TINY_PARAMS.items() if k in params}
     local.init(
