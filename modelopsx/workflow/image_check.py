@@ -537,11 +537,11 @@ def check(image: str, runtime: str | None, keep: bool) -> int:
         promoted = decision[-1].get("decision", {}).get("decision") if decision else None
         say(f"gate decision in the registry: {promoted}")
 
-        # 4. The model puller, from the serving Deployment, one pass.
+        # 4. The model puller from the serving Deployment (its Secret is the Basin overlay's), one pass.
         deployment = find(serving, "Deployment", "pedestrian-detector-serving")
         puller = pod_containers(deployment)["model-puller"]
         puller_env = {
-            **container_env(puller, serving),
+            **container_env(puller, serving + basin),
             "ONCE": "1",
             "MODELOPSX_BASIN_ENDPOINT": loopback["endpoint"],
         }
