@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run basin test lint bench compile images kind-load kind-up kind-down submit serve gpu-check lock clean
+.PHONY: setup run basin test lint bench compile images image-check kind-load kind-up kind-down submit serve gpu-check lock clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,13 @@ images:
 	$(ENGINE) build -f images/Dockerfile -t $(IMAGE) .
 	$(ENGINE) build -f images/Dockerfile.gpu -t $(GPU_IMAGE) .
 
+# Build images/Dockerfile with podman and run every step of the compiled CPU pipeline in it (kfp.local's
+# DockerRunner through podman's Docker API), plus the seed Job and the model puller, against the Basin
+# emulator in the same image. Skips, saying why, where podman (or debootstrap, for a stand-in base when the
+# official one cannot be pulled) cannot run. Not in CI: see README "What runs in a container".
+image-check: setup
+	$(BIN)/python -m modelopsx.workflow.image_check --image $(IMAGE)
+
 kind-load:
 	$(call need,kind,Install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation)
 	kind load docker-image $(IMAGE) --name $(KIND_CLUSTER)
@@ -67,8 +74,12 @@ kind-up:
 	kubectl apply -k manifests/kfp/upstream
 	kubectl apply -k manifests/kfp/local
 	$(MAKE) images kind-load
+	@# The seed Job is recreated each time (a Job's template cannot change in place); it publishes the
+	@# default dataset only when the in-cluster Basin holds none.
+	kubectl -n kubeflow delete job modelopsx-seed-dataset --ignore-not-found
 	kubectl apply -k manifests/basin/overlays/emulator
 	kubectl -n kubeflow wait --for=condition=available --timeout=600s deployment --all
+	kubectl -n kubeflow wait --for=condition=complete --timeout=900s job/modelopsx-seed-dataset
 
 kind-down:
 	$(call need,kind,Install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation)
@@ -82,8 +93,12 @@ serve:
 	kubectl apply -k manifests/serving
 	@echo "TF Serving: http://localhost:8501/v1/models/pedestrian-detector (kind maps NodePort 30501)"
 
-gpu-check:
-	KERAS_BACKEND=jax python3 tests/benchmarks/gpu_check.py
+# JAX is not in the lock (no other target needs it): installed into the venv on first use, pinned, without
+# moving any locked package.
+JAX_SPEC ?= jax[cuda12]==0.10.2
+gpu-check: setup
+	@$(BIN)/python -c "import jax" 2>/dev/null || $(BIN)/python -m pip install --quiet --constraint requirements.lock "$(JAX_SPEC)"
+	KERAS_BACKEND=jax $(BIN)/python tests/benchmarks/gpu_check.py
 
 lock:
 	rm -rf /tmp/modelopsx-lock && $(PYTHON) -m venv /tmp/modelopsx-lock

@@ -48,9 +48,18 @@ def test_pinned_base_nonroot_labels(dockerfile: Path) -> None:
 
 
 def test_gpu_image_keeps_its_cuda_tensorflow() -> None:
+    """The GPU build's filter really drops the CPU wheel from the lock (however the lock spells it) and
+    nothing else, and the venv is made by the base's Python 3.11 with its system site-packages."""
     text = (ROOT / "images" / "Dockerfile.gpu").read_text()
     assert "tensorflow/tensorflow:" in text and "-gpu" in text
-    assert "grep -v '^tensorflow-cpu=='" in text
+    assert "python3.11 -m venv --system-site-packages /opt/venv" in text
+    match = re.search(r"grep (-\w+) '([^']+)' requirements\.lock", text)
+    assert match, "the GPU Dockerfile no longer filters the lock with grep"
+    lock = ROOT / "requirements.lock"
+    kept = subprocess.run(["grep", match.group(1), match.group(2), str(lock)], capture_output=True, text=True)
+    pins = [ln for ln in lock.read_text().splitlines() if ln and not ln.startswith("#")]
+    dropped = [ln for ln in pins if ln not in kept.stdout.splitlines()]
+    assert len(dropped) == 1 and re.match(r"tensorflow[-_]cpu==", dropped[0], re.I), dropped
 
 
 def test_manifest_images_match_the_component_image() -> None:

@@ -139,3 +139,22 @@ def test_gpu_pipeline_defaults_match_node_setup() -> None:
     assert "'key': 'nvidia.com/gpu'" in header and "'effect': 'NoSchedule'" in header
     cpu = compiled_kubernetes_executors("training_pipeline_cpu.yaml")
     assert not any("nodeSelector" in e or "tolerations" in e for e in cpu.values())
+
+
+def test_device_plugin_runs_under_the_nvidia_runtime_class(tmp_path: Path) -> None:
+    """The plugin's patch applies to the upstream DaemonSet's name and names the RuntimeClass node-setup
+    creates (rendered offline: the remote base is swapped for a stub of the same object)."""
+    runtime_class = next(o for o in render(MANIFESTS / "gpu/node-setup") if o["kind"] == "RuntimeClass")
+    kustomization = load_yaml(MANIFESTS / "gpu/device-plugin/kustomization.yaml")
+    kustomization["resources"] = ["daemonset.yaml"]
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    (tmp_path / "daemonset.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "nvidia-device-plugin-daemonset", "namespace": "kube-system"},
+        "spec": {"selector": {"matchLabels": {"name": "p"}}, "template": {
+            "metadata": {"labels": {"name": "p"}},
+            "spec": {"containers": [{"name": "ctr", "image": "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"}]}}},
+    }))
+    daemonset = render(tmp_path)[0]
+    assert daemonset["spec"]["template"]["spec"]["runtimeClassName"] == runtime_class["metadata"]["name"]
+    assert runtime_class["handler"] == "nvidia"
