@@ -42,6 +42,9 @@ TINY_PARAMS: dict[str, Any] = {
     "augment_copies": 1,
     "weights": "none",
     "train_overrides": {"alpha": 0.35, "neck_channels": 16, "head_channels": 16, "lr_warmup_steps": 1},
+    # A one-epoch model does not beat the HOG floor of the default gate: without the floor the first model is
+    # promoted, so deploy and the model puller are exercised too.
+    "gate_policy": json.dumps({"require_improvement": ["recall"], "significance": None, "baseline": "none"}),
 }
 ULIMITS = ("nofile=1024:1024", "nproc=1024:1024")
 
@@ -568,7 +571,9 @@ def check(image: str, runtime: str | None, keep: bool) -> int:
         )
         versions = sorted(p.parent.name for p in (models / puller_env["MODEL_NAME"]).glob("*/saved_model.pb"))
         say(f"model puller: {pulled.stdout.strip().splitlines()[-1:] or ['(no output)']}; served: {versions}")
-        if promoted == "promote" and not versions:
+        if promoted != "promote":
+            raise CheckFailed(f"the gate decided {promoted!r}; this check's policy should promote the first model")
+        if not versions:
             raise CheckFailed("the gate promoted but the model puller published no version")
         say(
             f"PASSED in {time.monotonic() - started:.0f} s (build {build_s:.0f} s); image size "
