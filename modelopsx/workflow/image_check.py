@@ -572,7 +572,7 @@ def check(image: str, runtime: str | None, keep: bool) -> int:
         versions = sorted(p.parent.name for p in (models / puller_env["MODEL_NAME"]).glob("*/saved_model.pb"))
         say(f"model puller: {pulled.stdout.strip().splitlines()[-1:] or ['(no output)']}; served: {versions}")
         if promoted != "promote":
-            raise CheckFailed(f"the gate decided {promoted!r}; this check's policy should promote the first model")
+            raise CheckFailed(f"the gate decided {promoted!r}; this check's policy promotes the first model")
         if not versions:
             raise CheckFailed("the gate promoted but the model puller published no version")
         say(
