@@ -30,6 +30,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check modelopsx components pipelines tests
+	$(BIN)/ruff format --check modelopsx components pipelines tests
 	$(BIN)/mypy modelopsx
 
 bench: setup

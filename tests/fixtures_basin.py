@@ -53,8 +53,12 @@ def s3_client(
     s3_options = {"addressing_style": "path", **config.pop("s3", {})}
     cfg = Config(s3=s3_options, connect_timeout=5, read_timeout=30, retries=retries, **config)
     return boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id=access_key, aws_secret_access_key=secret_key, config=cfg,
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=cfg,
     )
 
 

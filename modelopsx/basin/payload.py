@@ -150,8 +150,9 @@ def iter_aws_chunked(
             if signed and signing is not None:
                 expected = trailer_signature(signing, previous, raw_trailers)
                 if value.strip() != expected:
-                    raise S3Error(403, "SignatureDoesNotMatch",
-                                  "aws-chunked trailer signature does not match")
+                    raise S3Error(
+                        403, "SignatureDoesNotMatch", "aws-chunked trailer signature does not match"
+                    )
             continue
         raw_trailers += f"{name}:{value.strip()}\n".encode("latin-1")
         trailers[name] = value.strip()
@@ -176,7 +177,8 @@ class Checksums:
             self._hashers["content-md5"] = hashlib.md5(usedforsecurity=False)
             self._expected["content-md5"] = md5
         trailer_names = {
-            n.strip().lower() for v in headers.get("x-amz-trailer", []) for n in v.split(",") if n.strip()}
+            n.strip().lower() for v in headers.get("x-amz-trailer", []) for n in v.split(",") if n.strip()
+        }
         for algo in self._ALGOS:
             name = f"x-amz-checksum-{algo}"
             if name in headers:
@@ -200,8 +202,11 @@ class Checksums:
             if name == "payload-sha256":
                 got = self._hashers[name].digest().hex()
                 if got != want:
-                    raise S3Error(400, "XAmzContentSHA256Mismatch",
-                                  "the body does not match the x-amz-content-sha256 the client computed")
+                    raise S3Error(
+                        400,
+                        "XAmzContentSHA256Mismatch",
+                        "the body does not match the x-amz-content-sha256 the client computed",
+                    )
                 continue
             if name == "x-amz-checksum-crc32" and self._want_crc:
                 got = base64.b64encode(self._crc.to_bytes(4, "big")).decode()
@@ -210,5 +215,8 @@ class Checksums:
             else:
                 continue
             if got != want:
-                raise S3Error(400, "BadDigest",
-                              f"the body does not match its {name} ({want}); it was corrupted in transit")
+                raise S3Error(
+                    400,
+                    "BadDigest",
+                    f"the body does not match its {name} ({want}); it was corrupted in transit",
+                )

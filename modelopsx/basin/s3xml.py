@@ -82,8 +82,14 @@ def location_xml(region: str) -> bytes:
 
 
 def list_objects_xml(
-    bucket: str, prefix: str, delimiter: str, objects: list[ListedObject], prefixes: list[str],
-    v2: bool, url_encode: bool, start_after: str = "",
+    bucket: str,
+    prefix: str,
+    delimiter: str,
+    objects: list[ListedObject],
+    prefixes: list[str],
+    v2: bool,
+    url_encode: bool,
+    start_after: str = "",
 ) -> bytes:
     """ListBucketResult for v1 and v2. Never truncated: Basin returns one page, capped by the server.
     Built as text rather than an element tree: a 10,000-entry listing must stay cheap."""
@@ -91,8 +97,11 @@ def list_objects_xml(
     def enc(value: str) -> str:
         return escape(quote(value, safe="/") if url_encode else value)
 
-    out = ['<?xml version="1.0" encoding="UTF-8"?>\n', f'<ListBucketResult xmlns="{S3_NS}">',
-           f"<Name>{escape(bucket)}</Name><Prefix>{enc(prefix)}</Prefix>"]
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        f'<ListBucketResult xmlns="{S3_NS}">',
+        f"<Name>{escape(bucket)}</Name><Prefix>{enc(prefix)}</Prefix>",
+    ]
     if delimiter:
         out.append(f"<Delimiter>{enc(delimiter)}</Delimiter>")
     if v2:
@@ -108,7 +117,8 @@ def list_objects_xml(
     out.extend(
         f"<Contents><Key>{enc(o.key)}</Key><LastModified>{iso8601(o.last_modified)}</LastModified>"
         f"<ETag>&quot;{o.etag}&quot;</ETag><Size>{o.size}</Size><StorageClass>STANDARD</StorageClass></Contents>"
-        for o in objects)
+        for o in objects
+    )
     out.extend(f"<CommonPrefixes><Prefix>{enc(p)}</Prefix></CommonPrefixes>" for p in prefixes)
     out.append("</ListBucketResult>")
     return "".join(out).encode("utf-8")

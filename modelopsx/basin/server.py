@@ -67,8 +67,12 @@ def decode_target(raw_path: str, raw_query: str) -> tuple[str, str, dict[str, li
         path = unquote_to_bytes(raw_path.lstrip("/").encode("latin-1")).decode("utf-8")
         query = parse_qs(raw_query, keep_blank_values=True, encoding="utf-8", errors="strict")
     except UnicodeError:
-        raise S3Error(400, "InvalidURI", "the request path or query is not valid percent-encoded UTF-8; "
-                                         "encode keys as UTF-8 before percent-encoding them") from None
+        raise S3Error(
+            400,
+            "InvalidURI",
+            "the request path or query is not valid percent-encoded UTF-8; "
+            "encode keys as UTF-8 before percent-encoding them",
+        ) from None
     bucket, _, key = path.partition("/")
     return bucket, key, query
 
@@ -91,8 +95,17 @@ def classify(method: str, bucket: str, key: str, query: dict[str, list[str]]) ->
                 return "ListObjectsV2"
             if "uploads" in query:
                 return "ListMultipartUploads"
-            unsupported = set(query) - {"prefix", "delimiter", "encoding-type", "max-keys", "marker",
-                                        "start-after", "continuation-token", "fetch-owner", "list-type"}
+            unsupported = set(query) - {
+                "prefix",
+                "delimiter",
+                "encoding-type",
+                "max-keys",
+                "marker",
+                "start-after",
+                "continuation-token",
+                "fetch-owner",
+                "list-type",
+            }
             return "Unsupported" if unsupported else "ListObjects"
         return "Unsupported"
     if method == "PUT":
@@ -207,13 +220,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.truncate = fault == "truncate"
             if len(key.encode("utf-8")) > MAX_KEY_BYTES:
                 raise S3Error(400, "KeyTooLongError", f"object keys are limited to {MAX_KEY_BYTES} bytes")
-            signing = emu.verifier.verify(self.command, raw_path, self.raw_query, self.hdrs) \
-                if emu.verifier is not None else None
+            signing = (
+                emu.verifier.verify(self.command, raw_path, self.raw_query, self.hdrs)
+                if emu.verifier is not None
+                else None
+            )
             self.signing = signing
             if emu.read_only and self.command in _WRITE_METHODS:
                 raise S3Error(
-                    501, "NotImplemented",
-                    "this store is read-only (no private key configured); writes are not implemented")
+                    501,
+                    "NotImplemented",
+                    "this store is read-only (no private key configured); writes are not implemented",
+                )
             getattr(self, "_op_" + operation)()
         except S3Error as err:
             self._send_error(err)
@@ -252,8 +270,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         expects = "100-continue" in (self.hdrs.get("expect") or [""])[0].lower()
         length = self._content_length()
-        if (expects and self.body_state == "unread") or "transfer-encoding" in self.hdrs \
-                or length is None or length > _DRAIN_LIMIT:
+        if (
+            (expects and self.body_state == "unread")
+            or "transfer-encoding" in self.hdrs
+            or length is None
+            or length > _DRAIN_LIMIT
+        ):
             self.close_connection = True
             return
         try:
@@ -303,8 +325,9 @@ class _Handler(BaseHTTPRequestHandler):
         payload_hash = (self.hdrs.get("x-amz-content-sha256") or [""])[0]
         encodings = (self.hdrs.get("content-encoding") or [""])[0].lower()
         if payload_hash.startswith("STREAMING-") or "aws-chunked" in encodings:
-            raise S3Error(411, "MissingContentLength",
-                          "aws-chunked upload without x-amz-decoded-content-length")
+            raise S3Error(
+                411, "MissingContentLength", "aws-chunked upload without x-amz-decoded-content-length"
+            )
         if "transfer-encoding" in self.hdrs:
             return None
         length = self._header("content-length")
@@ -316,10 +339,12 @@ class _Handler(BaseHTTPRequestHandler):
         limit = self.server.emulator.max_object_size
         if size is not None and size > limit:
             raise S3Error(
-                413, "EntityTooLarge",
+                413,
+                "EntityTooLarge",
                 f"object of {_size_text(size)} ({size} bytes) exceeds Basin's object size limit of "
                 f"{_size_text(limit)}; split it into smaller objects",
-                self.raw_path)
+                self.raw_path,
+            )
 
     def _receive_body(self, max_size: int, part: bool = False) -> tuple[Path, int, str]:
         """Stream the body to a temp file -> (path, size, digest); checksums verified, no debris left.
@@ -345,8 +370,9 @@ class _Handler(BaseHTTPRequestHandler):
             emu.stats.add_bytes(received=size)
             declared = self._declared_size()
             if declared is not None and declared != size:
-                raise S3Error(400, "IncompleteBody",
-                              f"received {size} bytes but the client announced {declared}")
+                raise S3Error(
+                    400, "IncompleteBody", f"received {size} bytes but the client announced {declared}"
+                )
             checks.verify(trailers)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -354,15 +380,21 @@ class _Handler(BaseHTTPRequestHandler):
         return tmp, size, digest.hexdigest() if part else cid_from_digest(digest.digest())
 
     def _user_metadata(self) -> dict[str, str]:
-        return {name[len("x-amz-meta-"):]: values[0] for name, values in self.hdrs.items()
-                if name.startswith("x-amz-meta-")}
+        return {
+            name[len("x-amz-meta-") :]: values[0]
+            for name, values in self.hdrs.items()
+            if name.startswith("x-amz-meta-")
+        }
 
     def _declared_cid(self) -> str | None:
         values = self.hdrs.get("x-amz-meta-cid")
         declared = values[0] if values else None
         if declared is not None and not is_cid(declared):
-            raise S3Error(400, "InvalidArgument",
-                          f"x-amz-meta-cid {declared!r} is not a CIDv1 raw BLAKE3-256 CID (bafkr4i...)")
+            raise S3Error(
+                400,
+                "InvalidArgument",
+                f"x-amz-meta-cid {declared!r} is not a CIDv1 raw BLAKE3-256 CID (bafkr4i...)",
+            )
         return declared
 
     # ---- responses -------------------------------------------------------------------------------------
@@ -378,8 +410,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.server.emulator.stats.count_status(status)
 
-    def _send(self, status: int, body: bytes = b"", headers: Iterable[tuple[str, str]] = (),
-              content_type: str | None = "application/xml") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: Iterable[tuple[str, str]] = (),
+        content_type: str | None = "application/xml",
+    ) -> None:
         hdrs = list(headers)
         if body and content_type:
             hdrs.append(("Content-Type", content_type))
@@ -423,8 +460,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- operations: service and buckets ---------------------------------------------------------------
     def _op_Unsupported(self) -> None:
-        raise S3Error(501, "NotImplemented",
-                      f"{self.command} {self.raw_path}?{self.raw_query} is not part of the Basin S3 subset")
+        raise S3Error(
+            501,
+            "NotImplemented",
+            f"{self.command} {self.raw_path}?{self.raw_query} is not part of the Basin S3 subset",
+        )
 
     def _op_ListBuckets(self) -> None:
         self._send(200, s3xml.list_buckets_xml(self.server.emulator.store.list_buckets()))
@@ -453,8 +493,16 @@ class _Handler(BaseHTTPRequestHandler):
         delimiter = (self.query.get("delimiter") or [""])[0]
         url_encode = (self.query.get("encoding-type") or [""])[0] == "url"
         objects, prefixes = emu.store.list(self.bucket, prefix, delimiter, emu.list_cap)
-        body = s3xml.list_objects_xml(self.bucket, prefix, delimiter, objects, prefixes, v2, url_encode,
-                                      start_after=(self.query.get("start-after") or [""])[0])
+        body = s3xml.list_objects_xml(
+            self.bucket,
+            prefix,
+            delimiter,
+            objects,
+            prefixes,
+            v2,
+            url_encode,
+            start_after=(self.query.get("start-after") or [""])[0],
+        )
         self._send(200, body)
 
     def _op_ListObjects(self) -> None:
@@ -480,8 +528,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if declared_cid is not None and declared_cid != cid:
                 raise S3Error(
-                    400, "BadDigest",
-                    f"declared x-amz-meta-cid {declared_cid} does not match the content's CID {cid}")
+                    400,
+                    "BadDigest",
+                    f"declared x-amz-meta-cid {declared_cid} does not match the content's CID {cid}",
+                )
             content_type = (self.hdrs.get("content-type") or ["binary/octet-stream"])[0]
             emu.store.commit(self.bucket, self.key, tmp, size, cid, content_type, self._user_metadata())
         finally:
@@ -632,15 +682,21 @@ class _Handler(BaseHTTPRequestHandler):
             cid = cid_from_digest(hasher.digest())
             declared = info["metadata"].get("cid")
             if declared is not None and declared != cid:
-                raise S3Error(400, "BadDigest",
-                              f"declared x-amz-meta-cid {declared} does not match the content's CID {cid}")
+                raise S3Error(
+                    400,
+                    "BadDigest",
+                    f"declared x-amz-meta-cid {declared} does not match the content's CID {cid}",
+                )
             emu.store.commit(self.bucket, self.key, tmp, total, cid, info["content_type"], info["metadata"])
         finally:
             tmp.unlink(missing_ok=True)
         emu.store.remove_upload(upload_id)
         location = f"{emu.endpoint}/{self.bucket}/{quote(self.key)}"
-        self._send(200, s3xml.complete_multipart_xml(location, self.bucket, self.key, cid),
-                   headers=[("x-amz-meta-cid", cid)])
+        self._send(
+            200,
+            s3xml.complete_multipart_xml(location, self.bucket, self.key, cid),
+            headers=[("x-amz-meta-cid", cid)],
+        )
 
 
 class BasinEmulator:
@@ -667,8 +723,10 @@ class BasinEmulator:
         if (access_key is None) != (secret_key is None):
             raise ValueError("give both access_key and secret_key, or neither")
         if access_key == "" or secret_key == "":
-            raise ValueError("an empty access or secret key would turn authentication off; give both keys "
-                             "non-empty, or neither to run without auth")
+            raise ValueError(
+                "an empty access or secret key would turn authentication off; give both keys "
+                "non-empty, or neither to run without auth"
+            )
         if max_object_size < 1:
             raise ValueError(f"max_object_size must be at least 1 byte, got {max_object_size}")
         if list_cap < 1:
@@ -698,7 +756,7 @@ class BasinEmulator:
 
     @property
     def auth(self) -> str:
-        """"sigv4" when every request must be signed with the keys, "none" when anyone may read and write."""
+        """ "sigv4" when every request must be signed with the keys, "none" when anyone may read and write."""
         return "sigv4" if self.verifier is not None else "none"
 
     def resolve_store(self, name: str) -> str:
@@ -748,8 +806,11 @@ class BasinEmulator:
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-            name=f"basin-emulator-{self.port}", daemon=True)
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name=f"basin-emulator-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -770,8 +831,9 @@ class BasinEmulator:
     def __enter__(self) -> BasinEmulator:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def __repr__(self) -> str:

@@ -89,8 +89,11 @@ def parse_amz_date(amz_date: str, code: str) -> float:
     try:
         return datetime.strptime(amz_date, AMZ_DATE_FORMAT).replace(tzinfo=UTC).timestamp()
     except ValueError:
-        raise S3Error(403 if code == "AccessDenied" else 400, code,
-                      f"request time {amz_date!r} is not of the form YYYYMMDDTHHMMSSZ (x-amz-date)") from None
+        raise S3Error(
+            403 if code == "AccessDenied" else 400,
+            code,
+            f"request time {amz_date!r} is not of the form YYYYMMDDTHHMMSSZ (x-amz-date)",
+        ) from None
 
 
 def _parse_credential(credential: str) -> tuple[str, str, str, str, str]:
@@ -104,8 +107,13 @@ def _parse_credential(credential: str) -> tuple[str, str, str, str, str]:
 class SigV4Verifier:
     """Checks requests against one access/secret key pair. Error messages never contain the secret."""
 
-    def __init__(self, access_key: str, secret_key: str, clock: Callable[[], float] = time.time,
-                 max_skew_seconds: float = MAX_SKEW_SECONDS) -> None:
+    def __init__(
+        self,
+        access_key: str,
+        secret_key: str,
+        clock: Callable[[], float] = time.time,
+        max_skew_seconds: float = MAX_SKEW_SECONDS,
+    ) -> None:
         if not access_key or not secret_key:
             raise ValueError("SigV4 needs a non-empty access key and secret key")
         self._access_key = access_key
@@ -123,15 +131,20 @@ class SigV4Verifier:
         if "X-Amz-Signature=" in raw_query or "x-amz-signature=" in raw_query.lower():
             return self._verify_query(method, raw_path, raw_query, headers)
         if "AWSAccessKeyId=" in raw_query and "Signature=" in raw_query:
-            raise S3Error(400, "AuthorizationQueryParametersError",
-                          "only SigV4 presigned URLs are accepted; presign with signature_version='s3v4'")
-        raise S3Error(403, "AccessDenied",
-                      "access denied: the request is not signed and this store needs keys")
+            raise S3Error(
+                400,
+                "AuthorizationQueryParametersError",
+                "only SigV4 presigned URLs are accepted; presign with signature_version='s3v4'",
+            )
+        raise S3Error(
+            403, "AccessDenied", "access denied: the request is not signed and this store needs keys"
+        )
 
     def _check_key(self, access_key: str) -> None:
         if not hmac.compare_digest(access_key.encode(), self._access_key.encode()):
             raise S3Error(
-                403, "InvalidAccessKeyId",
+                403,
+                "InvalidAccessKeyId",
                 f"access denied: the access key id {access_key!r} is not known to this store",
             )
 
@@ -140,9 +153,11 @@ class SigV4Verifier:
         if abs(now - signed_at) > self._max_skew:
             server_time = datetime.fromtimestamp(now, UTC).strftime(AMZ_DATE_FORMAT)
             raise S3Error(
-                403, "RequestTimeTooSkewed",
+                403,
+                "RequestTimeTooSkewed",
                 f"the request time {amz_date} differs from the server time {server_time} by more than "
-                f"{self._max_skew / 60:g} minutes; sync the client's clock and sign the request again")
+                f"{self._max_skew / 60:g} minutes; sync the client's clock and sign the request again",
+            )
 
     def _verify_header(
         self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, list[str]], auth: str
@@ -156,7 +171,10 @@ class SigV4Verifier:
             fields[name] = value
         try:
             credential, signed_names, signature = (
-                fields["Credential"], fields["SignedHeaders"], fields["Signature"])
+                fields["Credential"],
+                fields["SignedHeaders"],
+                fields["Signature"],
+            )
         except KeyError as exc:
             raise S3Error(400, "AuthorizationHeaderMalformed", f"authorization header lacks {exc}") from exc
         access_key, date, region, service, scope = _parse_credential(credential)
@@ -169,15 +187,22 @@ class SigV4Verifier:
         if not payload_hash:
             raise S3Error(400, "InvalidRequest", "missing required header x-amz-content-sha256")
         signed = signed_names.split(";")
-        canonical_request = "\n".join([
-            method, raw_path or "/", canonical_query(raw_query), _canonical_headers(headers, signed),
-            signed_names, payload_hash,
-        ])
+        canonical_request = "\n".join(
+            [
+                method,
+                raw_path or "/",
+                canonical_query(raw_query),
+                _canonical_headers(headers, signed),
+                signed_names,
+                payload_hash,
+            ]
+        )
         key = signing_key(self._secret_key, date, region, service)
         expected = hmac.new(key, string_to_sign(amz_date, scope, canonical_request).encode(), hashlib.sha256)
         if not hmac.compare_digest(expected.hexdigest(), signature):
             raise S3Error(
-                403, "SignatureDoesNotMatch",
+                403,
+                "SignatureDoesNotMatch",
                 "access denied: the request signature does not match; check the secret key",
             )
         return SigningContext(access_key, amz_date, scope, signature, key)
@@ -204,23 +229,32 @@ class SigV4Verifier:
         self._check_key(access_key)
         signed_at = parse_amz_date(amz_date, "AuthorizationQueryParametersError")
         if expires is None or expires > MAX_PRESIGN_SECONDS:
-            raise S3Error(400, "AuthorizationQueryParametersError",
-                          f"X-Amz-Expires must be between 0 and {MAX_PRESIGN_SECONDS} seconds")
+            raise S3Error(
+                400,
+                "AuthorizationQueryParametersError",
+                f"X-Amz-Expires must be between 0 and {MAX_PRESIGN_SECONDS} seconds",
+            )
         if signed_at - self._clock() > self._max_skew:
             raise S3Error(403, "AccessDenied", "access denied: the presigned url is dated in the future")
         if self._clock() > signed_at + expires:
             raise S3Error(403, "AccessDenied", "access denied: the presigned url has expired")
         signed = signed_names.split(";")
-        canonical_request = "\n".join([
-            method, raw_path or "/", canonical_query(raw_query, exclude="X-Amz-Signature"),
-            _canonical_headers(headers, signed), signed_names,
-            (headers.get("x-amz-content-sha256") or [UNSIGNED_PAYLOAD])[0],
-        ])
+        canonical_request = "\n".join(
+            [
+                method,
+                raw_path or "/",
+                canonical_query(raw_query, exclude="X-Amz-Signature"),
+                _canonical_headers(headers, signed),
+                signed_names,
+                (headers.get("x-amz-content-sha256") or [UNSIGNED_PAYLOAD])[0],
+            ]
+        )
         key = signing_key(self._secret_key, date, region, service)
         expected = hmac.new(key, string_to_sign(amz_date, scope, canonical_request).encode(), hashlib.sha256)
         if not hmac.compare_digest(expected.hexdigest(), signature):
             raise S3Error(
-                403, "SignatureDoesNotMatch",
+                403,
+                "SignatureDoesNotMatch",
                 "access denied: the presigned url signature does not match; check the secret key",
             )
         return SigningContext(access_key, amz_date, scope, signature, key)
@@ -228,14 +262,21 @@ class SigV4Verifier:
 
 def chunk_signature(ctx: SigningContext, previous: str, chunk_sha256: str) -> str:
     """Signature of one STREAMING-AWS4-HMAC-SHA256-PAYLOAD chunk (chained from the previous one)."""
-    sts = "\n".join([
-        "AWS4-HMAC-SHA256-PAYLOAD", ctx.amz_date, ctx.scope, previous, EMPTY_SHA256, chunk_sha256])
+    sts = "\n".join(
+        ["AWS4-HMAC-SHA256-PAYLOAD", ctx.amz_date, ctx.scope, previous, EMPTY_SHA256, chunk_sha256]
+    )
     return hmac.new(ctx.signing_key, sts.encode(), hashlib.sha256).hexdigest()
 
 
 def trailer_signature(ctx: SigningContext, previous: str, trailer_lines: bytes) -> str:
     """Signature of the trailing headers of STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER."""
-    sts = "\n".join([
-        "AWS4-HMAC-SHA256-TRAILER", ctx.amz_date, ctx.scope, previous,
-        hashlib.sha256(trailer_lines).hexdigest()])
+    sts = "\n".join(
+        [
+            "AWS4-HMAC-SHA256-TRAILER",
+            ctx.amz_date,
+            ctx.scope,
+            previous,
+            hashlib.sha256(trailer_lines).hexdigest(),
+        ]
+    )
     return hmac.new(ctx.signing_key, sts.encode(), hashlib.sha256).hexdigest()

@@ -40,7 +40,8 @@ def check_bucket_name(name: str) -> None:
     if T2_ADDRESS.fullmatch(name) or ALIAS_NAME.fullmatch(name):
         return
     raise S3Error(
-        400, "InvalidBucketName",
+        400,
+        "InvalidBucketName",
         f"invalid store name {name!r}: use a t2 address (t2 + 38-41 base32 chars) or "
         "0x<40 hex owner>.<alias> with a 3-20 char alias of [a-z0-9.-] (a plain alias names the "
         "server owner's store)",
@@ -114,8 +115,12 @@ class FsStore:
         try:
             self._bucket_dir(bucket).mkdir()
         except FileExistsError as exc:
-            raise S3Error(409, "BucketAlreadyExists",
-                          f"store {bucket!r} already exists; pick another alias", f"/{bucket}") from exc
+            raise S3Error(
+                409,
+                "BucketAlreadyExists",
+                f"store {bucket!r} already exists; pick another alias",
+                f"/{bucket}",
+            ) from exc
         (self._bucket_dir(bucket) / "objects").mkdir()
         record = {"name": bucket, "created": time.time()}
         (self._bucket_dir(bucket) / "bucket.json").write_text(json.dumps(record))
@@ -152,8 +157,16 @@ class FsStore:
         d, kh = self._paths(bucket, key)
         return (d / f"{kh}.json").exists()
 
-    def commit(self, bucket: str, key: str, body: Path, size: int, cid: str, content_type: str,
-               metadata: dict[str, str]) -> ObjectMeta:
+    def commit(
+        self,
+        bucket: str,
+        key: str,
+        body: Path,
+        size: int,
+        cid: str,
+        content_type: str,
+        metadata: dict[str, str],
+    ) -> ObjectMeta:
         """Move a fully received body into place as a new object; 409 KeyExists if the key is taken."""
         self.require_bucket(bucket)
         d, kh = self._paths(bucket, key)
@@ -234,17 +247,27 @@ class FsStore:
         entries += [(_list_order(p), p) for p in prefixes]
         entries.sort(key=lambda e: e[0])
         entries = entries[:cap]
-        return ([e for _, e in entries if isinstance(e, ListedObject)],
-                [e for _, e in entries if isinstance(e, str)])
+        return (
+            [e for _, e in entries if isinstance(e, ListedObject)],
+            [e for _, e in entries if isinstance(e, str)],
+        )
 
     # ---- multipart uploads -----------------------------------------------------------------------------
     def create_upload(self, bucket: str, key: str, content_type: str, metadata: dict[str, str]) -> str:
         upload_id = secrets.token_hex(16)
         d = self.uploads / upload_id
         d.mkdir()
-        (d / "upload.json").write_text(json.dumps(
-            {"bucket": bucket, "key": key, "content_type": content_type, "metadata": metadata,
-             "initiated": time.time()}))
+        (d / "upload.json").write_text(
+            json.dumps(
+                {
+                    "bucket": bucket,
+                    "key": key,
+                    "content_type": content_type,
+                    "metadata": metadata,
+                    "initiated": time.time(),
+                }
+            )
+        )
         return upload_id
 
     def _pending_uploads(self) -> builtins.list[tuple[Path, dict | None, float]]:
@@ -262,9 +285,13 @@ class FsStore:
     def list_uploads(self, bucket: str, prefix: str = "") -> builtins.list[PendingUpload]:
         """Multipart uploads in progress under `prefix`, oldest first, so a client can find and abort them."""
         self.require_bucket(bucket)
-        found = [PendingUpload(info["key"], d.name, started) for d, info, started in self._pending_uploads()
-                 if info is not None and info.get("bucket") == bucket
-                 and str(info.get("key", "")).startswith(prefix)]
+        found = [
+            PendingUpload(info["key"], d.name, started)
+            for d, info, started in self._pending_uploads()
+            if info is not None
+            and info.get("bucket") == bucket
+            and str(info.get("key", "")).startswith(prefix)
+        ]
         return sorted(found, key=lambda u: (u.initiated, u.key))
 
     def remove_abandoned_uploads(self, max_age_seconds: float, now: float | None = None) -> tuple[int, int]:
@@ -310,8 +337,9 @@ class FsStore:
 
 
 def key_exists(bucket: str, key: str) -> S3Error:
-    return S3Error(409, "KeyExists", f"key exists: {key!r} is already stored; objects are immutable",
-                   f"/{bucket}/{key}")
+    return S3Error(
+        409, "KeyExists", f"key exists: {key!r} is already stored; objects are immutable", f"/{bucket}/{key}"
+    )
 
 
 def no_such_key(bucket: str, key: str) -> S3Error:

@@ -51,20 +51,31 @@ def check_limits(archive: Path, dest: Path, members: int, total_bytes: int, limi
     """Refuse, before anything is written, an archive whose declared contents break `limits`."""
     hint = "if the archive is genuine, extract it yourself and import the folder"
     if members > limits.max_members:
-        raise DatasetError(f"{archive}: holds more than the limit of {limits.max_members} members; "
-                           "nothing was extracted", hint=hint)
+        raise DatasetError(
+            f"{archive}: holds more than the limit of {limits.max_members} members; nothing was extracted",
+            hint=hint,
+        )
     if total_bytes > limits.max_total_bytes:
-        raise DatasetError(f"{archive}: expands to {_size(total_bytes)}, more than the limit of "
-                           f"{_size(limits.max_total_bytes)}; nothing was extracted", hint=hint)
+        raise DatasetError(
+            f"{archive}: expands to {_size(total_bytes)}, more than the limit of "
+            f"{_size(limits.max_total_bytes)}; nothing was extracted",
+            hint=hint,
+        )
     packed = max(archive.stat().st_size, 1)
     if total_bytes > limits.ratio_floor_bytes and total_bytes > limits.max_ratio * packed:
-        raise DatasetError(f"{archive}: {_size(packed)} expands to {_size(total_bytes)} "
-                           f"({total_bytes / packed:.0f}:1, more than {limits.max_ratio:g}:1), as a "
-                           "decompression bomb does; nothing was extracted", hint=hint)
+        raise DatasetError(
+            f"{archive}: {_size(packed)} expands to {_size(total_bytes)} "
+            f"({total_bytes / packed:.0f}:1, more than {limits.max_ratio:g}:1), as a "
+            "decompression bomb does; nothing was extracted",
+            hint=hint,
+        )
     free = shutil.disk_usage(dest).free
     if total_bytes > free:
-        raise DatasetError(f"{archive}: expands to {_size(total_bytes)} but only {_size(free)} is free at "
-                           f"{dest}; nothing was extracted", hint="free some disk space, or set TMPDIR")
+        raise DatasetError(
+            f"{archive}: expands to {_size(total_bytes)} but only {_size(free)} is free at "
+            f"{dest}; nothing was extracted",
+            hint="free some disk space, or set TMPDIR",
+        )
 
 
 def is_archive(path: Path) -> bool:
@@ -73,8 +84,10 @@ def is_archive(path: Path) -> bool:
 
 
 def _escape_error(archive: Path, member: str, why: str) -> DatasetError:
-    return DatasetError(f"{archive}: unsafe archive member {member!r} ({why}); nothing was extracted",
-                        hint="re-create the archive with relative paths that stay inside its folder")
+    return DatasetError(
+        f"{archive}: unsafe archive member {member!r} ({why}); nothing was extracted",
+        hint="re-create the archive with relative paths that stay inside its folder",
+    )
 
 
 def _check_member_path(archive: Path, name: str) -> PurePosixPath:
@@ -122,8 +135,9 @@ def _safe_zip(archive: Path, dest: Path, limits: ExtractionLimits) -> None:
                     _check_link_target(archive, info.filename, target, hard=False)
             zf.extractall(dest)
     except zipfile.BadZipFile as exc:
-        raise DatasetError(f"{archive}: not a readable zip file ({exc})",
-                           hint="check that the download is complete") from None
+        raise DatasetError(
+            f"{archive}: not a readable zip file ({exc})", hint="check that the download is complete"
+        ) from None
 
 
 def _safe_tar(archive: Path, dest: Path, limits: ExtractionLimits) -> None:
@@ -142,12 +156,14 @@ def _safe_tar(archive: Path, dest: Path, limits: ExtractionLimits) -> None:
         member = exc.tarinfo.name if getattr(exc, "tarinfo", None) is not None else "?"
         raise _escape_error(archive, member, str(exc)) from None
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise DatasetError(f"{archive}: not a readable tar file ({exc})",
-                           hint="check that the download is complete") from None
+        raise DatasetError(
+            f"{archive}: not a readable tar file ({exc})", hint="check that the download is complete"
+        ) from None
 
 
-def _tar_members(tf: tarfile.TarFile, archive: Path, dest: Path, limits: ExtractionLimits
-                 ) -> list[tarfile.TarInfo]:
+def _tar_members(
+    tf: tarfile.TarFile, archive: Path, dest: Path, limits: ExtractionLimits
+) -> list[tarfile.TarInfo]:
     """The members, read header by header so a bomb of empty entries is stopped at the count limit."""
     members: list[tarfile.TarInfo] = []
     total = 0
@@ -172,8 +188,10 @@ def extract_archive(archive: Path, dest: Path, limits: ExtractionLimits = DEFAUL
     elif name.endswith(TAR_SUFFIXES):
         _safe_tar(archive, dest, limits)
     else:
-        raise DatasetError(f"{archive}: unsupported archive type",
-                           hint=f"use a folder, or one of {', '.join(ZIP_SUFFIXES + TAR_SUFFIXES)}")
+        raise DatasetError(
+            f"{archive}: unsupported archive type",
+            hint=f"use a folder, or one of {', '.join(ZIP_SUFFIXES + TAR_SUFFIXES)}",
+        )
     return dest
 
 
@@ -187,8 +205,10 @@ def source_folder(src: Path, limits: ExtractionLimits = DEFAULT_LIMITS) -> Itera
     if not src.exists():
         raise DatasetError(f"{src}: source not found", hint="pass a folder, a .zip or a .tar(.gz)")
     if not is_archive(src):
-        raise DatasetError(f"{src}: not a folder or a supported archive",
-                           hint=f"pass a folder, or one of {', '.join(ZIP_SUFFIXES + TAR_SUFFIXES)}")
+        raise DatasetError(
+            f"{src}: not a folder or a supported archive",
+            hint=f"pass a folder, or one of {', '.join(ZIP_SUFFIXES + TAR_SUFFIXES)}",
+        )
     tmp = Path(tempfile.mkdtemp(prefix="modelopsx-extract-"))
     try:
         yield extract_archive(src, tmp, limits)
@@ -205,10 +225,10 @@ def descend_single_folder(root: Path, markers: tuple[str, ...], max_depth: int =
             if all((folder / m).exists() for m in markers):
                 return folder
             try:
-                nxt.extend(p for p in folder.iterdir()
-                           if p.is_dir() and not p.name.startswith((".", "__MACOSX")))
+                nxt.extend(
+                    p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))
+                )
             except OSError:
                 continue
         frontier = nxt
     return None
-

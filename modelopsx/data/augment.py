@@ -50,10 +50,15 @@ class AugmentParams:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def sample_params(rng: np.random.Generator, max_angle: float = 8.0,
-                  scale_range: tuple[float, float] = (0.8, 1.25), max_shift: float = 0.08,
-                  max_brightness: float = 32.0, contrast_range: tuple[float, float] = (0.75, 1.3),
-                  flip_prob: float = 0.5) -> AugmentParams:
+def sample_params(
+    rng: np.random.Generator,
+    max_angle: float = 8.0,
+    scale_range: tuple[float, float] = (0.8, 1.25),
+    max_shift: float = 0.08,
+    max_brightness: float = 32.0,
+    contrast_range: tuple[float, float] = (0.75, 1.3),
+    flip_prob: float = 0.5,
+) -> AugmentParams:
     return AugmentParams(
         flip=bool(rng.random() < flip_prob),
         angle=float(rng.uniform(-max_angle, max_angle)),
@@ -64,8 +69,9 @@ def sample_params(rng: np.random.Generator, max_angle: float = 8.0,
     )
 
 
-def affine_matrix(params: AugmentParams, width: int, height: int,
-                  out_size: tuple[int, int] | None = None) -> np.ndarray:
+def affine_matrix(
+    params: AugmentParams, width: int, height: int, out_size: tuple[int, int] | None = None
+) -> np.ndarray:
     """2x3 matrix from input to output image coordinates, in continuous pixel coordinates (pixel i spans
     [i, i+1)): stretch to `out_size` (width, height; default: the input size), then flip, rotate and zoom
     about the output centre, then shift."""
@@ -79,8 +85,9 @@ def affine_matrix(params: AugmentParams, width: int, height: int,
     # image y points down, so a counter-clockwise turn on screen is this matrix
     rotate = np.array([[c, s, 0], [-s, c, 0], [0, 0, 1]], np.float64)
     zoom = np.diag([params.scale, params.scale, 1.0])
-    back = np.array([[1, 0, cx + params.shift[0] * out_w], [0, 1, cy + params.shift[1] * out_h], [0, 0, 1]],
-                    np.float64)
+    back = np.array(
+        [[1, 0, cx + params.shift[0] * out_w], [0, 1, cy + params.shift[1] * out_h], [0, 0, 1]], np.float64
+    )
     return (back @ zoom @ rotate @ flip @ to_origin @ stretch)[:2]
 
 
@@ -111,8 +118,15 @@ def transform_boxes(boxes: np.ndarray, matrix: np.ndarray, tighten: bool = True)
     else:  # corners
         ext_x = np.abs(lin[0, 0]) * half[:, 0] + np.abs(lin[0, 1]) * half[:, 1]
         ext_y = np.abs(lin[1, 0]) * half[:, 0] + np.abs(lin[1, 1]) * half[:, 1]
-    return np.stack([new_centre[:, 0] - ext_x, new_centre[:, 1] - ext_y,
-                     new_centre[:, 0] + ext_x, new_centre[:, 1] + ext_y], axis=1)
+    return np.stack(
+        [
+            new_centre[:, 0] - ext_x,
+            new_centre[:, 1] - ext_y,
+            new_centre[:, 0] + ext_x,
+            new_centre[:, 1] + ext_y,
+        ],
+        axis=1,
+    )
 
 
 def clip_boxes(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,20 +141,31 @@ def clip_boxes(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, 
     return clipped, fraction
 
 
-def warp_image(image: np.ndarray, matrix: np.ndarray, out_size: tuple[int, int] | None = None,
-               fill: tuple[float, float, float] | None = None) -> np.ndarray:
+def warp_image(
+    image: np.ndarray,
+    matrix: np.ndarray,
+    out_size: tuple[int, int] | None = None,
+    fill: tuple[float, float, float] | None = None,
+) -> np.ndarray:
     """Apply a continuous-coordinate affine matrix (bilinear); `out_size` is (width, height). Uncovered
     borders get the image's mean colour (reflect padding would create mirrored, unannotated people)."""
     import cv2
 
     h, w = image.shape[:2]
     size = out_size if out_size is not None else (w, h)
-    return cv2.warpAffine(image, index_matrix(matrix), size, flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=fill or mean_colour(image))
+    return cv2.warpAffine(
+        image,
+        index_matrix(matrix),
+        size,
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=fill or mean_colour(image),
+    )
 
 
-def adjust_brightness_contrast(image: np.ndarray, brightness: float, contrast: float,
-                               mean: float | None = None) -> np.ndarray:
+def adjust_brightness_contrast(
+    image: np.ndarray, brightness: float, contrast: float, mean: float | None = None
+) -> np.ndarray:
     """Scale deviations from the mean intensity by `contrast`, then add `brightness` (uint8, saturating)."""
     import cv2
 
@@ -148,8 +173,9 @@ def adjust_brightness_contrast(image: np.ndarray, brightness: float, contrast: f
     return cv2.addWeighted(image, contrast, image, 0.0, (1.0 - contrast) * level + brightness)
 
 
-def _geometric(image: np.ndarray, boxes: np.ndarray, params: AugmentParams,
-               tighten: bool) -> tuple[np.ndarray, np.ndarray]:
+def _geometric(
+    image: np.ndarray, boxes: np.ndarray, params: AugmentParams, tighten: bool
+) -> tuple[np.ndarray, np.ndarray]:
     h, w = image.shape[:2]
     matrix = affine_matrix(params, w, h)
     return warp_image(image, matrix), transform_boxes(boxes, matrix, tighten)
@@ -162,14 +188,16 @@ def hflip(image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return image[:, ::-1].copy(), np.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], 1)
 
 
-def rotate(image: np.ndarray, boxes: np.ndarray, angle: float,
-           tighten: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def rotate(
+    image: np.ndarray, boxes: np.ndarray, angle: float, tighten: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Rotate about the centre by `angle` degrees (counter-clockwise); boxes re-fitted, not clipped."""
     return _geometric(image, boxes, AugmentParams(angle=angle), tighten)
 
 
-def scale_jitter(image: np.ndarray, boxes: np.ndarray, scale: float,
-                 shift: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
+def scale_jitter(
+    image: np.ndarray, boxes: np.ndarray, scale: float, shift: tuple[float, float] = (0.0, 0.0)
+) -> tuple[np.ndarray, np.ndarray]:
     """Zoom about the centre by `scale`, then shift by a fraction of the size; output keeps the input size."""
     return _geometric(image, boxes, AugmentParams(scale=scale, shift=shift), True)
 
@@ -182,9 +210,13 @@ class AugmentedBoxes:
     ignore: np.ndarray  # [M] bool: turned into an ignore region (or already one)
 
 
-def augment_example(image: np.ndarray, boxes: np.ndarray, params: AugmentParams,
-                    ignore: np.ndarray | None = None,
-                    tighten: bool = True) -> tuple[np.ndarray, AugmentedBoxes]:
+def augment_example(
+    image: np.ndarray,
+    boxes: np.ndarray,
+    params: AugmentParams,
+    ignore: np.ndarray | None = None,
+    tighten: bool = True,
+) -> tuple[np.ndarray, AugmentedBoxes]:
     """Apply one parameter draw to an image and its boxes (see the module docstring for the box rules)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     ignore_in = np.zeros(len(boxes), bool) if ignore is None else np.asarray(ignore, bool)
@@ -196,8 +228,9 @@ def augment_example(image: np.ndarray, boxes: np.ndarray, params: AugmentParams,
     sides = clipped[:, 2:] - clipped[:, :2]
     keep = (sides >= MIN_BOX_SIDE).all(axis=1)
     index = np.flatnonzero(keep)
-    return out, AugmentedBoxes(clipped[index], index, fraction[index],
-                               ignore_in[index] | (fraction[index] < MIN_KEPT_FRACTION))
+    return out, AugmentedBoxes(
+        clipped[index], index, fraction[index], ignore_in[index] | (fraction[index] < MIN_KEPT_FRACTION)
+    )
 
 
 # ---------------------------------------------------------------------------------------- materialized copies
@@ -216,14 +249,17 @@ def augmented_name(file_name: str, copy: int) -> str:
     return str(path.with_name(f"{path.stem}__aug{copy}.jpg"))
 
 
-def _augment_one(src: Dataset, out_images: Path, image: ImageRecord, boxes: list[Box], copy: int,
-                 seed: int) -> tuple[AugmentParams, AugmentedBoxes]:
+def _augment_one(
+    src: Dataset, out_images: Path, image: ImageRecord, boxes: list[Box], copy: int, seed: int
+) -> tuple[AugmentParams, AugmentedBoxes]:
     import cv2
 
     pixels = cv2.imread(str(src.image_path(image)), cv2.IMREAD_COLOR)
     if pixels is None:
-        raise DatasetError(f"{src.image_path(image)}: unreadable image",
-                           hint="run `modelopsx dataset validate --quarantine` on the source dataset first")
+        raise DatasetError(
+            f"{src.image_path(image)}: unreadable image",
+            hint="run `modelopsx dataset validate --quarantine` on the source dataset first",
+        )
     rng = np.random.default_rng([seed, copy, image.id])
     params = sample_params(rng)
     xyxy = np.array([b.xyxy for b in boxes], np.float64).reshape(-1, 4)
@@ -271,8 +307,10 @@ def augment_dataset(src: Path, out: Path, copies: int, seed: int, quiet: bool = 
     results: list[tuple[AugmentParams, AugmentedBoxes]] = []
     # OpenCV releases the GIL while decoding, warping and encoding, so threads use every core
     with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
-        futures = [pool.submit(_augment_one, source, out_images, image, by_image[image.id], k, seed)
-                   for image, k in tasks]
+        futures = [
+            pool.submit(_augment_one, source, out_images, image, by_image[image.id], k, seed)
+            for image, k in tasks
+        ]
         for future in futures:
             results.append(future.result())
             if progress is not None:
@@ -280,34 +318,71 @@ def augment_dataset(src: Path, out: Path, copies: int, seed: int, quiet: bool = 
     if progress is not None:
         progress.close()
 
-    dataset = Dataset(root=out, info={
-        "description": f"{copies} box-aware augmented copies per image of {src.name}",
-        "source": {"path": str(src.resolve()), "version": version},
-        "augment": {"copies": copies, "seed": seed, "tighten": True, "min_kept_fraction": MIN_KEPT_FRACTION},
-        "source_info": source.info,
-    })
+    dataset = Dataset(
+        root=out,
+        info={
+            "description": f"{copies} box-aware augmented copies per image of {src.name}",
+            "source": {"path": str(src.resolve()), "version": version},
+            "augment": {
+                "copies": copies,
+                "seed": seed,
+                "tighten": True,
+                "min_kept_fraction": MIN_KEPT_FRACTION,
+            },
+            "source_info": source.info,
+        },
+    )
     next_image, next_box = 1, 1
     for image in source.images:
-        dataset.images.append(ImageRecord(next_image, image.file_name, image.width, image.height, image.group,
-                                          dict(image.extra)))
+        dataset.images.append(
+            ImageRecord(
+                next_image, image.file_name, image.width, image.height, image.group, dict(image.extra)
+            )
+        )
         for box in by_image[image.id]:
-            dataset.annotations.append(Box(next_box, next_image, list(box.bbox), box.iscrowd, box.ignore,
-                                           box.visibility, box.height, box.truncation, box.category_id,
-                                           dict(box.extra)))
+            dataset.annotations.append(
+                Box(
+                    next_box,
+                    next_image,
+                    list(box.bbox),
+                    box.iscrowd,
+                    box.ignore,
+                    box.visibility,
+                    box.height,
+                    box.truncation,
+                    box.category_id,
+                    dict(box.extra),
+                )
+            )
             next_box += 1
         next_image += 1
     for (image, k), (params, result) in zip(tasks, results, strict=True):
-        dataset.images.append(ImageRecord(next_image, augmented_name(image.file_name, k), image.width,
-                                          image.height, image.group,
-                                          {"augmented_from": image.file_name, "augment": params.to_json()}))
+        dataset.images.append(
+            ImageRecord(
+                next_image,
+                augmented_name(image.file_name, k),
+                image.width,
+                image.height,
+                image.group,
+                {"augmented_from": image.file_name, "augment": params.to_json()},
+            )
+        )
         originals = by_image[image.id]
         for row, src_index in enumerate(result.source_index):
             box = originals[int(src_index)]
             x1, y1, x2, y2 = (float(v) for v in result.boxes[row])
-            dataset.annotations.append(Box(
-                next_box, next_image, [x1, y1, x2 - x1, y2 - y1], box.iscrowd, int(bool(result.ignore[row])),
-                visibility=float(box.visibility) * float(min(1.0, result.kept_fraction[row])),
-                height=float(box.height) * params.scale, category_id=box.category_id))
+            dataset.annotations.append(
+                Box(
+                    next_box,
+                    next_image,
+                    [x1, y1, x2 - x1, y2 - y1],
+                    box.iscrowd,
+                    int(bool(result.ignore[row])),
+                    visibility=float(box.visibility) * float(min(1.0, result.kept_fraction[row])),
+                    height=float(box.height) * params.scale,
+                    category_id=box.category_id,
+                )
+            )
             next_box += 1
         next_image += 1
     dataset.save()

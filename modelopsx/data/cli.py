@@ -17,8 +17,9 @@ from rich.table import Table
 from modelopsx.errors import DatasetError, UserError
 from modelopsx.settings import REGISTRY_STORE_HELP
 
-dataset_app = typer.Typer(name="dataset", help="Import, validate, split, synthesize and augment datasets.",
-                          no_args_is_help=True)
+dataset_app = typer.Typer(
+    name="dataset", help="Import, validate, split, synthesize and augment datasets.", no_args_is_help=True
+)
 console = Console()
 
 MAX_ROWS = 50
@@ -46,11 +47,14 @@ def _counts_table(title: str, rows: dict[str, dict[str, Any]], columns: list[str
 def _dataset_counts(dataset: Any) -> dict[str, int]:
     boxes = dataset.annotations
     with_people = {b.image_id for b in boxes if not (b.ignore or b.iscrowd)}
-    return {"images": len(dataset.images), "boxes": len(boxes),
-            "pedestrians": sum(1 for b in boxes if not (b.ignore or b.iscrowd)),
-            "ignore": sum(1 for b in boxes if b.ignore or b.iscrowd),
-            "person-free images": sum(1 for i in dataset.images if i.id not in with_people),
-            "groups": len({i.group for i in dataset.images})}
+    return {
+        "images": len(dataset.images),
+        "boxes": len(boxes),
+        "pedestrians": sum(1 for b in boxes if not (b.ignore or b.iscrowd)),
+        "ignore": sum(1 for b in boxes if b.ignore or b.iscrowd),
+        "person-free images": sum(1 for i in dataset.images if i.id not in with_people),
+        "groups": len({i.group for i in dataset.images}),
+    }
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -65,8 +69,9 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 @dataset_app.command("import")
 def import_command(
-    src: str | None = typer.Argument(None, help="Folder, .zip or .tar(.gz), or an http(s) URL of an archive "
-                                     "(for tfds: optional data dir)."),
+    src: str | None = typer.Argument(
+        None, help="Folder, .zip or .tar(.gz), or an http(s) URL of an archive (for tfds: optional data dir)."
+    ),
     fmt: ImportFormat = typer.Option(..., "--format", "-f", help="Source format."),
     out: Path = typer.Option(..., "--out", "-o", help="New folder for the canonical dataset."),
     name: str | None = typer.Option(None, "--name", help="TFDS dataset: kitti, voc/2007 or coco/2017."),
@@ -85,8 +90,16 @@ def import_command(
     from modelopsx.data.importers.common import check_output_dir
 
     def run(source: Path | None) -> Any:
-        return import_dataset(source, fmt.value, out, name=name, data_dir=data_dir, split=split,
-                              images_dir=images_dir, quiet=quiet)
+        return import_dataset(
+            source,
+            fmt.value,
+            out,
+            name=name,
+            data_dir=data_dir,
+            split=split,
+            images_dir=images_dir,
+            quiet=quiet,
+        )
 
     if src is not None and is_url(src):
         check_output_dir(out)  # before a long download
@@ -99,8 +112,11 @@ def import_command(
         if sha256 is not None:
             raise DatasetError("--sha256 applies to URL sources only", hint="drop --sha256 for a local path")
         result = run(Path(src) if src is not None else None)
-    console.print(_counts_table(f"Imported {fmt.value} -> {out}",
-                                {"dataset": _dataset_counts(result.dataset)}, COUNT_COLUMNS))
+    console.print(
+        _counts_table(
+            f"Imported {fmt.value} -> {out}", {"dataset": _dataset_counts(result.dataset)}, COUNT_COLUMNS
+        )
+    )
     if result.clipped or result.dropped:
         console.print(f"{result.clipped} box(es) clipped to the image border, {result.dropped} dropped")
     for warning in result.warnings[:20]:
@@ -112,9 +128,12 @@ def import_command(
 @dataset_app.command("validate")
 def validate_command(
     root: Path = typer.Argument(..., help="Canonical dataset folder."),
-    quarantine: bool = typer.Option(False, "--quarantine",
-                                    help="Move broken images and annotations to DIR/quarantine/ and rewrite "
-                                         "annotations.json without them (clips fixable boxes)."),
+    quarantine: bool = typer.Option(
+        False,
+        "--quarantine",
+        help="Move broken images and annotations to DIR/quarantine/ and rewrite "
+        "annotations.json without them (clips fixable boxes).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Report every problem (file and entry); exit non-zero on errors unless --quarantine handled them."""
@@ -127,23 +146,32 @@ def validate_command(
             table.add_column(col, overflow="fold")
         for issue in report.issues[:MAX_ROWS]:
             color = "red" if issue.level == ERROR else "yellow"
-            table.add_row(f"[{color}]{issue.level}[/]", issue.file, issue.entry, issue.message,
-                          issue.resolution)
+            table.add_row(
+                f"[{color}]{issue.level}[/]", issue.file, issue.entry, issue.message, issue.resolution
+            )
         console.print(table)
         if len(report.issues) > MAX_ROWS:
             console.print(f"... and {len(report.issues) - MAX_ROWS} more")
-    console.print(f"{report.images_checked} images and {report.boxes_checked} boxes checked: "
-                  f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    console.print(
+        f"{report.images_checked} images and {report.boxes_checked} boxes checked: "
+        f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    )
     if report.quarantine_report is not None:
-        console.print(f"quarantined {report.quarantined_images} image(s) and "
-                      f"{report.quarantined_annotations} annotation(s), fixed {report.clipped_boxes} "
-                      f"box(es); report: {report.quarantine_report}")
+        console.print(
+            f"quarantined {report.quarantined_images} image(s) and "
+            f"{report.quarantined_annotations} annotation(s), fixed {report.clipped_boxes} "
+            f"box(es); report: {report.quarantine_report}"
+        )
     if report.fatal:
-        raise DatasetError(f"{root}: {report.errors[0]}",
-                           hint="annotations.json must be COCO-style JSON; restore it from its source")
+        raise DatasetError(
+            f"{root}: {report.errors[0]}",
+            hint="annotations.json must be COCO-style JSON; restore it from its source",
+        )
     if not report.ok:
-        raise DatasetError(f"{root}: {len(report.errors)} validation error(s), first: {report.errors[0]}",
-                           hint="fix them, or run with --quarantine to move the broken entries out")
+        raise DatasetError(
+            f"{root}: {len(report.errors)} validation error(s), first: {report.errors[0]}",
+            hint="fix them, or run with --quarantine to move the broken entries out",
+        )
 
 
 @dataset_app.command("split")
@@ -158,14 +186,20 @@ def split_command(
     from modelopsx.data.split import split_dataset
 
     summary = split_dataset(root, out, val=val, test=test, salt=salt)
-    rows = {name: {**counts, "content hash": summary["hashes"][name][:16]}
-            for name, counts in summary["counts"].items()}
-    console.print(_counts_table(f"Split of {root} -> {out}", rows,
-                                ["images", "boxes", "pedestrians", "groups", "content hash"]))
+    rows = {
+        name: {**counts, "content hash": summary["hashes"][name][:16]}
+        for name, counts in summary["counts"].items()
+    }
+    console.print(
+        _counts_table(
+            f"Split of {root} -> {out}", rows, ["images", "boxes", "pedestrians", "groups", "content hash"]
+        )
+    )
     empty = [name for name, counts in summary["counts"].items() if not counts["images"]]
     if empty:
-        console.print(f"[yellow]warning:[/] empty split(s): {', '.join(empty)} "
-                      "(too few groups for these fractions)")
+        console.print(
+            f"[yellow]warning:[/] empty split(s): {', '.join(empty)} (too few groups for these fractions)"
+        )
 
 
 @dataset_app.command("synth")
@@ -183,8 +217,9 @@ def synth_command(
     width, height = _parse_size(size)
     check_output_dir(out)
     dataset = generate_synthetic(out, images, seed=seed, size=(width, height), quiet=quiet)
-    console.print(_counts_table(f"Synthetic dataset -> {out}", {"dataset": _dataset_counts(dataset)},
-                                COUNT_COLUMNS))
+    console.print(
+        _counts_table(f"Synthetic dataset -> {out}", {"dataset": _dataset_counts(dataset)}, COUNT_COLUMNS)
+    )
 
 
 @dataset_app.command("augment")
@@ -201,8 +236,11 @@ def augment_command(
 
     check_output_dir(out)
     dataset = augment_dataset(root, out, copies=copies, seed=seed, quiet=quiet)
-    console.print(_counts_table(f"Augmented {root} x{copies} -> {out}", {"dataset": _dataset_counts(dataset)},
-                                COUNT_COLUMNS))
+    console.print(
+        _counts_table(
+            f"Augmented {root} x{copies} -> {out}", {"dataset": _dataset_counts(dataset)}, COUNT_COLUMNS
+        )
+    )
 
 
 @dataset_app.command("info")
@@ -212,8 +250,7 @@ def info_command(root: Path = typer.Argument(..., help="Canonical dataset folder
     from modelopsx.data.hashing import dataset_version_hash
 
     dataset = load_dataset(root)
-    console.print(_counts_table(f"{root}", {"dataset": _dataset_counts(dataset)},
-                                COUNT_COLUMNS))
+    console.print(_counts_table(f"{root}", {"dataset": _dataset_counts(dataset)}, COUNT_COLUMNS))
     console.print(f"content hash: {dataset_version_hash(root)}")
 
 

@@ -138,8 +138,18 @@ class Dataset:
 
 
 _IMAGE_KEYS = {"id", "file_name", "width", "height", "group"}
-_BOX_KEYS = {"id", "image_id", "bbox", "iscrowd", "ignore", "visibility", "height", "truncation",
-             "category_id", "area"}
+_BOX_KEYS = {
+    "id",
+    "image_id",
+    "bbox",
+    "iscrowd",
+    "ignore",
+    "visibility",
+    "height",
+    "truncation",
+    "category_id",
+    "area",
+}
 
 
 def image_from_json(entry: dict[str, Any]) -> ImageRecord:
@@ -176,17 +186,23 @@ def read_annotations(path: Path, expected: str | None = None) -> dict[str, Any]:
     """
     kind = expected or "COCO-style JSON"
     if not path.is_file():
-        raise DatasetError(f"{path}: annotations file not found",
-                           hint=f"pass the path of the {expected} file" if expected else
-                           f"a canonical dataset is a folder with {IMAGES_DIR}/ and {ANNOTATIONS_FILE}")
+        raise DatasetError(
+            f"{path}: annotations file not found",
+            hint=f"pass the path of the {expected} file"
+            if expected
+            else f"a canonical dataset is a folder with {IMAGES_DIR}/ and {ANNOTATIONS_FILE}",
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not a text file ({exc.reason})", hint=f"expected {kind}") from None
     except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-                           hint=f"expected {expected}" if expected else
-                           "expected COCO-style JSON with images, annotations and categories") from None
+        raise DatasetError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            hint=f"expected {expected}"
+            if expected
+            else "expected COCO-style JSON with images, annotations and categories",
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DatasetError(f"{path}: missing the 'images' list", hint=f"expected {kind}")
     if not isinstance(data.get("annotations", []), list):
@@ -206,18 +222,21 @@ def dataset_from_json(data: dict[str, Any], root: Path, source: Path) -> Dataset
     for index, entry in enumerate(data["images"]):
         problems = image_entry_problems(entry)
         if problems:
-            raise DatasetError(f"{source}: images[{index}] is malformed: {'; '.join(problems)}",
-                               hint="each image needs integer id, width and height and a relative file_name; "
-                                    "`modelopsx dataset validate --quarantine` moves broken entries out")
+            raise DatasetError(
+                f"{source}: images[{index}] is malformed: {'; '.join(problems)}",
+                hint="each image needs integer id, width and height and a relative file_name; "
+                "`modelopsx dataset validate --quarantine` moves broken entries out",
+            )
         images.append(image_from_json(entry))
     boxes: list[Box] = []
     for index, entry in enumerate(data.get("annotations", [])):
         problems = annotation_entry_problems(entry)
         if problems:
-            raise DatasetError(f"{source}: annotations[{index}] is malformed: {'; '.join(problems)}",
-                               hint="each annotation needs integer id and image_id and a bbox of four "
-                                    "finite numbers; `modelopsx dataset validate --quarantine` moves broken "
-                                    "entries out")
+            raise DatasetError(
+                f"{source}: annotations[{index}] is malformed: {'; '.join(problems)}",
+                hint="each annotation needs integer id and image_id and a bbox of four "
+                "finite numbers; `modelopsx dataset validate --quarantine` moves broken "
+                "entries out",
+            )
         boxes.append(box_from_json(entry))
     return Dataset(root=root, images=images, annotations=boxes, info=dict(data.get("info") or {}))
-

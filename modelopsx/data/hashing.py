@@ -31,8 +31,9 @@ def file_sha256(path: Path) -> str:
         with path.open("rb") as fh:
             return hashlib.file_digest(fh, "sha256").hexdigest()
     except FileNotFoundError:
-        raise DatasetError(f"{path}: image file missing",
-                           hint="run `modelopsx dataset validate` on the dataset") from None
+        raise DatasetError(
+            f"{path}: image file missing", hint="run `modelopsx dataset validate` on the dataset"
+        ) from None
 
 
 def canonical_annotations(data: dict[str, Any]) -> bytes:

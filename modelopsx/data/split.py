@@ -45,8 +45,10 @@ def check_fractions(val: float, test: float) -> None:
         if not 0.0 <= value < 1.0:
             raise DatasetError(f"{name} {value:g} is outside [0, 1)", hint="fractions are like 0.15")
     if val + test >= 1.0:
-        raise DatasetError(f"--val {val:g} + --test {test:g} = {val + test:g}: nothing is left for train",
-                           hint="the fractions must sum to less than 1 (e.g. --val 0.15 --test 0.15)")
+        raise DatasetError(
+            f"--val {val:g} + --test {test:g} = {val + test:g}: nothing is left for train",
+            hint="the fractions must sum to less than 1 (e.g. --val 0.15 --test 0.15)",
+        )
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -65,8 +67,10 @@ def _write_split(source: Dataset, out: Path, name: str, image_ids: set[int], inf
     for img in part.images:
         src = source.image_path(img)
         if not src.is_file():
-            raise DatasetError(f"{src}: image file missing (images[id={img.id}])",
-                               hint=f"run `modelopsx dataset validate {source.root} --quarantine` first")
+            raise DatasetError(
+                f"{src}: image file missing (images[id={img.id}])",
+                hint=f"run `modelopsx dataset validate {source.root} --quarantine` first",
+            )
         _link_or_copy(src, part.image_path(img))
     part.save()
     return part
@@ -74,18 +78,23 @@ def _write_split(source: Dataset, out: Path, name: str, image_ids: set[int], inf
 
 def _check_unique(dataset: Dataset) -> None:
     """Duplicate ids or files would leak or drop images across splits; validation explains them in detail."""
-    for what, values in (("image id", [img.id for img in dataset.images]),
-                         ("file name", [img.file_name for img in dataset.images])):
+    for what, values in (
+        ("image id", [img.id for img in dataset.images]),
+        ("file name", [img.file_name for img in dataset.images]),
+    ):
         seen: set[object] = set()
         for value in values:
             if value in seen:
-                raise DatasetError(f"{dataset.root}: duplicate {what} {value!r}; cannot split",
-                                   hint=f"run `modelopsx dataset validate {dataset.root} --quarantine` first")
+                raise DatasetError(
+                    f"{dataset.root}: duplicate {what} {value!r}; cannot split",
+                    hint=f"run `modelopsx dataset validate {dataset.root} --quarantine` first",
+                )
             seen.add(value)
 
 
-def split_dataset(src: Path, out: Path, val: float = 0.15, test: float = 0.15,
-                  salt: str = "") -> dict[str, Any]:
+def split_dataset(
+    src: Path, out: Path, val: float = 0.15, test: float = 0.15, salt: str = ""
+) -> dict[str, Any]:
     """Write out/train, out/val, out/test and out/split.json; returns the split.json content.
 
     split.json: {"source", "source_hash", "fractions", "salt", "counts": {split: {"images", "boxes",
@@ -101,8 +110,12 @@ def split_dataset(src: Path, out: Path, val: float = 0.15, test: float = 0.15,
     for img in source.images:
         members[assign_split(img.group or Path(img.file_name).stem, val, test, salt)].add(img.id)
 
-    info = {"source": str(src.resolve()), "source_hash": source_hash, "salt": salt,
-            "fractions": {"val": val, "test": test}}
+    info = {
+        "source": str(src.resolve()),
+        "source_hash": source_hash,
+        "salt": salt,
+        "fractions": {"val": val, "test": test},
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.splitting-", dir=out.parent))
     try:

@@ -68,7 +68,7 @@ def _composite(background: np.ndarray, sprites: list[Sprite]) -> tuple[np.ndarra
         x2, y2 = min(w, sprite.x0 + sw), min(h, sprite.y0 + sh)
         if x1 >= x2 or y1 >= y2:
             continue
-        local = sprite.rgba[y1 - sprite.y0: y2 - sprite.y0, x1 - sprite.x0: x2 - sprite.x0]
+        local = sprite.rgba[y1 - sprite.y0 : y2 - sprite.y0, x1 - sprite.x0 : x2 - sprite.x0]
         mask = local[:, :, 3] > 0
         img[y1:y2, x1:x2][mask] = local[:, :, :3][mask]
         id_map[y1:y2, x1:x2][mask] = index
@@ -104,7 +104,7 @@ def _measure(sprites: list[Sprite], id_map: np.ndarray) -> list[dict[str, Any]]:
         x2, y2 = min(w, sprite.x0 + sw), min(h, sprite.y0 + sh)
         if x1 >= x2 or y1 >= y2:
             continue
-        inside = int(alpha[y1 - sprite.y0: y2 - sprite.y0, x1 - sprite.x0: x2 - sprite.x0].sum())
+        inside = int(alpha[y1 - sprite.y0 : y2 - sprite.y0, x1 - sprite.x0 : x2 - sprite.x0].sum())
         visible = id_map[y1:y2, x1:x2] == index
         n_visible = int(visible.sum())
         if n_visible == 0:
@@ -115,14 +115,16 @@ def _measure(sprites: list[Sprite], id_map: np.ndarray) -> list[dict[str, Any]]:
         bx2, by2 = x1 + int(vx[-1]) + 1, y1 + int(vy[-1]) + 1
         visibility = n_visible / full
         ignore = int(visibility < MIN_VISIBILITY or (by2 - by1) < MIN_BOX_HEIGHT)
-        people.append({
-            "bbox": [float(bx1), float(by1), float(bx2 - bx1), float(by2 - by1)],
-            "height": full_height,
-            "visibility": round(visibility, 4),
-            "truncation": round(1.0 - inside / full, 4),
-            "ignore": ignore,
-            "sprite": index,
-        })
+        people.append(
+            {
+                "bbox": [float(bx1), float(by1), float(bx2 - bx1), float(by2 - by1)],
+                "height": full_height,
+                "visibility": round(visibility, 4),
+                "truncation": round(1.0 - inside / full, 4),
+                "ignore": ignore,
+                "sprite": index,
+            }
+        )
     return people
 
 
@@ -173,8 +175,9 @@ def file_name(index: int) -> str:
     return f"{index:06d}.jpg"
 
 
-def _render_range(images_dir: str, seed: int, start: int, stop: int,
-                  size: tuple[int, int]) -> list[list[dict[str, Any]]]:
+def _render_range(
+    images_dir: str, seed: int, start: int, stop: int, size: tuple[int, int]
+) -> list[list[dict[str, Any]]]:
     """Render and write images [start, stop); returns their people (runs in a worker)."""
     out: list[list[dict[str, Any]]] = []
     for index in range(start, stop):
@@ -207,12 +210,21 @@ def refuse_existing_dataset(out: Path) -> None:
     """Datasets are never overwritten: refuse an output folder that already holds one."""
     images = out / IMAGES_DIR
     if (out / "annotations.json").exists() or (images.is_dir() and any(images.iterdir())):
-        raise DatasetError(f"{out} already holds a dataset",
-                           hint="choose a new --out directory (existing datasets are never overwritten)")
+        raise DatasetError(
+            f"{out} already holds a dataset",
+            hint="choose a new --out directory (existing datasets are never overwritten)",
+        )
 
 
-def generate_synthetic(out: Path, n_images: int, seed: int = 0, size: tuple[int, int] = (384, 256),
-                       quiet: bool = True, *, parallel: str = "auto") -> Dataset:
+def generate_synthetic(
+    out: Path,
+    n_images: int,
+    seed: int = 0,
+    size: tuple[int, int] = (384, 256),
+    quiet: bool = True,
+    *,
+    parallel: str = "auto",
+) -> Dataset:
     """Write `n_images` synthetic street images and their annotations to the canonical dataset dir `out`.
 
     `size` is (width, height). Same arguments -> byte-identical images and annotations, whatever the
@@ -242,8 +254,9 @@ def generate_synthetic(out: Path, n_images: int, seed: int = 0, size: tuple[int,
     pool = _executor(parallel, workers) if n_images >= PARALLEL_THRESHOLD else None
     if pool is not None:
         with pool:
-            jobs = [pool.submit(_render_range, str(images_dir), seed, a, b, (width, height))
-                    for a, b in ranges]
+            jobs = [
+                pool.submit(_render_range, str(images_dir), seed, a, b, (width, height)) for a, b in ranges
+            ]
             for job in jobs:
                 part = job.result()
                 results.extend(part)
@@ -258,20 +271,42 @@ def generate_synthetic(out: Path, n_images: int, seed: int = 0, size: tuple[int,
     if progress is not None:
         progress.close()
 
-    dataset = Dataset(root=out, info={
-        "description": "ModelOpsX synthetic street scenes with pedestrians",
-        "generator": "modelopsx.data.synth", "generator_version": GENERATOR_VERSION,
-        "seed": seed, "size": [width, height], "sequence_length": SEQUENCE_LENGTH,
-    })
+    dataset = Dataset(
+        root=out,
+        info={
+            "description": "ModelOpsX synthetic street scenes with pedestrians",
+            "generator": "modelopsx.data.synth",
+            "generator_version": GENERATOR_VERSION,
+            "seed": seed,
+            "size": [width, height],
+            "sequence_length": SEQUENCE_LENGTH,
+        },
+    )
     box_id = 1
     for index, people in enumerate(results):
         image_id = index + 1
-        dataset.images.append(ImageRecord(id=image_id, file_name=file_name(index), width=width, height=height,
-                                           group=f"synth-{seed}-{index // SEQUENCE_LENGTH:05d}"))
+        dataset.images.append(
+            ImageRecord(
+                id=image_id,
+                file_name=file_name(index),
+                width=width,
+                height=height,
+                group=f"synth-{seed}-{index // SEQUENCE_LENGTH:05d}",
+            )
+        )
         for person in people:
-            dataset.annotations.append(Box(
-                id=box_id, image_id=image_id, bbox=person["bbox"], iscrowd=0, ignore=person["ignore"],
-                visibility=person["visibility"], height=person["height"], truncation=person["truncation"]))
+            dataset.annotations.append(
+                Box(
+                    id=box_id,
+                    image_id=image_id,
+                    bbox=person["bbox"],
+                    iscrowd=0,
+                    ignore=person["ignore"],
+                    visibility=person["visibility"],
+                    height=person["height"],
+                    truncation=person["truncation"],
+                )
+            )
             box_id += 1
     dataset.save()
     return dataset

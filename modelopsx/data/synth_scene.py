@@ -99,8 +99,10 @@ def draw_background(rng: np.random.Generator, lay: Layout) -> np.ndarray:
     img = np.zeros((h, w, 3), np.uint8)
     hz, rt, rb = int(lay.horizon), int(lay.road_top), int(lay.road_bottom)
     # sky: vertical gradient between two random hues (day, overcast, dusk)
-    top, bottom = np.array(random_color(rng, (0.1, 0.6), (0.6, 1.0))), np.array(random_color(rng, (0.0, 0.4),
-                                                                                          (0.7, 1.0)))
+    top, bottom = (
+        np.array(random_color(rng, (0.1, 0.6), (0.6, 1.0))),
+        np.array(random_color(rng, (0.0, 0.4), (0.7, 1.0))),
+    )
     ramp = np.linspace(0, 1, hz + 1, dtype=np.float32)[:, None, None]
     img[: hz + 1] = (top * (1 - ramp) + bottom * ramp).astype(np.uint8)
     # buildings: a row of facades with window grids
@@ -118,8 +120,13 @@ def draw_background(rng: np.random.Generator, lay: Layout) -> np.ndarray:
                 cv2.rectangle(img, (wx, wy), (wx + ww, wy + wh), win, -1)
         if rng.random() < 0.6:  # a door or shop window at street level
             dx = x + int(rng.uniform(0.1, 0.7) * bw)
-            cv2.rectangle(img, (dx, hz - max(4, (hz - btop) // 5)), (dx + max(3, bw // 6), hz),
-                          random_color(rng, (0.0, 0.6), (0.1, 0.5)), -1)
+            cv2.rectangle(
+                img,
+                (dx, hz - max(4, (hz - btop) // 5)),
+                (dx + max(3, bw // 6), hz),
+                random_color(rng, (0.0, 0.6), (0.1, 0.5)),
+                -1,
+            )
         x += bw
     # ground: far sidewalk, road with lane marks and curbs, near sidewalk with tile lines
     walk = random_color(rng, (0.0, 0.15), (0.5, 0.8))
@@ -137,8 +144,9 @@ def draw_background(rng: np.random.Generator, lay: Layout) -> np.ndarray:
         cx = int(rng.uniform(0.2, 0.8) * w)
         for i in range(6):
             y = rt + int((rb - rt) * (i + 0.3) / 6)
-            cv2.rectangle(img, (cx - 25 - i * 3, y), (cx + 25 + i * 3, y + max(1, (rb - rt) // 14)),
-                          (225, 225, 225), -1)
+            cv2.rectangle(
+                img, (cx - 25 - i * 3, y), (cx + 25 + i * 3, y + max(1, (rb - rt) // 14)), (225, 225, 225), -1
+            )
     vx = w * rng.uniform(0.3, 0.7)
     for i in range(-12, 13):
         cv2.line(img, (int(vx + i * 4), rb), (int(vx + i * w / 6), h), _darker(walk), 1)
@@ -155,8 +163,13 @@ def _darker(color: tuple[int, int, int]) -> tuple[int, int, int]:
     return int(color[0] * 0.8), int(color[1] * 0.8), int(color[2] * 0.8)
 
 
-def _sample_walker(rng: np.random.Generator, lay: Layout, target_h: float, x: float | None = None,
-                   look: PersonLook | None = None) -> Walker:
+def _sample_walker(
+    rng: np.random.Generator,
+    lay: Layout,
+    target_h: float,
+    x: float | None = None,
+    look: PersonLook | None = None,
+) -> Walker:
     scale = 1.0 if rng.random() < 0.85 else float(rng.uniform(0.6, 0.8))  # a few children
     foot_y = lay.foot_for_height(target_h / scale)
     look = look or random_look(rng)
@@ -187,8 +200,11 @@ def make_cast(rng: np.random.Generator, width: int, height: int) -> Cast:
             x += h_i * rng.uniform(0.15, 0.35)  # overlapping, but mostly below IoU 0.5 with a neighbour
     # street furniture scattered on both sidewalks
     for _ in range(int(rng.integers(2, 7))):
-        foot = float(rng.uniform(lay.horizon + 3, lay.road_top) if rng.random() < 0.4
-                     else rng.uniform(lay.road_bottom, height))
+        foot = float(
+            rng.uniform(lay.horizon + 3, lay.road_top)
+            if rng.random() < 0.4
+            else rng.uniform(lay.road_bottom, height)
+        )
         kind = str(rng.choice(DISTRACTORS))
         cast.props.append(Prop(kind, float(rng.uniform(-0.05, 1.0) * width), foot, int(rng.integers(2**31))))
     # cars in the lanes, some parked, some driving
@@ -196,17 +212,36 @@ def make_cast(rng: np.random.Generator, width: int, height: int) -> Cast:
         foot = float(rng.uniform(lay.road_top + 0.2 * (lay.road_bottom - lay.road_top), lay.road_bottom))
         facing = 1 if rng.random() < 0.5 else -1
         speed = 0.0 if rng.random() < 0.4 else facing * lay.person_height_at(foot) * rng.uniform(0.2, 0.5)
-        cast.props.append(Prop("car", float(rng.uniform(-0.3, 0.9) * width), foot, int(rng.integers(2**31)),
-                               float(speed), facing))
+        cast.props.append(
+            Prop(
+                "car",
+                float(rng.uniform(-0.3, 0.9) * width),
+                foot,
+                int(rng.integers(2**31)),
+                float(speed),
+                facing,
+            )
+        )
     # deliberate occluders just in front of some people, so partial occlusion is common
     for walker in cast.walkers:
         if rng.random() < 0.3:
             h = lay.person_height_at(walker.foot_y)
-            kind = "car" if rng.random() < 0.3 and h < 0.5 * height else str(
-                rng.choice(["pole", "trash", "bollard", "board", "sign", "hydrant"]))
+            kind = (
+                "car"
+                if rng.random() < 0.3 and h < 0.5 * height
+                else str(rng.choice(["pole", "trash", "bollard", "board", "sign", "hydrant"]))
+            )
             dx = walker.x + rng.uniform(-0.25, 0.1) * h + (-h * 1.2 if kind == "car" else 0.0)
-            cast.props.append(Prop(kind, float(dx), walker.foot_y + float(rng.uniform(1.0, 0.05 * h + 2)),
-                                   int(rng.integers(2**31)), 0.0, 1))
+            cast.props.append(
+                Prop(
+                    kind,
+                    float(dx),
+                    walker.foot_y + float(rng.uniform(1.0, 0.05 * h + 2)),
+                    int(rng.integers(2**31)),
+                    0.0,
+                    1,
+                )
+            )
     cast.light_gain = float(rng.uniform(0.6, 1.25))
     cast.light_tilt = (float(rng.uniform(-0.3, 0.3)), float(rng.uniform(-0.25, 0.25)))
     cast.tint = (float(rng.uniform(0.88, 1.12)), 1.0, float(rng.uniform(0.88, 1.12)))
@@ -227,14 +262,29 @@ def frame_sprites(cast: Cast, t: int, with_people: bool) -> list[Sprite]:
         else:
             rgba = draw_distractor(prng, prop.kind, h)
         x = prop.x + prop.speed * t
-        sprites.append(Sprite(rgba, int(round(x)), int(round(prop.foot_y)) - rgba.shape[0] + 1, prop.foot_y,
-                              "car" if prop.kind == "car" else "distractor"))
+        sprites.append(
+            Sprite(
+                rgba,
+                int(round(x)),
+                int(round(prop.foot_y)) - rgba.shape[0] + 1,
+                prop.foot_y,
+                "car" if prop.kind == "car" else "distractor",
+            )
+        )
     if with_people:
         for index, walker in enumerate(cast.walkers):
             h = lay.person_height_at(walker.foot_y) * walker.scale
             rgba, fx, fy = draw_person(walker.look, h, walker.phase + 0.9 * t)
             x = walker.x + walker.speed * t
-            sprites.append(Sprite(rgba, int(round(x - fx)), int(round(walker.foot_y - fy)), walker.foot_y,
-                                  "person", {"person": index}))
+            sprites.append(
+                Sprite(
+                    rgba,
+                    int(round(x - fx)),
+                    int(round(walker.foot_y - fy)),
+                    walker.foot_y,
+                    "person",
+                    {"person": index},
+                )
+            )
     sprites.sort(key=lambda s: s.depth)  # painter's order: far first
     return sprites

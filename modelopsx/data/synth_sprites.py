@@ -18,10 +18,23 @@ _SCALE = 1 << SHIFT
 
 Color = tuple[int, int, int]
 
-SKIN_TONES: list[Color] = [(189, 209, 241), (150, 180, 224), (120, 160, 210), (90, 130, 190), (60, 95, 150),
-                           (45, 70, 110), (170, 195, 235)]
-HAIR_COLORS: list[Color] = [(20, 20, 20), (30, 40, 60), (40, 70, 110), (80, 120, 170), (150, 150, 150),
-                            (60, 60, 70)]
+SKIN_TONES: list[Color] = [
+    (189, 209, 241),
+    (150, 180, 224),
+    (120, 160, 210),
+    (90, 130, 190),
+    (60, 95, 150),
+    (45, 70, 110),
+    (170, 195, 235),
+]
+HAIR_COLORS: list[Color] = [
+    (20, 20, 20),
+    (30, 40, 60),
+    (40, 70, 110),
+    (80, 120, 170),
+    (150, 150, 150),
+    (60, 60, 70),
+]
 
 
 @dataclass
@@ -51,8 +64,15 @@ def _circle(img: np.ndarray, c: tuple[float, float], r: float, color: Color) -> 
     cv2.circle(img, _pt(*c), max(1, int(round(r * _SCALE))), (*color, 255), -1, cv2.LINE_8, SHIFT)
 
 
-def _ellipse(img: np.ndarray, c: tuple[float, float], axes: tuple[float, float], angle: float,
-             start: float, end: float, color: Color) -> None:
+def _ellipse(
+    img: np.ndarray,
+    c: tuple[float, float],
+    axes: tuple[float, float],
+    angle: float,
+    start: float,
+    end: float,
+    color: Color,
+) -> None:
     ax = (max(1, int(round(axes[0] * _SCALE))), max(1, int(round(axes[1] * _SCALE))))
     cv2.ellipse(img, _pt(*c), ax, angle, start, end, (*color, 255), -1, cv2.LINE_8, SHIFT)
 
@@ -71,10 +91,12 @@ def _shade(color: Color, factor: float) -> Color:
     return b, g, r
 
 
-def random_color(rng: np.random.Generator, sat: tuple[float, float] = (0.2, 0.9),
-                 val: tuple[float, float] = (0.25, 0.95)) -> Color:
-    hsv = np.array([[[rng.integers(0, 180), int(255 * rng.uniform(*sat)), int(255 * rng.uniform(*val))]]],
-                   dtype=np.uint8)
+def random_color(
+    rng: np.random.Generator, sat: tuple[float, float] = (0.2, 0.9), val: tuple[float, float] = (0.25, 0.95)
+) -> Color:
+    hsv = np.array(
+        [[[rng.integers(0, 180), int(255 * rng.uniform(*sat)), int(255 * rng.uniform(*val))]]], dtype=np.uint8
+    )
     b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
     return int(b), int(g), int(r)
 
@@ -174,8 +196,10 @@ def draw_person(look: PersonLook, height: float, phase: float) -> tuple[np.ndarr
             hand = (head_c[0] + side * head_r * 1.1, head_c[1] + head_r * 0.4)
         else:
             theta = -amp_arm * math.sin(phase + (0 if side > 0 else math.pi))
-            elbow = (shoulder[0] + d * 0.17 * h * math.sin(theta) + side * 0.01 * h,
-                     shoulder[1] + 0.17 * h * math.cos(theta))
+            elbow = (
+                shoulder[0] + d * 0.17 * h * math.sin(theta) + side * 0.01 * h,
+                shoulder[1] + 0.17 * h * math.cos(theta),
+            )
             fore = theta + (0.35 if walking else 0.1) * swing
             hand = (elbow[0] + d * 0.16 * h * math.sin(fore), elbow[1] + 0.16 * h * math.cos(fore))
         sleeve = _shade(look.shirt, shade)
@@ -192,15 +216,24 @@ def draw_person(look: PersonLook, height: float, phase: float) -> tuple[np.ndarr
         bx = cx - d * sw * 0.9
         _rect(img, bx - 0.06 * h, shoulder_y + 0.02 * h, bx + 0.06 * h, hip_y - 0.05 * h, look.backpack)
     bottom = top + (0.72 if look.coat else 0.55) * h
-    _poly(img, [(cx - sw, shoulder_y), (cx + sw, shoulder_y), (cx + hw * (1.3 if look.coat else 1.0), bottom),
-                (cx - hw * (1.3 if look.coat else 1.0), bottom)], look.shirt)
+    _poly(
+        img,
+        [
+            (cx - sw, shoulder_y),
+            (cx + sw, shoulder_y),
+            (cx + hw * (1.3 if look.coat else 1.0), bottom),
+            (cx - hw * (1.3 if look.coat else 1.0), bottom),
+        ],
+        look.shirt,
+    )
     _line(img, (cx, shoulder_y - 0.03 * h), (cx, shoulder_y + 0.01 * h), look.skin, 0.05 * h)  # neck
     leg(1, 1.0)
     arm(1, 1.0)
     _circle(img, head_c, head_r, look.skin)
     if look.hat is not None:
-        _ellipse(img, (head_c[0], head_c[1] - head_r * 0.2), (head_r * 1.15, head_r * 0.9), 0, 180, 360,
-                 look.hat)
+        _ellipse(
+            img, (head_c[0], head_c[1] - head_r * 0.2), (head_r * 1.15, head_r * 0.9), 0, 180, 360, look.hat
+        )
     else:
         hair_c = (head_c[0] - d * head_r * 0.15, head_c[1] - head_r * 0.1)
         start, end = (160, 380) if d > 0 else (200, 340)
@@ -226,14 +259,40 @@ def draw_car(rng: np.random.Generator, height: float, facing: int) -> np.ndarray
     cab_back = 0.72 + 0.1 * rng.random()
     if facing < 0:
         cab_front, cab_back = 1 - cab_back, 1 - cab_front
-    _poly(img, [(0.0, 0.42 * h), (0.04 * length, 0.36 * h), (length - 0.04 * length, 0.36 * h),
-                (length - 1, 0.45 * h), (length - 1, base), (0.0, base)], body)
-    _poly(img, [(cab_front * length, 0.38 * h), (cab_front * length + 0.12 * length, 0.02 * h),
-                (cab_back * length - 0.08 * length, 0.02 * h), (cab_back * length, 0.38 * h)], body)
+    _poly(
+        img,
+        [
+            (0.0, 0.42 * h),
+            (0.04 * length, 0.36 * h),
+            (length - 0.04 * length, 0.36 * h),
+            (length - 1, 0.45 * h),
+            (length - 1, base),
+            (0.0, base),
+        ],
+        body,
+    )
+    _poly(
+        img,
+        [
+            (cab_front * length, 0.38 * h),
+            (cab_front * length + 0.12 * length, 0.02 * h),
+            (cab_back * length - 0.08 * length, 0.02 * h),
+            (cab_back * length, 0.38 * h),
+        ],
+        body,
+    )
     inset = 0.05 * h
     front, back = cab_front * length, cab_back * length
-    _poly(img, [(front + inset * 1.5, 0.36 * h), (front + 0.12 * length + inset, 0.07 * h),
-                (back - 0.08 * length - inset, 0.07 * h), (back - inset, 0.36 * h)], glass)
+    _poly(
+        img,
+        [
+            (front + inset * 1.5, 0.36 * h),
+            (front + 0.12 * length + inset, 0.07 * h),
+            (back - 0.08 * length - inset, 0.07 * h),
+            (back - inset, 0.36 * h),
+        ],
+        glass,
+    )
     for fx in (0.2, 0.8):
         _circle(img, (fx * length, h - wheel_r), wheel_r, (25, 25, 25))
         _circle(img, (fx * length, h - wheel_r), wheel_r * 0.45, (150, 150, 150))
@@ -261,8 +320,13 @@ def draw_distractor(rng: np.random.Generator, kind: str, person_height: float) -
         _rect(img, 0, 0, pw, ph, random_color(rng, (0.0, 0.4), (0.2, 0.7)))
         return img
     if kind in ("sign", "meter", "lamp"):
-        ph = h * (rng.uniform(1.2, 1.8) if kind == "sign" else rng.uniform(0.6, 0.85) if kind == "meter"
-                  else rng.uniform(1.8, 2.5))
+        ph = h * (
+            rng.uniform(1.2, 1.8)
+            if kind == "sign"
+            else rng.uniform(0.6, 0.85)
+            if kind == "meter"
+            else rng.uniform(1.8, 2.5)
+        )
         head = h * (rng.uniform(0.12, 0.22) if kind == "sign" else 0.08)
         pw = max(2.0, h * 0.04)
         w = int(head * 2.6) + 4
@@ -297,8 +361,12 @@ def draw_distractor(rng: np.random.Generator, kind: str, person_height: float) -
         _rect(img, cx - h * 0.05, crown, cx + h * 0.05, th, (30, 60, 90))
         green = random_color(rng, (0.4, 0.8), (0.2, 0.5))
         for _ in range(5):
-            _circle(img, (cx + rng.uniform(-0.5, 0.5) * crown, crown * rng.uniform(0.8, 1.2)),
-                    crown * rng.uniform(0.5, 0.8), _shade(green, rng.uniform(0.8, 1.2)))
+            _circle(
+                img,
+                (cx + rng.uniform(-0.5, 0.5) * crown, crown * rng.uniform(0.8, 1.2)),
+                crown * rng.uniform(0.5, 0.8),
+                _shade(green, rng.uniform(0.8, 1.2)),
+            )
         return img
     # "board": an A-frame sandwich board, about a person's width and half their height
     bh, bw = h * rng.uniform(0.45, 0.7), h * rng.uniform(0.22, 0.32)

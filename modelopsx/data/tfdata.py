@@ -148,7 +148,7 @@ def write_tfrecords(dataset_dir: Path, cache_dir: Path | None = None) -> ShardCa
         count = 0
         with ThreadPoolExecutor(max_workers=4) as pool:  # TF's decoder releases the GIL
             for shard_index, name in enumerate(names):
-                images = dataset.images[shard_index * per_shard: (shard_index + 1) * per_shard]
+                images = dataset.images[shard_index * per_shard : (shard_index + 1) * per_shard]
                 contents = pool.map(lambda img: _check_image(dataset.image_path(img)), images)
                 with tf.io.TFRecordWriter(str(tmp / name)) as writer:
                     for image, data in zip(images, contents, strict=True):
@@ -160,17 +160,26 @@ def write_tfrecords(dataset_dir: Path, cache_dir: Path | None = None) -> ShardCa
                         for box in boxes_by_image.get(image.id, []):
                             boxes.extend(box.xyxy)
                             labels.append(IGNORE if box.ignore or box.iscrowd else PEDESTRIAN)
-                        example = tf.train.Example(features=tf.train.Features(feature={
-                            "image": _bytes_feature(data),
-                            "file_name": _bytes_feature(image.file_name.encode()),
-                            "id": tf.train.Feature(int64_list=tf.train.Int64List(value=[image.id])),
-                            "boxes": tf.train.Feature(float_list=tf.train.FloatList(value=boxes)),
-                            "labels": tf.train.Feature(int64_list=tf.train.Int64List(value=labels)),
-                        }))
+                        example = tf.train.Example(
+                            features=tf.train.Features(
+                                feature={
+                                    "image": _bytes_feature(data),
+                                    "file_name": _bytes_feature(image.file_name.encode()),
+                                    "id": tf.train.Feature(int64_list=tf.train.Int64List(value=[image.id])),
+                                    "boxes": tf.train.Feature(float_list=tf.train.FloatList(value=boxes)),
+                                    "labels": tf.train.Feature(int64_list=tf.train.Int64List(value=labels)),
+                                }
+                            )
+                        )
                         writer.write(example.SerializeToString())
                         count += 1
-        manifest = {"format": FORMAT_VERSION, "dataset": str(dataset_dir.resolve()), "shards": names,
-                    "count": count, "skipped": skipped}
+        manifest = {
+            "format": FORMAT_VERSION,
+            "dataset": str(dataset_dir.resolve()),
+            "shards": names,
+            "count": count,
+            "skipped": skipped,
+        }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         try:
             os.replace(tmp, final)
@@ -186,8 +195,9 @@ def write_tfrecords(dataset_dir: Path, cache_dir: Path | None = None) -> ShardCa
 
 def _read_manifest(path: Path) -> ShardCache:
     manifest = json.loads((path / MANIFEST).read_text())
-    return ShardCache(path, [path / name for name in manifest["shards"]], int(manifest["count"]),
-                      list(manifest["skipped"]))
+    return ShardCache(
+        path, [path / name for name in manifest["shards"]], int(manifest["count"]), list(manifest["skipped"])
+    )
 
 
 # ------------------------------------------------------------------------------------------ decode & warp
@@ -206,8 +216,11 @@ def _resize(image: tf.Tensor, out_hw: tuple[int, int]) -> tf.Tensor:
     """Bilinear stretch to (height, width) as float32; a no-op cast when the size already matches."""
     shape = tf.shape(image)
     same = tf.logical_and(tf.equal(shape[0], out_hw[0]), tf.equal(shape[1], out_hw[1]))
-    resized = tf.cond(same, lambda: tf.cast(image, tf.float32),
-                      lambda: tf.image.resize(image, list(out_hw), method="bilinear"))
+    resized = tf.cond(
+        same,
+        lambda: tf.cast(image, tf.float32),
+        lambda: tf.image.resize(image, list(out_hw), method="bilinear"),
+    )
     return tf.ensure_shape(resized, [out_hw[0], out_hw[1], 3])
 
 
@@ -264,8 +277,9 @@ def params_from_uniform(u: np.ndarray, max_angle: float = MAX_ANGLE_DEG) -> Augm
     )
 
 
-def _cv_augment(image: np.ndarray, u: np.ndarray, out_hw: np.ndarray,
-                max_angle: np.ndarray | float = MAX_ANGLE_DEG) -> tuple[np.ndarray, np.ndarray]:
+def _cv_augment(
+    image: np.ndarray, u: np.ndarray, out_hw: np.ndarray, max_angle: np.ndarray | float = MAX_ANGLE_DEG
+) -> tuple[np.ndarray, np.ndarray]:
     """OpenCV backend: one warpAffine (geometry + resize) and one addWeighted (photometric); returns the
     augmented uint8 image and the continuous-coordinate matrix for the boxes."""
     params = params_from_uniform(u, float(max_angle))
@@ -287,9 +301,14 @@ def _tf_augment(image: tf.Tensor, params: tf.Tensor, matrix: tf.Tensor, out_hw: 
     fill = tf.reduce_mean(pixels[::4, ::4], axis=[0, 1])
     # the kernel has one fill value: warp a coverage channel along and paint uncovered pixels after
     stacked = tf.concat([pixels, tf.ones_like(pixels[..., :1])], axis=-1)
-    out = tf.raw_ops.ImageProjectiveTransformV3(images=stacked[None], transforms=transform,
-                                                output_shape=list(out_hw), fill_value=0.0,
-                                                interpolation="BILINEAR", fill_mode="CONSTANT")[0]
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=stacked[None],
+        transforms=transform,
+        output_shape=list(out_hw),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )[0]
     cover = out[..., 3:]
     warped = tf.round(out[..., :3] + (1.0 - cover) * fill)
     level = tf.reduce_mean(fill)
@@ -300,8 +319,9 @@ def _tf_augment(image: tf.Tensor, params: tf.Tensor, matrix: tf.Tensor, out_hw: 
 # ------------------------------------------------------------------------------------------------ boxes
 
 
-def transform_boxes_batch(boxes: tf.Tensor, labels: tf.Tensor, matrices: tf.Tensor,
-                          image_size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
+def transform_boxes_batch(
+    boxes: tf.Tensor, labels: tf.Tensor, matrices: tf.Tensor, image_size: tuple[int, int]
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Map padded boxes [B, M, 4] through per-image matrices [B, 2, 3], clip, relabel, compact.
 
     Same rules as augment.augment_example: inscribed-ellipse refit, under 30% left inside -> ignore (-1),
@@ -323,8 +343,9 @@ def transform_boxes_batch(boxes: tf.Tensor, labels: tf.Tensor, matrices: tf.Tens
     labels = tf.where((labels == PEDESTRIAN) & (kept < MIN_KEPT_FRACTION), IGNORE, labels)
     labels = tf.where(tf.reduce_any(sides < 1.0, axis=-1), PADDING, labels)
     clipped = clipped * tf.cast(labels != PADDING, tf.float32)[..., None]
-    order = tf.argsort(tf.where(labels == PEDESTRIAN, 0, tf.where(labels == IGNORE, 1, 2)), axis=1,
-                       stable=True)
+    order = tf.argsort(
+        tf.where(labels == PEDESTRIAN, 0, tf.where(labels == IGNORE, 1, 2)), axis=1, stable=True
+    )
     return tf.gather(clipped, order, batch_dims=1), tf.gather(labels, order, batch_dims=1)
 
 
@@ -338,8 +359,9 @@ _FEATURES = {
 }
 
 
-def _dense_boxes(boxes: tf.SparseTensor, labels: tf.SparseTensor,
-                 max_boxes: int) -> tuple[tf.Tensor, tf.Tensor]:
+def _dense_boxes(
+    boxes: tf.SparseTensor, labels: tf.SparseTensor, max_boxes: int
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Batched variable-length box lists -> [B, max_boxes, 4] and [B, max_boxes], padding label 0.
 
     Done per batch rather than per image: a handful of vectorized ops instead of the same per element.
@@ -359,10 +381,18 @@ def _dense_boxes(boxes: tf.SparseTensor, labels: tf.SparseTensor,
     return dense_boxes, tf.ensure_shape(dense_labels, [None, max_boxes])
 
 
-def build_input_pipeline(dataset_dir: Path, batch_size: int, image_size: tuple[int, int], training: bool,
-                         seed: int | None = None, max_boxes: int = 64, cache_dir: Path | None = None,
-                         warp_backend: str = "opencv", augment: bool | None = None,
-                         max_angle: float = MAX_ANGLE_DEG) -> tf.data.Dataset:
+def build_input_pipeline(
+    dataset_dir: Path,
+    batch_size: int,
+    image_size: tuple[int, int],
+    training: bool,
+    seed: int | None = None,
+    max_boxes: int = 64,
+    cache_dir: Path | None = None,
+    warp_backend: str = "opencv",
+    augment: bool | None = None,
+    max_angle: float = MAX_ANGLE_DEG,
+) -> tf.data.Dataset:
     """Batches of (images float32 [B, H, W, 3] RGB 0..255, {"boxes": [B, max_boxes, 4] x1y1x2y2 input pixels,
     "labels": int32 [B, max_boxes] 1 pedestrian / -1 ignore or crowd / 0 padding}).
 
@@ -390,13 +420,18 @@ def build_input_pipeline(dataset_dir: Path, batch_size: int, image_size: tuple[i
     if training:
         files = files.shuffle(len(cache.shards), seed=seed, reshuffle_each_iteration=True)
     if training:
-        records = files.interleave(tf.data.TFRecordDataset, cycle_length=min(len(cache.shards), 8),
-                                   num_parallel_calls=autotune, deterministic=True)
+        records = files.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(len(cache.shards), 8),
+            num_parallel_calls=autotune,
+            deterministic=True,
+        )
     else:
         records = tf.data.TFRecordDataset(files, num_parallel_reads=None)  # shards in order
     if training:
-        records = records.shuffle(min(SHUFFLE_BUFFER, max(1, cache.count)), seed=seed,
-                                  reshuffle_each_iteration=True)
+        records = records.shuffle(
+            min(SHUFFLE_BUFFER, max(1, cache.count)), seed=seed, reshuffle_each_iteration=True
+        )
     records = records.apply(tf.data.experimental.assert_cardinality(cache.count))
 
     def prepare(record: tf.Tensor, rnd: tf.Tensor) -> tuple[Any, ...]:
@@ -412,20 +447,25 @@ def build_input_pipeline(dataset_dir: Path, batch_size: int, image_size: tuple[i
             pixels = _tf_augment(image, params, matrix, out_hw)
         else:
             u = tf.random.stateless_uniform([7], seed=seed_pair, dtype=tf.float32)
-            pixels, matrix = tf.numpy_function(_cv_augment, [image, u, tf.constant(out_hw),
-                                                              tf.constant(max_angle, tf.float32)],
-                                               [tf.uint8, tf.float32], stateful=False)
+            pixels, matrix = tf.numpy_function(
+                _cv_augment,
+                [image, u, tf.constant(out_hw), tf.constant(max_angle, tf.float32)],
+                [tf.uint8, tf.float32],
+                stateful=False,
+            )
             matrix = tf.ensure_shape(matrix, [2, 3])
         # images stay uint8 until batched: a quarter of the bytes to copy; one cast per batch
         return tf.ensure_shape(pixels, [height, width, 3]), ex["boxes"], ex["labels"], matrix
 
     randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    elements = tf.data.Dataset.zip(records, randoms).map(prepare, num_parallel_calls=autotune,
-                                                         deterministic=True)
+    elements = tf.data.Dataset.zip(records, randoms).map(
+        prepare, num_parallel_calls=autotune, deterministic=True
+    )
     batches = elements.batch(batch_size, drop_remainder=False)
 
-    def finish(images: tf.Tensor, boxes: tf.SparseTensor, labels: tf.SparseTensor,
-               matrices: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def finish(
+        images: tf.Tensor, boxes: tf.SparseTensor, labels: tf.SparseTensor, matrices: tf.Tensor
+    ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         dense_boxes, dense_labels = _dense_boxes(boxes, labels, max_boxes)
         dense_boxes, dense_labels = transform_boxes_batch(dense_boxes, dense_labels, matrices, out_hw)
         return tf.cast(images, tf.float32), {"boxes": dense_boxes, "labels": dense_labels}
@@ -436,5 +476,9 @@ def build_input_pipeline(dataset_dir: Path, batch_size: int, image_size: tuple[i
 def pipeline_info(dataset_dir: Path, cache_dir: Path | None = None) -> dict[str, Any]:
     """Where the shards of a dataset are and what was skipped (for logs and the CLI)."""
     cache = write_tfrecords(Path(dataset_dir), cache_dir)
-    return {"cache": str(cache.path), "shards": len(cache.shards), "images": cache.count,
-            "skipped": cache.skipped}
+    return {
+        "cache": str(cache.path),
+        "shards": len(cache.shards),
+        "images": cache.count,
+        "skipped": cache.skipped,
+    }

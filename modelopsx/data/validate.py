@@ -49,8 +49,13 @@ class Issue:
         return f"{where}: {self.message}"
 
     def to_json(self) -> dict[str, str]:
-        return {"level": self.level, "file": self.file, "entry": self.entry, "message": self.message,
-                "resolution": self.resolution}
+        return {
+            "level": self.level,
+            "file": self.file,
+            "entry": self.entry,
+            "message": self.message,
+            "resolution": self.resolution,
+        }
 
 
 @dataclass
@@ -80,14 +85,21 @@ class ValidationReport:
         return not self.errors
 
     def to_json(self) -> dict[str, Any]:
-        return {"root": str(self.root), "ok": self.ok, "fatal": self.fatal,
-                "images_checked": self.images_checked, "boxes_checked": self.boxes_checked,
-                "quarantined_images": self.quarantined_images,
-                "quarantined_annotations": self.quarantined_annotations, "clipped_boxes": self.clipped_boxes,
-                "issues": [i.to_json() for i in self.issues]}
+        return {
+            "root": str(self.root),
+            "ok": self.ok,
+            "fatal": self.fatal,
+            "images_checked": self.images_checked,
+            "boxes_checked": self.boxes_checked,
+            "quarantined_images": self.quarantined_images,
+            "quarantined_annotations": self.quarantined_annotations,
+            "clipped_boxes": self.clipped_boxes,
+            "issues": [i.to_json() for i in self.issues],
+        }
 
 
 # ----------------------------------------------------------------------------------------------- images
+
 
 class JpegStructureError(ValueError):
     """The bytes break JPEG's segment structure (not merely cut short)."""
@@ -119,7 +131,7 @@ def jpeg_end(data: bytes) -> int | None:
             continue
         if pos + 2 > n:
             return None
-        pos += int.from_bytes(data[pos:pos + 2], "big")
+        pos += int.from_bytes(data[pos : pos + 2], "big")
         if marker == 0xDA:  # start of scan: entropy-coded data up to the next marker
             while True:
                 pos = data.find(b"\xff", pos)
@@ -137,8 +149,8 @@ def png_end(data: bytes) -> int | None:
     """Offset just past the PNG's IEND chunk, or None if the chunk list is cut short."""
     n, pos = len(data), 8
     while pos + 8 <= n:
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        kind = data[pos + 4:pos + 8]
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
         pos += 12 + length
         if pos > n:
             return None
@@ -186,6 +198,7 @@ def _safe_relative(name: str) -> bool:
 
 # ------------------------------------------------------------------------------------------ the validator
 
+
 class _Validator:
     def __init__(self, root: Path, quiet: bool, repair: bool) -> None:
         self.root = root
@@ -232,13 +245,22 @@ class _Validator:
                 self._bad_image(i, ANNOTATIONS_FILE, label, f"non-positive size {width}x{height}")
             if image_id in first_by_id:
                 duplicate_ids.add(image_id)
-                self._bad_image(i, ANNOTATIONS_FILE, label, f"duplicate image id {image_id} (first at "
-                                f"images[{first_by_id[image_id]}]); its boxes cannot be attributed")
+                self._bad_image(
+                    i,
+                    ANNOTATIONS_FILE,
+                    label,
+                    f"duplicate image id {image_id} (first at "
+                    f"images[{first_by_id[image_id]}]); its boxes cannot be attributed",
+                )
             else:
                 first_by_id[image_id] = i
             if name in first_by_name:
-                self._bad_image(i, ANNOTATIONS_FILE, label, f"file {name!r} is already used by "
-                                f"images[{first_by_name[name]}]")
+                self._bad_image(
+                    i,
+                    ANNOTATIONS_FILE,
+                    label,
+                    f"file {name!r} is already used by images[{first_by_name[name]}]",
+                )
             else:
                 first_by_name[name] = i
         for image_id in duplicate_ids:  # the first holder is ambiguous too
@@ -253,8 +275,9 @@ class _Validator:
         todo = [(i, e) for i, e in enumerate(images) if isinstance(e, dict) and _entry_is_checkable(e)]
         self.report.images_checked = len(todo)
 
-        def check(item: tuple[int, dict[str, Any]]) -> tuple[int, dict[str, Any], str | None, str | None,
-                                                               tuple[int, int] | None]:
+        def check(
+            item: tuple[int, dict[str, Any]],
+        ) -> tuple[int, dict[str, Any], str | None, str | None, tuple[int, int] | None]:
             i, entry = item
             path = self.root / IMAGES_DIR / str(entry["file_name"])
             try:
@@ -277,11 +300,17 @@ class _Validator:
                 self.add(WARNING, file, label, warning)
             declared = (int(entry["width"]), int(entry["height"]))
             if size is not None and size != declared:
-                self._bad_image(i, file, label, "size mismatch: annotations say "
-                                f"{declared[0]}x{declared[1]}, the image is {size[0]}x{size[1]}")
+                self._bad_image(
+                    i,
+                    file,
+                    label,
+                    "size mismatch: annotations say "
+                    f"{declared[0]}x{declared[1]}, the image is {size[0]}x{size[1]}",
+                )
 
-    def _check_annotations(self, images: list[Any], annotations: list[Any],
-                           index_by_id: dict[int, int]) -> None:
+    def _check_annotations(
+        self, images: list[Any], annotations: list[Any], index_by_id: dict[int, int]
+    ) -> None:
         seen_ids: dict[int, int] = {}
         self.report.boxes_checked = len(annotations)
         for j, ann in enumerate(annotations):
@@ -329,11 +358,21 @@ class _Validator:
             if isinstance(vis, int | float) and not 0.0 <= float(vis) <= 1.0:
                 self.clamps[j] = min(1.0, max(0.0, float(vis)))
                 action = "clamped to" if self.repair else "--quarantine clamps it to"
-                self.add(WARNING, ANNOTATIONS_FILE, label, f"visibility {vis} outside 0..1; {action} "
-                         f"{self.clamps[j]:g}")
+                self.add(
+                    WARNING,
+                    ANNOTATIONS_FILE,
+                    label,
+                    f"visibility {vis} outside 0..1; {action} {self.clamps[j]:g}",
+                )
 
-    def _check_geometry(self, j: int, label: str, box: tuple[float, float, float, float], image: Any,
-                        fail: Callable[[str], None]) -> None:
+    def _check_geometry(
+        self,
+        j: int,
+        label: str,
+        box: tuple[float, float, float, float],
+        image: Any,
+        fail: Callable[[str], None],
+    ) -> None:
         try:
             width, height = float(image["width"]), float(image["height"])
         except (KeyError, TypeError, ValueError):
@@ -347,8 +386,13 @@ class _Validator:
             self.clips[j] = clipped
             kept = (x2 - x1) * (y2 - y1) / (w * h)
             action = "clipped to" if self.repair else "--quarantine clips it to"
-            self.add(WARNING, ANNOTATIONS_FILE, label, f"box [{x:g}, {y:g}, {w:g}, {h:g}] extends past the "
-                     f"{width:g}x{height:g} image ({kept:.0%} inside); {action} {clipped}")
+            self.add(
+                WARNING,
+                ANNOTATIONS_FILE,
+                label,
+                f"box [{x:g}, {y:g}, {w:g}, {h:g}] extends past the "
+                f"{width:g}x{height:g} image ({kept:.0%} inside); {action} {clipped}",
+            )
 
     def _orphan(self, j: int, label: str, message: str) -> None:
         self.bad_annotations.add(j)
@@ -363,8 +407,12 @@ class _Validator:
         referenced = {str(e.get("file_name")) for e in images if isinstance(e, dict)}
         for path in sorted(folder.rglob("*")):
             if path.is_file() and path.relative_to(folder).as_posix() not in referenced:
-                self.add(WARNING, f"{IMAGES_DIR}/{path.relative_to(folder).as_posix()}", "",
-                         "file is not referenced by annotations.json (ignored)")
+                self.add(
+                    WARNING,
+                    f"{IMAGES_DIR}/{path.relative_to(folder).as_posix()}",
+                    "",
+                    "file is not referenced by annotations.json (ignored)",
+                )
 
 
 def _entry_is_checkable(entry: dict[str, Any]) -> bool:
@@ -384,6 +432,7 @@ def _parallel(fn: Callable[[Any], Any], items: list[Any], description: str, quie
 
 
 # ---------------------------------------------------------------------------------------------- quarantine
+
 
 def _next_free(path: Path) -> Path:
     if not path.exists():
@@ -443,9 +492,14 @@ def _quarantine(root: Path, data: dict[str, Any], v: _Validator) -> None:
     moved_files: dict[str, str] = {}
     quarantined_entries = [images[i] for i in sorted(v.bad_images)]
     report_path = _next_free(qdir / "report.json")
-    payload = {"dataset": str(root), "annotations_backup": backup.name, "images": quarantined_entries,
-               "annotations": moved_annotations, "moved_files": moved_files,
-               "issues": [i.to_json() for i in report.issues]}
+    payload = {
+        "dataset": str(root),
+        "annotations_backup": backup.name,
+        "images": quarantined_entries,
+        "annotations": moved_annotations,
+        "moved_files": moved_files,
+        "issues": [i.to_json() for i in report.issues],
+    }
     _write_json_atomic(report_path, payload)  # first, so a crash mid-way still leaves the record
     for i in sorted(v.bad_images):
         entry = images[i]
@@ -464,10 +518,18 @@ def _quarantine(root: Path, data: dict[str, Any], v: _Validator) -> None:
     new_data["annotations"] = kept_annotations
     _write_json_atomic(root / ANNOTATIONS_FILE, new_data)
 
-    report.issues = [Issue(i.level, i.file, i.entry, i.message,
-                           "quarantined" if i.level == ERROR else ("fixed" if "clipped to" in i.message
-                                                                   or "clamped to" in i.message else ""))
-                     for i in report.issues]
+    report.issues = [
+        Issue(
+            i.level,
+            i.file,
+            i.entry,
+            i.message,
+            "quarantined"
+            if i.level == ERROR
+            else ("fixed" if "clipped to" in i.message or "clamped to" in i.message else ""),
+        )
+        for i in report.issues
+    ]
     report.quarantined_images = len(v.bad_images)
     report.quarantined_annotations = len(moved_annotations)
     report.clipped_boxes = len(v.clips)

@@ -18,8 +18,10 @@ def _refuse_overwrite(path: Path, overwrite: bool, what: str) -> None:
     if overwrite:
         return
     if path.is_file() or (path.is_dir() and any(path.iterdir())):
-        raise UserError(f"{path} already exists; refusing to overwrite the {what}",
-                        hint="choose another path or pass --overwrite")
+        raise UserError(
+            f"{path} already exists; refusing to overwrite the {what}",
+            hint="choose another path or pass --overwrite",
+        )
 
 
 def _print_table(result: Any, baseline: Any | None) -> None:
@@ -46,32 +48,46 @@ def _print_table(result: Any, baseline: Any | None) -> None:
     console = Console()
     console.print(table)
     c = result.confusion
-    console.print(f"image-level confusion: tp={c['tp']} fp={c['fp']} fn={c['fn']} tn={c['tn']}   "
-                  f"threshold source: {result.score_threshold_source}", highlight=False)
+    console.print(
+        f"image-level confusion: tp={c['tp']} fp={c['fp']} fn={c['fn']} tn={c['tn']}   "
+        f"threshold source: {result.score_threshold_source}",
+        highlight=False,
+    )
 
 
 @commands.command("evaluate")
 def evaluate_command(
-    annotations: Path = typer.Option(..., "--annotations", "-a",
-                                     help="Ground truth: canonical annotations.json or its folder."),
+    annotations: Path = typer.Option(
+        ..., "--annotations", "-a", help="Ground truth: canonical annotations.json or its folder."
+    ),
     detections: Path = typer.Option(..., "--detections", "-d", help="Detections, COCO results JSON."),
     score_threshold: float | None = typer.Option(
-        None, "--score-threshold", "-t", min=0.0,
-        help="Operating threshold (from validation); default: the max-F1 threshold of these detections."),
+        None,
+        "--score-threshold",
+        "-t",
+        min=0.0,
+        help="Operating threshold (from validation); default: the max-F1 threshold of these detections.",
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the metrics JSON here."),
-    report: Path | None = typer.Option(None, "--report",
-                                       help="Write an HTML report (with PNGs) into this folder."),
-    baseline: Path | None = typer.Option(None, "--baseline",
-                                         help="Baseline detections (e.g. HOG) for a comparison column."),
-    baseline_threshold: float | None = typer.Option(None, "--baseline-threshold", min=0.0,
-                                                    help="Score threshold for the baseline."),
-    bootstrap: int = typer.Option(0, "--bootstrap", min=0,
-                                  help="Add 95% bootstrap intervals from this many image resamples."),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write an HTML report (with PNGs) into this folder."
+    ),
+    baseline: Path | None = typer.Option(
+        None, "--baseline", help="Baseline detections (e.g. HOG) for a comparison column."
+    ),
+    baseline_threshold: float | None = typer.Option(
+        None, "--baseline-threshold", min=0.0, help="Score threshold for the baseline."
+    ),
+    bootstrap: int = typer.Option(
+        0, "--bootstrap", min=0, help="Add 95% bootstrap intervals from this many image resamples."
+    ),
     title: str = typer.Option("Pedestrian detection evaluation", "--title", help="Report title."),
     drop_unknown_images: bool = typer.Option(
-        False, "--drop-unknown-images", help="Drop (and count) detections on images not in the annotations."),
-    overwrite: bool = typer.Option(False, "--overwrite",
-                                   help="Replace an existing --out file or --report folder."),
+        False, "--drop-unknown-images", help="Drop (and count) detections on images not in the annotations."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing --out file or --report folder."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No table, no progress."),
 ) -> None:
     """Compute precision, recall, F1, accuracy, AP50, AP and the miss rates; print a table, write JSON."""
@@ -104,8 +120,12 @@ def evaluate_command(
             if drop_unknown_images:
                 known = {img.id for img in gt.images}
                 dets = [d for d in dets if not isinstance(d, dict) or d.get("image_id") in known]
-            payload["intervals"] = {k: list(v) for k, v in bootstrap_intervals(
-                gt, dets, n_resamples=bootstrap, score_threshold=result.metrics["score_threshold"]).items()}
+            payload["intervals"] = {
+                k: list(v)
+                for k, v in bootstrap_intervals(
+                    gt, dets, n_resamples=bootstrap, score_threshold=result.metrics["score_threshold"]
+                ).items()
+            }
         html_path = None
         if report is not None:
             from modelopsx.evaluation.report import write_report

@@ -44,8 +44,9 @@ def match_coco(gt: Any, dets: Any) -> MatchResult:
     return match_detections(gt, dets, IOU_THRESHOLDS, max_dets=MAX_DETS)
 
 
-def interpolated_precision(match: MatchResult, weights: np.ndarray | None = None
-                           ) -> tuple[np.ndarray, np.ndarray]:
+def interpolated_precision(
+    match: MatchResult, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Interpolated precision [B, T, R] and positives [B] for image weights [B, N] (None: each image once).
 
     A weight w repeats an image w times (bootstrap resampling). With weights None this is pycocotools'
@@ -119,5 +120,8 @@ def coco_ap(gt: Dataset | Any, detections: list[dict[str, Any]] | Any) -> CocoAp
     dets = detection_arrays(load_detections(detections), gt_arrays)
     precision, positives = interpolated_precision(match_coco(gt_arrays, dets))
     ap, ap50 = ap_from_precision(precision, positives)
-    return CocoApResult(ap=None if np.isnan(ap[0]) else float(ap[0]),
-                        ap50=None if np.isnan(ap50[0]) else float(ap50[0]), precision=precision[0])
+    return CocoApResult(
+        ap=None if np.isnan(ap[0]) else float(ap[0]),
+        ap50=None if np.isnan(ap50[0]) else float(ap50[0]),
+        precision=precision[0],
+    )

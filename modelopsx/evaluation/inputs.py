@@ -81,8 +81,10 @@ def ground_truth_arrays(dataset: Dataset) -> GroundTruthArrays:
     image_ids = np.array([img.id for img in dataset.images], dtype=np.int64)
     if np.unique(image_ids).size != image_ids.size:
         values, counts = np.unique(image_ids, return_counts=True)
-        raise DatasetError(f"ground truth: duplicate image ids {values[counts > 1][:5].tolist()}",
-                           hint="every image needs a unique id")
+        raise DatasetError(
+            f"ground truth: duplicate image ids {values[counts > 1][:5].tolist()}",
+            hint="every image needs a unique id",
+        )
     image_ids.sort()
     boxes = [b for b in dataset.annotations if b.category_id == PEDESTRIAN_ID]
     box_ids = np.array([b.image_id for b in boxes], dtype=np.int64)
@@ -93,16 +95,19 @@ def ground_truth_arrays(dataset: Dataset) -> GroundTruthArrays:
     else:
         unknown = np.ones(box_ids.size, dtype=bool)
     if unknown.any():
-        raise DatasetError(f"ground truth: {int(unknown.sum())} annotation(s) name unknown image ids, e.g. "
-                           f"{sorted(set(box_ids[unknown].tolist()))[:5]}",
-                           hint="every annotation's image_id must be listed in 'images'")
+        raise DatasetError(
+            f"ground truth: {int(unknown.sum())} annotation(s) name unknown image ids, e.g. "
+            f"{sorted(set(box_ids[unknown].tolist()))[:5]}",
+            hint="every annotation's image_id must be listed in 'images'",
+        )
     xywh = np.array([b.bbox for b in boxes], dtype=np.float64).reshape(-1, 4)
     bad = ~np.isfinite(xywh).all(axis=1) | (xywh[:, 2] < 0) | (xywh[:, 3] < 0)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise DatasetError(f"ground truth: annotation id {boxes[first].id} has an invalid bbox "
-                           f"{boxes[first].bbox}",
-                           hint="bbox is [x, y, w, h] with finite numbers and w, h >= 0")
+        raise DatasetError(
+            f"ground truth: annotation id {boxes[first].id} has an invalid bbox {boxes[first].bbox}",
+            hint="bbox is [x, y, w, h] with finite numbers and w, h >= 0",
+        )
     return GroundTruthArrays(
         image_ids=image_ids,
         box_image=box_image.astype(np.int64),
@@ -122,26 +127,34 @@ def load_detections(detections: list[dict[str, Any]] | Path | str) -> list[dict[
         return detections
     path = Path(detections)
     if not path.is_file():
-        raise DetectionsError(f"{path}: detections file not found",
-                              hint="pass the JSON written by `modelopsx predict` (COCO results format)")
+        raise DetectionsError(
+            f"{path}: detections file not found",
+            hint="pass the JSON written by `modelopsx predict` (COCO results format)",
+        )
     try:
         text = path.read_text()
     except UnicodeDecodeError:
-        raise DetectionsError(f"{path}: not a text file",
-                              hint="expected a JSON list of COCO results") from None
+        raise DetectionsError(
+            f"{path}: not a text file", hint="expected a JSON list of COCO results"
+        ) from None
     if not text.strip():
-        raise DetectionsError(f"{path}: the detections file is empty ({len(text)} bytes); a predict that "
-                              "failed or was interrupted leaves such a file",
-                              hint="re-run `modelopsx predict`; a model that finds nothing writes [] instead")
+        raise DetectionsError(
+            f"{path}: the detections file is empty ({len(text)} bytes); a predict that "
+            "failed or was interrupted leaves such a file",
+            hint="re-run `modelopsx predict`; a model that finds nothing writes [] instead",
+        )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DetectionsError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-                              hint="expected a JSON list of COCO results "
-                                   '[{"image_id", "category_id", "bbox", "score"}, ...]') from None
+        raise DetectionsError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            hint='expected a JSON list of COCO results [{"image_id", "category_id", "bbox", "score"}, ...]',
+        ) from None
     if not isinstance(data, list):
-        raise DetectionsError(f"{path}: expected a JSON list of detections, got {type(data).__name__}",
-                              hint='COCO results format: [{"image_id", "category_id", "bbox", "score"}, ...]')
+        raise DetectionsError(
+            f"{path}: expected a JSON list of detections, got {type(data).__name__}",
+            hint='COCO results format: [{"image_id", "category_id", "bbox", "score"}, ...]',
+        )
     return data
 
 
@@ -156,8 +169,11 @@ def _entry_problem(index: int, entry: Any) -> str | None:
     if isinstance(image_id, bool) or not isinstance(image_id, int | float) or image_id != int(image_id):
         return f"detections[{index}]: image_id {image_id!r} is not an integer"
     bbox = entry["bbox"]
-    if not isinstance(bbox, list | tuple) or len(bbox) != 4 or \
-            not all(isinstance(v, int | float) and not isinstance(v, bool) for v in bbox):
+    if (
+        not isinstance(bbox, list | tuple)
+        or len(bbox) != 4
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in bbox)
+    ):
         return f"detections[{index}]: bbox {bbox!r} is not 4 numbers"
     if not all(math.isfinite(v) for v in bbox):
         return f"detections[{index}]: bbox {list(bbox)} is not finite (NaN or inf)"
@@ -177,12 +193,16 @@ def _raise_first_problem(entries: list[Any], indices: Iterable[int]) -> None:
     for index in indices:
         problem = _entry_problem(int(index), entries[int(index)])
         if problem:
-            raise DetectionsError(problem, hint="each detection is {'image_id': int, 'category_id': 1, "
-                                                "'bbox': [x, y, w, h] (w, h >= 0), 'score': finite >= 0}")
+            raise DetectionsError(
+                problem,
+                hint="each detection is {'image_id': int, 'category_id': 1, "
+                "'bbox': [x, y, w, h] (w, h >= 0), 'score': finite >= 0}",
+            )
 
 
-def detection_arrays(detections: list[dict[str, Any]], gt: GroundTruthArrays,
-                     drop_unknown_images: bool = False) -> DetectionArrays:
+def detection_arrays(
+    detections: list[dict[str, Any]], gt: GroundTruthArrays, drop_unknown_images: bool = False
+) -> DetectionArrays:
     """Validate COCO results against the ground truth's images and flatten them.
 
     Entries whose category_id is not the pedestrian id are dropped (as pycocotools does) and counted.
@@ -200,8 +220,13 @@ def detection_arrays(detections: list[dict[str, Any]], gt: GroundTruthArrays,
     dropped = len(detections) - len(keep)
     if image_ids.size and image_ids.dtype.kind not in "iu":
         _raise_first_problem(keep, range(len(keep)))
-    bad = ~np.isfinite(boxes).all(axis=1) | (boxes[:, 2] < 0) | (boxes[:, 3] < 0) \
-        | ~np.isfinite(scores) | (scores < 0)
+    bad = (
+        ~np.isfinite(boxes).all(axis=1)
+        | (boxes[:, 2] < 0)
+        | (boxes[:, 3] < 0)
+        | ~np.isfinite(scores)
+        | (scores < 0)
+    )
     if bad.any():
         # Name the index in the caller's list, not in the filtered one.
         first = keep[int(np.flatnonzero(bad)[0])]
@@ -214,12 +239,22 @@ def detection_arrays(detections: list[dict[str, Any]], gt: GroundTruthArrays,
     n_unknown = int((~known).sum())
     if n_unknown:
         unknown = sorted(set(image_ids[~known].tolist()))
-        message = (f"{n_unknown} detection(s) name {len(unknown)} image id(s) that are not in the ground "
-                   f"truth, e.g. {unknown[:5]}")
+        message = (
+            f"{n_unknown} detection(s) name {len(unknown)} image id(s) that are not in the ground "
+            f"truth, e.g. {unknown[:5]}"
+        )
         if not drop_unknown_images:
-            raise DetectionsError(message, hint="use the annotations of the split the detections were "
-                                                "predicted on, or pass --drop-unknown-images")
+            raise DetectionsError(
+                message,
+                hint="use the annotations of the split the detections were "
+                "predicted on, or pass --drop-unknown-images",
+            )
         warnings.warn(f"{message}; dropping them", UserWarning, stacklevel=2)
         index, boxes, scores = index[known], boxes[known], scores[known]
-    return DetectionArrays(image=index.astype(np.int64), boxes=boxes, scores=scores,
-                           dropped_other_category=dropped, dropped_unknown_image=n_unknown)
+    return DetectionArrays(
+        image=index.astype(np.int64),
+        boxes=boxes,
+        scores=scores,
+        dropped_other_category=dropped,
+        dropped_unknown_image=n_unknown,
+    )

@@ -62,12 +62,20 @@ def box_overlaps(dets: np.ndarray, gts: np.ndarray, gt_crowd: np.ndarray) -> np.
     intersection over detection area."""
     dets = np.asarray(dets, dtype=np.float64).reshape(-1, 4)
     gts = np.asarray(gts, dtype=np.float64).reshape(-1, 4)
-    return _overlaps(tuple(dets[:, None, i] for i in range(4)), tuple(gts[None, :, i] for i in range(4)),
-                     np.asarray(gt_crowd, dtype=bool)[None, :])
+    return _overlaps(
+        tuple(dets[:, None, i] for i in range(4)),
+        tuple(gts[None, :, i] for i in range(4)),
+        np.asarray(gt_crowd, dtype=bool)[None, :],
+    )
 
 
-def _greedy_chunk(ious: np.ndarray, det_valid: np.ndarray, gt_normal: np.ndarray, gt_ignored: np.ndarray,
-                  thresholds: np.ndarray) -> np.ndarray:
+def _greedy_chunk(
+    ious: np.ndarray,
+    det_valid: np.ndarray,
+    gt_normal: np.ndarray,
+    gt_ignored: np.ndarray,
+    thresholds: np.ndarray,
+) -> np.ndarray:
     """Match one chunk. ious [D, n, G] with boxes stored last-first (so argmax's first hit is pycocotools'
     last tie); det_valid [D, n]; gt_normal / gt_ignored [n, G]. Returns states int8 [D, n, T]."""
     n_dets, n_images, n_boxes = ious.shape
@@ -125,12 +133,18 @@ def _split_by(labels: np.ndarray, n_labels: int) -> list[np.ndarray]:
     """Row indices grouped by label 0..n_labels-1, each group in ascending row order."""
     rows = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[rows], np.arange(n_labels + 1))
-    return [rows[bounds[i]:bounds[i + 1]] for i in range(n_labels)]
+    return [rows[bounds[i] : bounds[i + 1]] for i in range(n_labels)]
 
 
-def match_detections(gt: GroundTruthArrays, dets: DetectionArrays, thresholds: np.ndarray | list[float], *,
-                     gt_ignored: np.ndarray | None = None, max_dets: int | None = None,
-                     det_keep: np.ndarray | None = None) -> MatchResult:
+def match_detections(
+    gt: GroundTruthArrays,
+    dets: DetectionArrays,
+    thresholds: np.ndarray | list[float],
+    *,
+    gt_ignored: np.ndarray | None = None,
+    max_dets: int | None = None,
+    det_keep: np.ndarray | None = None,
+) -> MatchResult:
     """Match `dets` to `gt` at every threshold.
 
     gt_ignored: which boxes are ignored (default: crowd or ignore flag); ignored boxes are compared by
@@ -189,8 +203,11 @@ def match_detections(gt: GroundTruthArrays, dets: DetectionArrays, thresholds: n
         gt_normal = np.zeros((n, g_max), dtype=bool)
         gt_normal[g_slot, g_pos] = ~ignored[gt_order[g_rows]]
 
-        ious = _overlaps(tuple(det_boxes[:, :, None, i] for i in range(4)),
-                         tuple(gt_boxes[None, :, :, i] for i in range(4)), gt_ign[None])  # [D, n, G]
+        ious = _overlaps(
+            tuple(det_boxes[:, :, None, i] for i in range(4)),
+            tuple(gt_boxes[None, :, :, i] for i in range(4)),
+            gt_ign[None],
+        )  # [D, n, G]
         chunk_states = _greedy_chunk(ious, det_valid, gt_normal, gt_ign, thr)  # [D, n, T]
         states_sorted[:, d_rows] = chunk_states[d_pos, d_slot].T
 

@@ -38,13 +38,13 @@ METRIC_DOCS: dict[str, str] = {
     "ap50": "COCO average precision at IoU 0.5 (101-point interpolation, 100 detections per image).",
     "ap": "COCO average precision over IoU 0.50:0.05:0.95 (101-point, 100 detections/image), = pycocotools.",
     "mr2_reasonable": "Log-average miss rate over FPPI 1e-2..1e0, pedestrians >= 50 px, visibility >= 0.65 "
-                      "(lower is better).",
+    "(lower is better).",
     "mr2_all": "Log-average miss rate over FPPI 1e-2..1e0, pedestrians >= 20 px, visibility >= 0.2 "
-               "(lower is better).",
+    "(lower is better).",
     "mr2_heavy": "Log-average miss rate over FPPI 1e-2..1e0, pedestrians >= 50 px, visibility 0.2..0.65 "
-                 "(lower is better).",
+    "(lower is better).",
     "mr2_small": "Log-average miss rate over FPPI 1e-2..1e0, pedestrians 50..75 px, visibility >= 0.65 "
-                 "(lower is better).",
+    "(lower is better).",
     "score_threshold": "Detections scoring at or above this count as predictions (max-F1 on validation).",
 }
 METRIC_NAMES: tuple[str, ...] = tuple(METRIC_DOCS)
@@ -81,8 +81,9 @@ class PreparedEvaluation:
     setups: dict[str, MatchResult]
 
 
-def prepare(gt: Dataset | Path | str, detections: list[dict[str, Any]] | Path | str,
-            drop_unknown_images: bool = False) -> PreparedEvaluation:
+def prepare(
+    gt: Dataset | Path | str, detections: list[dict[str, Any]] | Path | str, drop_unknown_images: bool = False
+) -> PreparedEvaluation:
     """Load, validate and match once; all metrics (and every bootstrap resample) reuse the result."""
     gt_arrays = ground_truth_arrays(load_ground_truth(gt))
     dets = detection_arrays(load_detections(detections), gt_arrays, drop_unknown_images)
@@ -121,8 +122,11 @@ def choose_score_threshold(gt: Dataset | Path, detections: list[dict[str, Any]] 
     dets = detection_arrays(load_detections(detections), gt_arrays)
     best = best_f1_threshold(match_detections(gt_arrays, dets, [PR_IOU]))
     if best is None:
-        warnings.warn(f"no detection matches a pedestrian; using the default score threshold "
-                      f"{DEFAULT_SCORE_THRESHOLD}", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"no detection matches a pedestrian; using the default score threshold {DEFAULT_SCORE_THRESHOLD}",
+            UserWarning,
+            stacklevel=2,
+        )
         return DEFAULT_SCORE_THRESHOLD
     return best
 
@@ -147,8 +151,12 @@ def per_image_counts(prep: PreparedEvaluation, threshold: float) -> dict[str, np
     }
 
 
-def compute_metrics(prep: PreparedEvaluation, threshold: float, weights: np.ndarray | None = None,
-                    metrics: tuple[str, ...] = METRIC_NAMES) -> dict[str, np.ndarray]:
+def compute_metrics(
+    prep: PreparedEvaluation,
+    threshold: float,
+    weights: np.ndarray | None = None,
+    metrics: tuple[str, ...] = METRIC_NAMES,
+) -> dict[str, np.ndarray]:
     """Each requested metric as an array [B] over image-weight rows [B, N] (None: every image once).
 
     NaN marks an undefined value. `score_threshold` is not a computed metric and is left out.
@@ -177,15 +185,19 @@ def compute_metrics(prep: PreparedEvaluation, threshold: float, weights: np.ndar
     return {key: value for key, value in out.items() if key in wanted}
 
 
-def _undefined_reasons(prep: PreparedEvaluation, threshold: float, values: dict[str, float | None]
-                       ) -> dict[str, str]:
+def _undefined_reasons(
+    prep: PreparedEvaluation, threshold: float, values: dict[str, float | None]
+) -> dict[str, str]:
     reasons: dict[str, str] = {}
     no_pedestrians = "the ground truth has no (non-ignored) pedestrians"
     if prep.gt.n_images == 0:
         return {name: "the ground truth has no images" for name, v in values.items() if v is None}
     if values.get("precision") is None:
-        reasons["precision"] = ("there are no detections" if prep.dets.size == 0
-                                else f"no detection scores at or above the threshold {threshold:g}")
+        reasons["precision"] = (
+            "there are no detections"
+            if prep.dets.size == 0
+            else f"no detection scores at or above the threshold {threshold:g}"
+        )
     if values.get("recall") is None:
         reasons["recall"] = no_pedestrians
     if values.get("f1") is None:
@@ -260,14 +272,22 @@ def evaluate_prepared(prep: PreparedEvaluation, score_threshold: float | None = 
         "fp": fp,
         "fn": positives - tp,
     }
-    return EvaluationResult(metrics=values, undefined=_undefined_reasons(prep, threshold, values),
-                            confusion=confusion, counts=summary, curves=_curves(prep, threshold),
-                            score_threshold_source=source)
+    return EvaluationResult(
+        metrics=values,
+        undefined=_undefined_reasons(prep, threshold, values),
+        confusion=confusion,
+        counts=summary,
+        curves=_curves(prep, threshold),
+        score_threshold_source=source,
+    )
 
 
-def evaluate_detections(gt: Dataset | Path, detections: list[dict[str, Any]] | Path,
-                        score_threshold: float | None = None, drop_unknown_images: bool = False
-                        ) -> EvaluationResult:
+def evaluate_detections(
+    gt: Dataset | Path,
+    detections: list[dict[str, Any]] | Path,
+    score_threshold: float | None = None,
+    drop_unknown_images: bool = False,
+) -> EvaluationResult:
     """All metrics of `detections` (COCO results, list or JSON file) on `gt` (Dataset, dir or JSON file).
 
     `score_threshold` should be the one chosen on the validation split and stored with the model; None

@@ -53,8 +53,9 @@ SETUPS: dict[str, MissRateSetup] = {
 def setup_ignored(gt: GroundTruthArrays, setup: MissRateSetup) -> np.ndarray:
     """Boxes ignored under `setup`: flagged ones, and those outside its height or visibility range."""
     (h_lo, h_hi), (v_lo, v_hi) = setup.height, setup.visibility
-    return (gt.ignored | (gt.height < h_lo) | (gt.height > h_hi)
-            | (gt.visibility < v_lo) | (gt.visibility > v_hi))
+    return (
+        gt.ignored | (gt.height < h_lo) | (gt.height > h_hi) | (gt.visibility < v_lo) | (gt.visibility > v_hi)
+    )
 
 
 def match_setup(gt: GroundTruthArrays, dets: DetectionArrays, setup: MissRateSetup) -> MatchResult:
@@ -62,12 +63,14 @@ def match_setup(gt: GroundTruthArrays, dets: DetectionArrays, setup: MissRateSet
     h_lo, h_hi = setup.height
     det_height = dets.boxes[:, 3]
     keep = (det_height >= h_lo / HEIGHT_EXPANSION) & (det_height < h_hi * HEIGHT_EXPANSION)
-    return match_detections(gt, dets, [IOU_THRESHOLD], gt_ignored=setup_ignored(gt, setup),
-                            max_dets=MAX_DETS, det_keep=keep)
+    return match_detections(
+        gt, dets, [IOU_THRESHOLD], gt_ignored=setup_ignored(gt, setup), max_dets=MAX_DETS, det_keep=keep
+    )
 
 
-def miss_rate_curve(match: MatchResult, weights: np.ndarray | None = None
-                    ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+def miss_rate_curve(
+    match: MatchResult, weights: np.ndarray | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """(fppi per row, miss rate per row, positives [B]) of the curve, one row per image-weight vector."""
     if weights is None:
         weights = np.ones((1, match.n_images))

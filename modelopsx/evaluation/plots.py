@@ -83,8 +83,14 @@ def plot_miss_rate(result: EvaluationResult, path: Path, baseline: EvaluationRes
                 continue
             fppi, miss = _thin(fppi[keep], np.maximum(miss[keep], 1e-4))
             value = res.metrics.get(f"mr2_{setup}")
-            ax.step(fppi, miss, style, where="post", color=color,
-                    label=f"{label}{setup} (MR-2 {_fmt(value, pct=True)})")
+            ax.step(
+                fppi,
+                miss,
+                style,
+                where="post",
+                color=color,
+                label=f"{label}{setup} (MR-2 {_fmt(value, pct=True)})",
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(1e-3, 1e1)
@@ -106,21 +112,32 @@ def _fmt(value: float | None, pct: bool = False) -> str:
     return f"{100 * value:.1f}%" if pct else f"{value:.3f}"
 
 
-def _dashed_rect(img: np.ndarray, p1: tuple[int, int], p2: tuple[int, int], color: tuple[int, int, int],
-                 dash: int = 6) -> None:
+def _dashed_rect(
+    img: np.ndarray, p1: tuple[int, int], p2: tuple[int, int], color: tuple[int, int, int], dash: int = 6
+) -> None:
     import cv2
 
     (x1, y1), (x2, y2) = p1, p2
-    for a, b, fixed, horizontal in ((x1, x2, y1, True), (x1, x2, y2, True), (y1, y2, x1, False),
-                                    (y1, y2, x2, False)):
+    for a, b, fixed, horizontal in (
+        (x1, x2, y1, True),
+        (x1, x2, y2, True),
+        (y1, y2, x1, False),
+        (y1, y2, x2, False),
+    ):
         for start in range(min(a, b), max(a, b), 2 * dash):
             end = min(start + dash, max(a, b))
             s, e = ((start, fixed), (end, fixed)) if horizontal else ((fixed, start), (fixed, end))
             cv2.line(img, s, e, color, 1, cv2.LINE_AA)
 
 
-def _tile(gt: Dataset, image_index: int, boxes: list[Any], dets: list[dict[str, Any]], threshold: float,
-          size: tuple[int, int]) -> np.ndarray:
+def _tile(
+    gt: Dataset,
+    image_index: int,
+    boxes: list[Any],
+    dets: list[dict[str, Any]],
+    threshold: float,
+    size: tuple[int, int],
+) -> np.ndarray:
     import cv2
 
     record = gt.images[image_index]
@@ -131,8 +148,11 @@ def _tile(gt: Dataset, image_index: int, boxes: list[Any], dets: list[dict[str, 
         img = np.full((max(record.height, 1), max(record.width, 1), 3), 220, dtype=np.uint8)
         cv2.putText(img, "image missing", (5, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
     scale = min(tile_w / img.shape[1], (tile_h - 18) / img.shape[0])
-    img = cv2.resize(img, (max(1, int(img.shape[1] * scale)), max(1, int(img.shape[0] * scale))),
-                     interpolation=cv2.INTER_AREA)
+    img = cv2.resize(
+        img,
+        (max(1, int(img.shape[1] * scale)), max(1, int(img.shape[0] * scale))),
+        interpolation=cv2.INTER_AREA,
+    )
 
     def corners(b: list[float]) -> tuple[tuple[int, int], tuple[int, int]]:
         x, y, w, h = (v * scale for v in b)
@@ -149,16 +169,32 @@ def _tile(gt: Dataset, image_index: int, boxes: list[Any], dets: list[dict[str, 
             continue
         p1, p2 = corners(det["bbox"])
         cv2.rectangle(img, p1, p2, DET_COLOR, 1)
-        cv2.putText(img, f"{det['score']:.2f}", (p1[0], max(p1[1] - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
-                    DET_COLOR, 1, cv2.LINE_AA)
-    canvas[18:18 + img.shape[0], :img.shape[1]] = img
-    cv2.putText(canvas, record.file_name[:40], (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1,
-                cv2.LINE_AA)
+        cv2.putText(
+            img,
+            f"{det['score']:.2f}",
+            (p1[0], max(p1[1] - 2, 8)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.35,
+            DET_COLOR,
+            1,
+            cv2.LINE_AA,
+        )
+    canvas[18 : 18 + img.shape[0], : img.shape[1]] = img
+    cv2.putText(
+        canvas, record.file_name[:40], (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA
+    )
     return canvas
 
 
-def draw_samples(gt: Dataset, detections: list[dict[str, Any]], threshold: float, path: Path,
-                 n_samples: int = 6, columns: int = 3, tile_size: tuple[int, int] = (320, 240)) -> Path:
+def draw_samples(
+    gt: Dataset,
+    detections: list[dict[str, Any]],
+    threshold: float,
+    path: Path,
+    n_samples: int = 6,
+    columns: int = 3,
+    tile_size: tuple[int, int] = (320, 240),
+) -> Path:
     """Grid of sample images: ground truth green, ignore regions dashed grey, detections >= threshold red.
 
     Samples are the images with the most pedestrians plus person-free ones, picked deterministically.
@@ -169,13 +205,23 @@ def draw_samples(gt: Dataset, detections: list[dict[str, Any]], threshold: float
     dets_by_image: dict[int, list[dict[str, Any]]] = {}
     for det in detections:
         dets_by_image.setdefault(int(det["image_id"]), []).append(det)
-    ranked = sorted(range(len(gt.images)),
-                    key=lambda i: (-len(boxes_by_image.get(gt.images[i].id, [])), gt.images[i].id))
+    ranked = sorted(
+        range(len(gt.images)), key=lambda i: (-len(boxes_by_image.get(gt.images[i].id, [])), gt.images[i].id)
+    )
     empty = [i for i in ranked if not boxes_by_image.get(gt.images[i].id)]
-    chosen = [i for i in ranked if boxes_by_image.get(gt.images[i].id)][:max(n_samples - 1, 1)]
-    chosen = (chosen + empty[:n_samples - len(chosen)])[:n_samples]
-    tiles = [_tile(gt, i, boxes_by_image.get(gt.images[i].id, []), dets_by_image.get(gt.images[i].id, []),
-                   threshold, tile_size) for i in chosen]
+    chosen = [i for i in ranked if boxes_by_image.get(gt.images[i].id)][: max(n_samples - 1, 1)]
+    chosen = (chosen + empty[: n_samples - len(chosen)])[:n_samples]
+    tiles = [
+        _tile(
+            gt,
+            i,
+            boxes_by_image.get(gt.images[i].id, []),
+            dets_by_image.get(gt.images[i].id, []),
+            threshold,
+            tile_size,
+        )
+        for i in chosen
+    ]
     if not tiles:
         tiles = [np.full((tile_size[1], tile_size[0], 3), 255, dtype=np.uint8)]
     columns = max(1, min(columns, len(tiles)))
@@ -183,7 +229,7 @@ def draw_samples(gt: Dataset, detections: list[dict[str, Any]], threshold: float
     grid = np.full((rows * tile_size[1], columns * tile_size[0], 3), 255, dtype=np.uint8)
     for k, tile in enumerate(tiles):
         r, c = divmod(k, columns)
-        grid[r * tile_size[1]:(r + 1) * tile_size[1], c * tile_size[0]:(c + 1) * tile_size[0]] = tile
+        grid[r * tile_size[1] : (r + 1) * tile_size[1], c * tile_size[0] : (c + 1) * tile_size[0]] = tile
     if not cv2.imwrite(str(path), grid):
         raise OSError(f"could not write {path}")
     return path

@@ -38,8 +38,9 @@ def _fmt(value: float | None) -> str:
 
 def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
-            f'title="{html.escape(path.name)}">')
+    return (
+        f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" title="{html.escape(path.name)}">'
+    )
 
 
 def _metric_rows(result: EvaluationResult, baseline: EvaluationResult | None) -> str:
@@ -66,22 +67,30 @@ def _metric_rows(result: EvaluationResult, baseline: EvaluationResult | None) ->
 
 
 def _dict_table(title: str, data: dict[str, Any]) -> str:
-    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td class=num>{html.escape(str(v))}</td></tr>"
-                   for k, v in data.items())
+    rows = "".join(
+        f"<tr><td>{html.escape(str(k))}</td><td class=num>{html.escape(str(v))}</td></tr>"
+        for k, v in data.items()
+    )
     return f"<h3>{html.escape(title)}</h3><table>{rows}</table>"
 
 
-def write_report(result: EvaluationResult, gt: Dataset, detections: list[dict[str, Any]], out_dir: Path,
-                 title: str = "Pedestrian detection evaluation",
-                 baseline: EvaluationResult | None = None) -> Path:
+def write_report(
+    result: EvaluationResult,
+    gt: Dataset,
+    detections: list[dict[str, Any]],
+    out_dir: Path,
+    title: str = "Pedestrian detection evaluation",
+    baseline: EvaluationResult | None = None,
+) -> Path:
     """Write out_dir/index.html, pr_curve.png, mr_fppi.png and samples.png; return the HTML path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     threshold = result.metrics.get("score_threshold")
     pr_png = plot_pr_curve(result, out_dir / "pr_curve.png", baseline)
     mr_png = plot_miss_rate(result, out_dir / "mr_fppi.png", baseline)
-    samples_png = draw_samples(gt, detections, 0.5 if threshold is None else float(threshold),
-                               out_dir / "samples.png")
+    samples_png = draw_samples(
+        gt, detections, 0.5 if threshold is None else float(threshold), out_dir / "samples.png"
+    )
     confusion = result.confusion
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
@@ -94,11 +103,15 @@ def write_report(result: EvaluationResult, gt: Dataset, detections: list[dict[st
         "<h2>Metrics</h2>",
         _metric_rows(result, baseline),
         "<div class='figs'>",
-        _dict_table("Image-level confusion (pedestrian present?)", {
-            "true positive (present, detected)": confusion.get("tp", 0),
-            "false positive (absent, detected)": confusion.get("fp", 0),
-            "false negative (present, missed)": confusion.get("fn", 0),
-            "true negative (absent, no detection)": confusion.get("tn", 0)}),
+        _dict_table(
+            "Image-level confusion (pedestrian present?)",
+            {
+                "true positive (present, detected)": confusion.get("tp", 0),
+                "false positive (absent, detected)": confusion.get("fp", 0),
+                "false negative (present, missed)": confusion.get("fn", 0),
+                "true negative (absent, no detection)": confusion.get("tn", 0),
+            },
+        ),
         _dict_table("Counts at the threshold (IoU 0.5)", result.counts),
         "</div><h2>Curves</h2><div class='figs'>",
         _img(pr_png, "precision-recall curve"),

@@ -49,15 +49,17 @@ def _application(name: str, input_shape: tuple[int, int, int], alpha: float, wei
         return apps.EfficientNetB0(input_shape=input_shape, include_top=False, weights=weights)
     if name == "resnet50":
         return apps.ResNet50(input_shape=input_shape, include_top=False, weights=weights)
-    raise ModelError(f"unknown backbone {name!r}",
-                     hint="choose mobilenetv2, mobilenet, efficientnetb0 or resnet50")
+    raise ModelError(
+        f"unknown backbone {name!r}", hint="choose mobilenetv2, mobilenet, efficientnetb0 or resnet50"
+    )
 
 
 PREPROCESS_MODE = {"mobilenetv2": "tf", "mobilenet": "tf", "efficientnetb0": "none", "resnet50": "caffe"}
 
 
-def build_application(name: str, input_shape: tuple[int, int, int], alpha: float,
-                      imagenet: bool) -> tuple[Any, bool]:
+def build_application(
+    name: str, input_shape: tuple[int, int, int], alpha: float, imagenet: bool
+) -> tuple[Any, bool]:
     """The keras.applications network, with ImageNet weights when they can be had.
 
     Returns (model, pretrained)."""

@@ -59,8 +59,10 @@ class TrainConfig:
 
     def validate(self) -> None:
         if self.backbone not in BACKBONES:
-            raise ModelError(f"unknown backbone {self.backbone!r}",
-                             hint=f"choose one of {', '.join(BACKBONES)} ('hog' is for predict only)")
+            raise ModelError(
+                f"unknown backbone {self.backbone!r}",
+                hint=f"choose one of {', '.join(BACKBONES)} ('hog' is for predict only)",
+            )
         check_input_size(self.input_size)
         if self.output_stride not in OUTPUT_STRIDES:
             raise ModelError(f"output stride {self.output_stride} is not supported", hint="use 4 or 8")
@@ -77,8 +79,15 @@ class TrainConfig:
         and seed give the same model on a quiet or a loaded machine (about 2 minutes on 2 cores for 600
         synthetic images). The time limit is only a cap that a normal run does not reach; hitting it is
         recorded in model.json (`time_limit_hit`)."""
-        return cls(input_size=(128, 192), output_stride=4, neck_channels=32, head_channels=32,
-                   epochs=LOCAL_EPOCHS, time_limit_s=LOCAL_TIME_CAP_S, patience=4)
+        return cls(
+            input_size=(128, 192),
+            output_stride=4,
+            neck_channels=32,
+            head_channels=32,
+            epochs=LOCAL_EPOCHS,
+            time_limit_s=LOCAL_TIME_CAP_S,
+            patience=4,
+        )
 
     @classmethod
     def cpu_default(cls) -> TrainConfig:
@@ -121,7 +130,8 @@ def check_input_size(size: tuple[int, int], stride: int = NETWORK_STRIDE) -> Non
             options = f"{lower} or {upper}" if lower != upper else str(lower)
             raise ModelError(
                 f"input {name} {value} is not divisible by the network stride {stride}",
-                hint=f"use {options} for the {name} (input size is HEIGHTxWIDTH, e.g. 256x384)")
+                hint=f"use {options} for the {name} (input size is HEIGHTxWIDTH, e.g. 256x384)",
+            )
 
 
 def parse_input_size(text: str) -> tuple[int, int]:
@@ -130,8 +140,9 @@ def parse_input_size(text: str) -> tuple[int, int]:
     try:
         values = [int(p) for p in parts if p.strip()]
     except ValueError:
-        raise ModelError(f"input size {text!r} is not HEIGHTxWIDTH",
-                         hint="e.g. --input-size 256x384") from None
+        raise ModelError(
+            f"input size {text!r} is not HEIGHTxWIDTH", hint="e.g. --input-size 256x384"
+        ) from None
     if len(values) == 1:
         values = values * 2
     if len(values) != 2:

@@ -40,13 +40,16 @@ def decode_detections(outputs: Any, stride: int, max_detections: int = 100) -> t
     cell_y = ops.cast(index // width, "float32")
     cell_x = ops.cast(index % width, "float32")
     x1, y1, x2, y2 = cell_box_corners(values)
-    boxes = ops.stack([(cell_x + x1) * stride, (cell_y + y1) * stride,
-                       (cell_x + x2) * stride, (cell_y + y2) * stride], axis=-1)
+    boxes = ops.stack(
+        [(cell_x + x1) * stride, (cell_y + y1) * stride, (cell_x + x2) * stride, (cell_y + y2) * stride],
+        axis=-1,
+    )
     return boxes, scores
 
 
-def to_original_pixels(boxes: np.ndarray, input_size: tuple[int, int],
-                       original_size: tuple[float, float]) -> np.ndarray:
+def to_original_pixels(
+    boxes: np.ndarray, input_size: tuple[int, int], original_size: tuple[float, float]
+) -> np.ndarray:
     """Scale boxes from the (stretched) model input back to the original image (height, width) and clip."""
     in_h, in_w = input_size
     orig_h, orig_w = original_size
@@ -66,7 +69,12 @@ def coco_results(image_id: int, boxes: np.ndarray, scores: np.ndarray, min_score
         x1, y1, x2, y2 = (float(v) for v in box)
         if x2 - x1 <= 0 or y2 - y1 <= 0:
             continue
-        out.append({"image_id": int(image_id), "category_id": 1,
-                    "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
-                    "score": round(float(score), 5)})
+        out.append(
+            {
+                "image_id": int(image_id),
+                "category_id": 1,
+                "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+                "score": round(float(score), 5),
+            }
+        )
     return out

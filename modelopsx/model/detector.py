@@ -52,8 +52,9 @@ def _neck(features: list[Any], channels: int, output_stride: int) -> Any:
 
 def _head(x: Any, channels: int, out: int, name: str, bias: float = 0.0) -> Any:
     x = _conv_bn_relu(x, channels, f"{name}_head")
-    return layers.Conv2D(out, 1, name=f"{name}_out", dtype="float32",
-                         bias_initializer=keras.initializers.Constant(bias))(x)
+    return layers.Conv2D(
+        out, 1, name=f"{name}_out", dtype="float32", bias_initializer=keras.initializers.Constant(bias)
+    )(x)
 
 
 def build_detector(config: TrainConfig, imagenet: bool | None = None) -> tuple[Any, Any, bool]:

@@ -17,6 +17,7 @@ from modelopsx.model.config import TrainConfig
 @tf.autograph.experimental.do_not_convert
 def original_size(image_bytes: tf.Tensor) -> tf.Tensor:
     """(height, width) as float32; JPEG from the header alone, other formats by decoding."""
+
     def decoded() -> tf.Tensor:
         return tf.shape(tf.io.decode_image(image_bytes, channels=3, expand_animations=False))[:2]
 
@@ -41,9 +42,13 @@ def serving_function(model: Any, config: TrainConfig) -> Any:
 
     def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
         pixels, sizes = tf.map_fn(
-            lambda b: decode_for_model(b, config.input_size), images,
-            fn_output_signature=(tf.TensorSpec([height, width, 3], tf.float32),
-                                 tf.TensorSpec([2], tf.float32)))
+            lambda b: decode_for_model(b, config.input_size),
+            images,
+            fn_output_signature=(
+                tf.TensorSpec([height, width, 3], tf.float32),
+                tf.TensorSpec([2], tf.float32),
+            ),
+        )
         outputs = model(pixels, training=False)
         boxes, scores = decode_detections(outputs, config.output_stride, config.max_detections)
         scale_y = sizes[:, 0:1] / float(height)
@@ -55,8 +60,11 @@ def serving_function(model: Any, config: TrainConfig) -> Any:
         keep = scores >= config.min_score  # scores are sorted: kept detections come first
         keep_f = tf.cast(keep, tf.float32)
         boxes = tf.stack([x1, y1, x2, y2], axis=-1) * keep_f[..., None]
-        return {"boxes": boxes, "scores": scores * keep_f,
-                "count": tf.reduce_sum(tf.cast(keep, tf.int32), axis=1)}
+        return {
+            "boxes": boxes,
+            "scores": scores * keep_f,
+            "count": tf.reduce_sum(tf.cast(keep, tf.int32), axis=1),
+        }
 
     return serve
 
@@ -67,7 +75,10 @@ def export_saved_model(model: Any, config: TrainConfig, path: Path) -> Path:
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(name="serving_default", fn=serving_function(model, config),
-                         input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+    archive.add_endpoint(
+        name="serving_default",
+        fn=serving_function(model, config),
+        input_signature=[tf.TensorSpec([None], tf.string, name="images")],
+    )
     archive.write_out(str(path), verbose=False)
     return path

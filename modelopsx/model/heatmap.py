@@ -24,18 +24,27 @@ REGRESSION_MIN_GAUSSIAN = 0.05  # cells below this Gaussian value of their pedes
 PEDESTRIAN, IGNORE = 1, -1
 
 
-def encode_targets_numpy(boxes: np.ndarray, labels: np.ndarray, image_size: tuple[int, int],
-                         stride: int) -> np.ndarray:
-    """Reference encoder for one image: boxes [M, 4] (x1, y1, x2, y2 input pixels), labels [M] -> [Ho, Wo, 8].
-    """
+def encode_targets_numpy(
+    boxes: np.ndarray, labels: np.ndarray, image_size: tuple[int, int], stride: int
+) -> np.ndarray:
+    """Reference encoder for one image.
+
+    boxes [M, 4] (x1, y1, x2, y2 input pixels), labels [M] -> [Ho, Wo, 8]."""
     height, width = image_size
     out_h, out_w = height // stride, width // stride
     target = np.zeros((out_h, out_w, TARGET_CHANNELS), np.float32)
     ys, xs = np.mgrid[0:out_h, 0:out_w].astype(np.float32)
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     labels = np.asarray(labels).reshape(-1)
-    clipped = np.stack([np.clip(boxes[:, 0], 0, width), np.clip(boxes[:, 1], 0, height),
-                        np.clip(boxes[:, 2], 0, width), np.clip(boxes[:, 3], 0, height)], axis=1)
+    clipped = np.stack(
+        [
+            np.clip(boxes[:, 0], 0, width),
+            np.clip(boxes[:, 1], 0, height),
+            np.clip(boxes[:, 2], 0, width),
+            np.clip(boxes[:, 3], 0, height),
+        ],
+        axis=1,
+    )
     w = clipped[:, 2] - clipped[:, 0]
     h = clipped[:, 3] - clipped[:, 1]
     ignore = np.zeros((out_h, out_w), bool)

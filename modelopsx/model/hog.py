@@ -39,8 +39,9 @@ def hog_detect(image: np.ndarray, image_id: int, min_score: float = 0.01) -> lis
     height = image.shape[0]
     scale = min(max(1.0, TARGET_HEIGHT / float(height)), MAX_UPSCALE)
     work = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale > 1 else image
-    rects, weights = _detector().detectMultiScale(work, hitThreshold=HIT_THRESHOLD, winStride=(8, 8),
-                                                  padding=(16, 16), scale=PYRAMID_SCALE)
+    rects, weights = _detector().detectMultiScale(
+        work, hitThreshold=HIT_THRESHOLD, winStride=(8, 8), padding=(16, 16), scale=PYRAMID_SCALE
+    )
     out = []
     for (x, y, w, h), weight in zip(rects, np.asarray(weights).reshape(-1), strict=False):
         score = 1.0 / (1.0 + math.exp(-float(weight)))
@@ -49,9 +50,14 @@ def hog_detect(image: np.ndarray, image_id: int, min_score: float = 0.01) -> lis
         fill_w, fill_h = WINDOW_FILL
         bw, bh = w * fill_w / scale, h * fill_h / scale
         cx, cy = (x + w / 2) / scale, (y + h / 2) / scale
-        out.append({"image_id": int(image_id), "category_id": 1,
-                    "bbox": [round(cx - bw / 2, 2), round(cy - bh / 2, 2), round(bw, 2), round(bh, 2)],
-                    "score": round(score, 5)})
+        out.append(
+            {
+                "image_id": int(image_id),
+                "category_id": 1,
+                "bbox": [round(cx - bw / 2, 2), round(cy - bh / 2, 2), round(bw, 2), round(bh, 2)],
+                "score": round(score, 5),
+            }
+        )
     return out
 
 

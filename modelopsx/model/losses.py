@@ -51,8 +51,9 @@ def giou_loss_dense(y_true: Any, y_pred: Any) -> Any:
     mask = y_true[..., 7]
     px1, py1, px2, py2 = cell_box_corners(ops.cast(y_pred[..., 1:5], "float32"))
     tx1, ty1, tx2, ty2 = cell_box_corners(y_true[..., 2:6])
-    inter = (ops.maximum(ops.minimum(px2, tx2) - ops.maximum(px1, tx1), 0.0)
-             * ops.maximum(ops.minimum(py2, ty2) - ops.maximum(py1, ty1), 0.0))
+    inter = ops.maximum(ops.minimum(px2, tx2) - ops.maximum(px1, tx1), 0.0) * ops.maximum(
+        ops.minimum(py2, ty2) - ops.maximum(py1, ty1), 0.0
+    )
     union = (px2 - px1) * (py2 - py1) + (tx2 - tx1) * (ty2 - ty1) - inter
     hull = (ops.maximum(px2, tx2) - ops.minimum(px1, tx1)) * (ops.maximum(py2, ty2) - ops.minimum(py1, ty1))
     iou = inter / ops.maximum(union, 1e-6)
@@ -72,23 +73,36 @@ def offset_l1_loss(y_true: Any, y_pred: Any) -> Any:
 class CenterNetLoss(keras.losses.Loss):
     """heatmap focal + size_weight * L1(log size) + offset_weight * L1(offset) + giou_weight * (1 - GIoU)."""
 
-    def __init__(self, size_weight: float = 1.0, offset_weight: float = 1.0, giou_weight: float = 0.0,
-                 name: str = "centernet_loss", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        size_weight: float = 1.0,
+        offset_weight: float = 1.0,
+        giou_weight: float = 0.0,
+        name: str = "centernet_loss",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name, **kwargs)
         self.size_weight = size_weight
         self.offset_weight = offset_weight
         self.giou_weight = giou_weight
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        total = (heatmap_focal_loss(y_true, y_pred) + self.size_weight * size_l1_loss(y_true, y_pred)
-                 + self.offset_weight * offset_l1_loss(y_true, y_pred))
+        total = (
+            heatmap_focal_loss(y_true, y_pred)
+            + self.size_weight * size_l1_loss(y_true, y_pred)
+            + self.offset_weight * offset_l1_loss(y_true, y_pred)
+        )
         if self.giou_weight:
             total = total + self.giou_weight * giou_loss_dense(y_true, y_pred)
         return total
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "size_weight": self.size_weight, "offset_weight": self.offset_weight,
-                "giou_weight": self.giou_weight}
+        return {
+            **super().get_config(),
+            "size_weight": self.size_weight,
+            "offset_weight": self.offset_weight,
+            "giou_weight": self.giou_weight,
+        }
 
 
 @keras.saving.register_keras_serializable(package="modelopsx")

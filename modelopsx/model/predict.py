@@ -41,13 +41,17 @@ def load_model_dir(model_dir: Path) -> tuple[Any, TrainConfig, dict[str, Any]]:
     model_dir = Path(model_dir)
     for name in ("model.json", "model.keras"):
         if not (model_dir / name).is_file():
-            raise ModelError(f"{model_dir}: not a model directory (missing {name})",
-                             hint="pass the --out folder of `modelopsx train`, or 'hog' for the HOG baseline")
+            raise ModelError(
+                f"{model_dir}: not a model directory (missing {name})",
+                hint="pass the --out folder of `modelopsx train`, or 'hog' for the HOG baseline",
+            )
     try:
         return _load(str(model_dir.resolve()), (model_dir / "model.keras").stat().st_mtime)
     except (ValueError, OSError, KeyError) as exc:
-        raise ModelError(f"{model_dir}: cannot load the model ({exc})",
-                         hint="the model files may be incomplete; re-export or re-train") from None
+        raise ModelError(
+            f"{model_dir}: cannot load the model ({exc})",
+            hint="the model files may be incomplete; re-export or re-train",
+        ) from None
 
 
 def _inference_dataset(paths: list[Path], ids: list[int], config: TrainConfig, batch_size: int) -> Any:
@@ -65,8 +69,15 @@ def _inference_dataset(paths: list[Path], ids: list[int], config: TrainConfig, b
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _run(model: Any, config: TrainConfig, paths: list[Path], ids: list[int], batch_size: int,
-         min_score: float, quiet: bool) -> tuple[dict[int, list[dict]], int]:
+def _run(
+    model: Any,
+    config: TrainConfig,
+    paths: list[Path],
+    ids: list[int],
+    batch_size: int,
+    min_score: float,
+    quiet: bool,
+) -> tuple[dict[int, list[dict]], int]:
     import numpy as np
     import tensorflow as tf
     from tqdm import tqdm
@@ -94,8 +105,9 @@ def _run(model: Any, config: TrainConfig, paths: list[Path], ids: list[int], bat
     return results, skipped
 
 
-def predict_with_model(model: Any, config: TrainConfig, dataset_dir: Path, batch_size: int = 16,
-                       quiet: bool = True) -> tuple[list[dict], int]:
+def predict_with_model(
+    model: Any, config: TrainConfig, dataset_dir: Path, batch_size: int = 16, quiet: bool = True
+) -> tuple[list[dict], int]:
     """COCO results (score >= config.min_score) of an in-memory model over a dataset; (results, skipped)."""
     dataset = load_dataset(dataset_dir)
     paths = [dataset.image_path(img) for img in dataset.images]
@@ -104,8 +116,9 @@ def predict_with_model(model: Any, config: TrainConfig, dataset_dir: Path, batch
     return [det for image_id in ids for det in by_image.get(image_id, [])], skipped
 
 
-def predict_dataset(model_dir: Path, dataset_dir: Path, out_json: Path | None = None, batch_size: int = 16,
-                    quiet: bool = True) -> list[dict]:
+def predict_dataset(
+    model_dir: Path, dataset_dir: Path, out_json: Path | None = None, batch_size: int = 16, quiet: bool = True
+) -> list[dict]:
     """Detections over every image of a canonical dataset, down to a low floor score (evaluation sweeps
     thresholds). Writes them to out_json when given."""
     if is_hog(model_dir):
@@ -167,7 +180,15 @@ def draw_detections(images: list[Path], results: list[dict], out_dir: Path) -> N
                 continue
             x, y, w, h = (int(round(v)) for v in det["bbox"])
             cv2.rectangle(image, (x, y), (x + w, y + h), (0, 200, 0), 2)
-            cv2.putText(image, f"{det['score']:.2f}", (x, max(y - 3, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                        (0, 200, 0), 1, cv2.LINE_AA)
+            cv2.putText(
+                image,
+                f"{det['score']:.2f}",
+                (x, max(y - 3, 10)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4,
+                (0, 200, 0),
+                1,
+                cv2.LINE_AA,
+            )
         target = out_dir / f"{i:04d}_{path.stem}.jpg"
         cv2.imwrite(str(target), image)

@@ -73,5 +73,3 @@ def train_config(
             values[key] = int(values[key])
     values["input_size"] = [int(v) for v in values["input_size"]]
     return TrainConfig.from_json(values)
-
-

@@ -64,8 +64,9 @@ def encode_batch(boxes: tf.Tensor, labels: tf.Tensor, image_size: tuple[int, int
     mass = tf.reduce_sum(mine * gauss, axis=(2, 3), keepdims=True)
     reg_weight = tf.reduce_sum(mine * gauss / tf.maximum(mass, 1e-12), axis=1)  # [B, Ho, Wo]
     safe_w, safe_h = tf.maximum(w, 1e-3), tf.maximum(h, 1e-3)
-    per_box_targets = tf.stack([tf.math.log(safe_w / stride), tf.math.log(safe_h / stride),
-                                center_x, center_y], axis=-1)  # [B, M, 4]
+    per_box_targets = tf.stack(
+        [tf.math.log(safe_w / stride), tf.math.log(safe_h / stride), center_x, center_y], axis=-1
+    )  # [B, M, 4]
     flat_owner = tf.reshape(owner, [tf.shape(owner)[0], -1])
     regression = tf.gather(per_box_targets, flat_owner, batch_dims=1)  # [B, Ho*Wo, 4]
     regression = tf.reshape(regression, [-1, out_h, out_w, 4])
@@ -79,13 +80,20 @@ def encode_batch(boxes: tf.Tensor, labels: tf.Tensor, image_size: tuple[int, int
     ignore_box = per_box(labels == IGNORE)
     cell_x = (xs + 0.5) * stride
     cell_y = (ys + 0.5) * stride
-    inside = ((cell_x >= per_box(boxes[..., 0])) & (cell_x <= per_box(boxes[..., 2]))
-              & (cell_y >= per_box(boxes[..., 1])) & (cell_y <= per_box(boxes[..., 3])) & ignore_box)
+    inside = (
+        (cell_x >= per_box(boxes[..., 0]))
+        & (cell_x <= per_box(boxes[..., 2]))
+        & (cell_y >= per_box(boxes[..., 1]))
+        & (cell_y <= per_box(boxes[..., 3]))
+        & ignore_box
+    )
     ignored = tf.reduce_any(inside, axis=1) & ~reg_mask
     weight = 1.0 - tf.cast(ignored, tf.float32)
 
-    target = tf.concat([heat[..., None], weight[..., None], regression, reg_mask_f[..., None],
-                        reg_weight[..., None]], axis=-1)
+    target = tf.concat(
+        [heat[..., None], weight[..., None], regression, reg_mask_f[..., None], reg_weight[..., None]],
+        axis=-1,
+    )
     target.set_shape([None, out_h, out_w, TARGET_CHANNELS])
     return target
 
@@ -99,11 +107,26 @@ def with_targets(dataset: tf.data.Dataset, image_size: tuple[int, int], stride: 
     return dataset.map(encode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def training_dataset(dataset_dir: Path, batch_size: int, image_size: tuple[int, int], stride: int,
-                     training: bool, seed: int | None, max_boxes: int, **kwargs: Any) -> tf.data.Dataset:
+def training_dataset(
+    dataset_dir: Path,
+    batch_size: int,
+    image_size: tuple[int, int],
+    stride: int,
+    training: bool,
+    seed: int | None,
+    max_boxes: int,
+    **kwargs: Any,
+) -> tf.data.Dataset:
     """The data layer's pipeline (decode, augmentation, batching) plus this model's target encoding."""
     from modelopsx.data.tfdata import build_input_pipeline
 
-    pipeline = build_input_pipeline(dataset_dir, batch_size=batch_size, image_size=image_size,
-                                    training=training, seed=seed, max_boxes=max_boxes, **kwargs)
+    pipeline = build_input_pipeline(
+        dataset_dir,
+        batch_size=batch_size,
+        image_size=image_size,
+        training=training,
+        seed=seed,
+        max_boxes=max_boxes,
+        **kwargs,
+    )
     return with_targets(pipeline, image_size, stride).prefetch(tf.data.AUTOTUNE)

@@ -52,23 +52,33 @@ def _pedestrian_count(dataset: Dataset) -> int:
 def check_split(split_dir: Path) -> tuple[Dataset, Dataset]:
     """The split must hold non-empty train/ and val/ datasets, and train/ must contain pedestrians."""
     if not split_dir.is_dir():
-        raise DatasetError(f"{split_dir}: split directory not found",
-                           hint="pass the output of `modelopsx dataset split` (holds train/ and val/)")
+        raise DatasetError(
+            f"{split_dir}: split directory not found",
+            hint="pass the output of `modelopsx dataset split` (holds train/ and val/)",
+        )
     for name in ("train", "val"):
         if not (split_dir / name / "annotations.json").is_file():
-            raise DatasetError(f"{split_dir}: no {name}/ dataset (missing {name}/annotations.json)",
-                               hint="pass the output of `modelopsx dataset split` (holds train/ and val/)")
+            raise DatasetError(
+                f"{split_dir}: no {name}/ dataset (missing {name}/annotations.json)",
+                hint="pass the output of `modelopsx dataset split` (holds train/ and val/)",
+            )
     train, val = load_dataset(split_dir / "train"), load_dataset(split_dir / "val")
     if not train.images:
-        raise DatasetError(f"{split_dir / 'train'}: the training split is empty (0 images)",
-                           hint="add images or re-split with a smaller val/test share")
+        raise DatasetError(
+            f"{split_dir / 'train'}: the training split is empty (0 images)",
+            hint="add images or re-split with a smaller val/test share",
+        )
     if _pedestrian_count(train) == 0:
-        raise DatasetError(f"{split_dir / 'train'}: the training split has no pedestrians "
-                           f"({len(train.images)} images, 0 pedestrian boxes)",
-                           hint="a detector cannot learn from it: check the importer or the annotations")
+        raise DatasetError(
+            f"{split_dir / 'train'}: the training split has no pedestrians "
+            f"({len(train.images)} images, 0 pedestrian boxes)",
+            hint="a detector cannot learn from it: check the importer or the annotations",
+        )
     if not val.images:
-        raise DatasetError(f"{split_dir / 'val'}: the validation split is empty (0 images)",
-                           hint="validation picks the score threshold and stops training early; re-split")
+        raise DatasetError(
+            f"{split_dir / 'val'}: the validation split is empty (0 images)",
+            hint="validation picks the score threshold and stops training early; re-split",
+        )
     return train, val
 
 
@@ -107,12 +117,15 @@ def compile_model(model: Any, config: TrainConfig, base_lr: float, jit: bool) ->
 
     from modelopsx.model.losses import CenterNetLoss, loss_metrics
 
-    optimizer = keras.optimizers.AdamW(learning_rate=base_lr, weight_decay=config.weight_decay,
-                                       global_clipnorm=10.0)
-    model.compile(optimizer=optimizer,
-                  loss=CenterNetLoss(config.size_loss_weight, config.offset_loss_weight,
-                                     config.giou_loss_weight),
-                  metrics=loss_metrics(), jit_compile=jit)
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=base_lr, weight_decay=config.weight_decay, global_clipnorm=10.0
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=CenterNetLoss(config.size_loss_weight, config.offset_loss_weight, config.giou_loss_weight),
+        metrics=loss_metrics(),
+        jit_compile=jit,
+    )
 
 
 class _EpochState:
@@ -126,8 +139,15 @@ class _EpochState:
         self.time_limit_hit = False  # the time budget, not the epoch count, ended training
 
 
-def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: int, steps_per_epoch: int,
-                     base_lr: float, quiet: bool) -> Any:
+def _budget_schedule(
+    config: TrainConfig,
+    state: _EpochState,
+    first: int,
+    last: int,
+    steps_per_epoch: int,
+    base_lr: float,
+    quiet: bool,
+) -> Any:
     """Linear warm-up then cosine decay over the phase, set per batch. With a time budget the decay follows
     the clock after the first epoch (progress = the larger of the step and the time fraction), so slow epochs
     on a busy machine shorten the run without restarting the decay, and training stops when another epoch
@@ -191,9 +211,17 @@ def _budget_schedule(config: TrainConfig, state: _EpochState, first: int, last: 
     return BudgetCosine()
 
 
-def _callbacks(out_dir: Path, config: TrainConfig, state: _EpochState, phase: tuple[int, int, float],
-               steps_per_epoch: int, best: float | None, pretrained: bool, initial_weights: str,
-               quiet: bool) -> tuple[list[Any], Any]:
+def _callbacks(
+    out_dir: Path,
+    config: TrainConfig,
+    state: _EpochState,
+    phase: tuple[int, int, float],
+    steps_per_epoch: int,
+    best: float | None,
+    pretrained: bool,
+    initial_weights: str,
+    quiet: bool,
+) -> tuple[list[Any], Any]:
     import keras
 
     ckpt = out_dir / CHECKPOINT_DIR
@@ -204,12 +232,23 @@ def _callbacks(out_dir: Path, config: TrainConfig, state: _EpochState, phase: tu
             # The whole model with its optimizer state, then the epoch counter (written last).
             self.model.save(ckpt / LAST_CHECKPOINT)
             best_now = checkpoint.best if math.isfinite(float(checkpoint.best)) else None
-            _write_json(ckpt / STATE_FILE, {"epoch": epoch + 1, "best_val_loss": best_now,
-                                            "pretrained": pretrained, "initial_weights": initial_weights})
+            _write_json(
+                ckpt / STATE_FILE,
+                {
+                    "epoch": epoch + 1,
+                    "best_val_loss": best_now,
+                    "pretrained": pretrained,
+                    "initial_weights": initial_weights,
+                },
+            )
 
     checkpoint = keras.callbacks.ModelCheckpoint(
-        str(ckpt / BEST_WEIGHTS), monitor="val_loss", save_best_only=True, save_weights_only=True,
-        initial_value_threshold=best)
+        str(ckpt / BEST_WEIGHTS),
+        monitor="val_loss",
+        save_best_only=True,
+        save_weights_only=True,
+        initial_value_threshold=best,
+    )
     callbacks = [
         _budget_schedule(config, state, first, last, steps_per_epoch, base_lr, quiet),
         checkpoint,
@@ -237,22 +276,34 @@ def _json_default(value: Any) -> Any:
 def _check_out_dir(out_dir: Path, resume: bool) -> dict[str, Any] | None:
     """Refuse to overwrite a finished model; on resume return the checkpoint state."""
     if (out_dir / MODEL_JSON).exists():
-        raise ModelError(f"{out_dir} already holds a trained model ({MODEL_JSON})",
-                         hint="choose another --out; a stored model is never overwritten")
+        raise ModelError(
+            f"{out_dir} already holds a trained model ({MODEL_JSON})",
+            hint="choose another --out; a stored model is never overwritten",
+        )
     state_file = out_dir / CHECKPOINT_DIR / STATE_FILE
     if resume:
         if not state_file.is_file() or not (out_dir / CHECKPOINT_DIR / LAST_CHECKPOINT).is_file():
-            raise ModelError(f"{out_dir}: nothing to resume (no {CHECKPOINT_DIR}/{LAST_CHECKPOINT})",
-                             hint="run without --resume to start a new training")
+            raise ModelError(
+                f"{out_dir}: nothing to resume (no {CHECKPOINT_DIR}/{LAST_CHECKPOINT})",
+                hint="run without --resume to start a new training",
+            )
         return dict(json.loads(state_file.read_text()))
     if state_file.exists():
-        raise ModelError(f"{out_dir} holds checkpoints of an unfinished training",
-                         hint="add --resume to continue it, or choose another --out")
+        raise ModelError(
+            f"{out_dir} holds checkpoints of an unfinished training",
+            hint="add --resume to continue it, or choose another --out",
+        )
     return None
 
 
-def train_model(split_dir: Path, out_dir: Path, config: TrainConfig, quiet: bool = True,
-                resume: bool = False, weights_label: str | None = None) -> TrainResult:
+def train_model(
+    split_dir: Path,
+    out_dir: Path,
+    config: TrainConfig,
+    quiet: bool = True,
+    resume: bool = False,
+    weights_label: str | None = None,
+) -> TrainResult:
     """Train on split_dir/train, validate on split_dir/val, export MODEL_DIR (see the contract) to out_dir.
 
     `weights_label` names where `config.weights` came from (e.g. a registry model version, when the weights
@@ -279,11 +330,26 @@ def train_model(split_dir: Path, out_dir: Path, config: TrainConfig, quiet: bool
     replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_size * replicas
     jit = bool(gpus)
-    train_ds = training_dataset(split_dir / "train", global_batch, config.input_size, config.output_stride,
-                                training=True, seed=config.seed, max_boxes=config.max_boxes,
-                                augment=config.augment, max_angle=config.rotation_deg)
-    val_ds = training_dataset(split_dir / "val", global_batch, config.input_size, config.output_stride,
-                              training=False, seed=config.seed, max_boxes=config.max_boxes)
+    train_ds = training_dataset(
+        split_dir / "train",
+        global_batch,
+        config.input_size,
+        config.output_stride,
+        training=True,
+        seed=config.seed,
+        max_boxes=config.max_boxes,
+        augment=config.augment,
+        max_angle=config.rotation_deg,
+    )
+    val_ds = training_dataset(
+        split_dir / "val",
+        global_batch,
+        config.input_size,
+        config.output_stride,
+        training=False,
+        seed=config.seed,
+        max_boxes=config.max_boxes,
+    )
     steps_per_epoch = config.steps_per_epoch or max(1, math.ceil(len(train_set.images) / global_batch))
     if config.steps_per_epoch:
         train_ds = train_ds.repeat()
@@ -299,8 +365,11 @@ def train_model(split_dir: Path, out_dir: Path, config: TrainConfig, quiet: bool
             loaded = load_initial_weights(model, backbone, config.weights)
             pretrained = loaded or imagenet_loaded
             # Provenance says what was loaded, never what was asked for (offline, "imagenet" means scratch).
-            initial_weights = (weights_label or str(config.weights)) if loaded else (
-                "imagenet" if imagenet_loaded else "scratch")
+            initial_weights = (
+                (weights_label or str(config.weights))
+                if loaded
+                else ("imagenet" if imagenet_loaded else "scratch")
+            )
     if not quiet:
         print(f"initial weights: {initial_weights}", flush=True)
 
@@ -327,12 +396,27 @@ def train_model(split_dir: Path, out_dir: Path, config: TrainConfig, quiet: bool
             what = "backbone frozen (warm-up)" if not trainable else "all layers"
             start = max(first, initial_epoch) + 1
             print(f"epochs {start}-{last}: training {what}, lr {base_lr:g}", flush=True)
-        callbacks, checkpoint = _callbacks(out_dir, config, book, (first, last, base_lr), steps_per_epoch,
-                                           best, pretrained, initial_weights, quiet)
-        fit = model.fit(train_ds, validation_data=val_ds, epochs=last,
-                        initial_epoch=max(first, initial_epoch),
-                        steps_per_epoch=steps_per_epoch if config.steps_per_epoch else None,
-                        callbacks=callbacks, verbose=verbose, shuffle=False)
+        callbacks, checkpoint = _callbacks(
+            out_dir,
+            config,
+            book,
+            (first, last, base_lr),
+            steps_per_epoch,
+            best,
+            pretrained,
+            initial_weights,
+            quiet,
+        )
+        fit = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=last,
+            initial_epoch=max(first, initial_epoch),
+            steps_per_epoch=steps_per_epoch if config.steps_per_epoch else None,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,
+        )
         history.extend(_history_rows(fit.history, max(first, initial_epoch)))
         best = checkpoint.best if math.isfinite(float(checkpoint.best)) else best
         initial_epoch = max(first, initial_epoch) + len(fit.history.get("loss", []))
@@ -345,9 +429,21 @@ def train_model(split_dir: Path, out_dir: Path, config: TrainConfig, quiet: bool
     best_weights = out_dir / CHECKPOINT_DIR / BEST_WEIGHTS
     if best_weights.is_file():
         model.load_weights(best_weights)
-    return finish_training(model, config, split_dir, val_set, out_dir, history, train_seconds,
-                           images_per_second, pretrained, quiet, len(gpus), initial_weights,
-                           book.time_limit_hit)
+    return finish_training(
+        model,
+        config,
+        split_dir,
+        val_set,
+        out_dir,
+        history,
+        train_seconds,
+        images_per_second,
+        pretrained,
+        quiet,
+        len(gpus),
+        initial_weights,
+        book.time_limit_hit,
+    )
 
 
 def _phase_of(phases: list[tuple[int, int, bool, float]], epoch: int) -> int:
@@ -380,10 +476,21 @@ def _read_history(out_dir: Path) -> list[dict[str, float]]:
     return rows
 
 
-def finish_training(model: Any, config: TrainConfig, split_dir: Path, val_set: Dataset, out_dir: Path,
-                    history: list[dict[str, float]], train_seconds: float, images_per_second: float,
-                    pretrained: bool, quiet: bool, gpu_count: int,
-                    initial_weights: str = "scratch", time_limit_hit: bool = False) -> TrainResult:
+def finish_training(
+    model: Any,
+    config: TrainConfig,
+    split_dir: Path,
+    val_set: Dataset,
+    out_dir: Path,
+    history: list[dict[str, float]],
+    train_seconds: float,
+    images_per_second: float,
+    pretrained: bool,
+    quiet: bool,
+    gpu_count: int,
+    initial_weights: str = "scratch",
+    time_limit_hit: bool = False,
+) -> TrainResult:
     """Choose the score threshold on validation, export the model and write model.json (last)."""
     import keras
 
@@ -393,8 +500,9 @@ def finish_training(model: Any, config: TrainConfig, split_dir: Path, val_set: D
 
     keras.mixed_precision.set_global_policy("float32")
     inference = _float32_copy(model, config)
-    detections, skipped = predict_with_model(inference, config, val_set.root, batch_size=config.batch_size,
-                                             quiet=quiet)
+    detections, skipped = predict_with_model(
+        inference, config, val_set.root, batch_size=config.batch_size, quiet=quiet
+    )
     threshold = float(choose_score_threshold(val_set, detections))
     val_result = evaluate_detections(val_set, detections, score_threshold=threshold)
 
@@ -426,13 +534,23 @@ def finish_training(model: Any, config: TrainConfig, split_dir: Path, val_set: D
     }
     _write_json(out_dir / MODEL_JSON, metadata)
     if not quiet:
-        print(f"score threshold {threshold:.3f} (max F1 on val); val ap50 {val_result.metrics.get('ap50')}",
-              flush=True)
-    return TrainResult(model_dir=out_dir, score_threshold=threshold, epochs_run=len(history), history=history,
-                       val_metrics=val_result.metrics, train_seconds=train_seconds,
-                       images_per_second=images_per_second, pretrained=pretrained,
-                       initial_weights=initial_weights,
-                       skipped_images=int(metadata["skipped_images"] or 0), metadata=metadata)
+        print(
+            f"score threshold {threshold:.3f} (max F1 on val); val ap50 {val_result.metrics.get('ap50')}",
+            flush=True,
+        )
+    return TrainResult(
+        model_dir=out_dir,
+        score_threshold=threshold,
+        epochs_run=len(history),
+        history=history,
+        val_metrics=val_result.metrics,
+        train_seconds=train_seconds,
+        images_per_second=images_per_second,
+        pretrained=pretrained,
+        initial_weights=initial_weights,
+        skipped_images=int(metadata["skipped_images"] or 0),
+        metadata=metadata,
+    )
 
 
 def _float32_copy(model: Any, config: TrainConfig) -> Any:
@@ -467,4 +585,3 @@ def _versions() -> dict[str, str]:
     import tensorflow as tf
 
     return {"tensorflow": tf.__version__, "keras": keras.__version__}
-

@@ -18,11 +18,12 @@ def fetch_basin_weights(key_url: str, into: Path) -> Path:
     """Download basin://<store>/<key> to a local file (verified by the store client)."""
     from modelopsx.storage.stores import open_store
 
-    rest = key_url[len(BASIN_SCHEME):]
+    rest = key_url[len(BASIN_SCHEME) :]
     store_name, _, key = rest.partition("/")
     if not store_name or not key:
-        raise ModelError(f"weights {key_url!r} is not basin://<store>/<key>",
-                         hint="e.g. basin://my-store/w.weights.h5")
+        raise ModelError(
+            f"weights {key_url!r} is not basin://<store>/<key>", hint="e.g. basin://my-store/w.weights.h5"
+        )
     data = open_store(f"{BASIN_SCHEME}{store_name}").get(key)  # the client verifies the CID
     path = into / key.rpartition("/")[2]
     path.write_bytes(data)
@@ -45,9 +46,10 @@ def load_weights_file(model: Any, backbone: Any, path: Path, label: str) -> bool
     if path.is_dir():
         path = path / "model.keras"
     if not path.is_file():
-        raise ModelError(f"weights {label!r}: file not found",
-                         hint="pass 'imagenet', a .weights.h5 / .keras file, a MODEL_DIR "
-                              "or basin://<store>/<key>")
+        raise ModelError(
+            f"weights {label!r}: file not found",
+            hint="pass 'imagenet', a .weights.h5 / .keras file, a MODEL_DIR or basin://<store>/<key>",
+        )
     errors: list[str] = []
     if path.name.endswith(".keras"):
         try:
@@ -65,9 +67,11 @@ def load_weights_file(model: Any, backbone: Any, path: Path, label: str) -> bool
                 return True
             except Exception as exc:  # shape / layer-count mismatch or not an HDF5 file
                 errors.append(f"{what}: {_short(exc)}")
-    raise ModelError(f"weights {label!r} do not fit the {model.name} model ({'; '.join(errors)})",
-                     hint="use weights saved from the same --backbone/--alpha (backbone or whole detector), "
-                          "or --weights imagenet")
+    raise ModelError(
+        f"weights {label!r} do not fit the {model.name} model ({'; '.join(errors)})",
+        hint="use weights saved from the same --backbone/--alpha (backbone or whole detector), "
+        "or --weights imagenet",
+    )
 
 
 def _strict_load(target: Any, path: Path) -> None:
@@ -77,8 +81,11 @@ def _strict_load(target: Any, path: Path) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         target.load_weights(path)
-    partial = [str(w.message) for w in caught if "skipping" in str(w.message).lower()
-               or "freshly-initialized" in str(w.message)]
+    partial = [
+        str(w.message)
+        for w in caught
+        if "skipping" in str(w.message).lower() or "freshly-initialized" in str(w.message)
+    ]
     if partial:
         raise ValueError(f"only part of the file matches ({partial[0][:120]})")
 

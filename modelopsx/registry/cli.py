@@ -15,7 +15,8 @@ from modelopsx.settings import REGISTRY_STORE_HELP
 commands = typer.Typer()  # top-level commands of this area
 registry_app = typer.Typer(
     name="registry",
-    help="Append-only records of datasets, models, evaluations and promotions.", no_args_is_help=True
+    help="Append-only records of datasets, models, evaluations and promotions.",
+    no_args_is_help=True,
 )
 
 STORE_HELP = REGISTRY_STORE_HELP

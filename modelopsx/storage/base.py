@@ -33,8 +33,10 @@ def check_key(key: str) -> str:
     if not key or key.startswith("/") or "\\" in key:
         raise StorageError(f"invalid object key {key!r}", hint="keys are relative paths like 'a/b.json'")
     if any(part in ("", ".", "..") for part in key.split("/")):
-        raise StorageError(f"invalid object key {key!r}: empty, '.' or '..' path segment",
-                           hint="keys are relative paths without '..'")
+        raise StorageError(
+            f"invalid object key {key!r}: empty, '.' or '..' path segment",
+            hint="keys are relative paths without '..'",
+        )
     return key
 
 

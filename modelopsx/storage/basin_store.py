@@ -24,37 +24,63 @@ class BasinStore(S3Store):
     scheme = "basin"
     immutable = True
 
-    def __init__(self, client: Any, bucket: str, prefix: str = "", endpoint: str | None = None,
-                 access_key: str | None = None, list_cap: int = BASIN_LIST_CAP) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = "",
+        endpoint: str | None = None,
+        access_key: str | None = None,
+        list_cap: int = BASIN_LIST_CAP,
+    ) -> None:
         super().__init__(client, bucket, prefix, endpoint=endpoint, access_key=access_key)
         self.list_cap: int = list_cap
 
     @classmethod
-    def from_settings(cls, store: str | None = None, prefix: str = "", settings: BasinSettings | None = None,
-                      list_cap: int = BASIN_LIST_CAP) -> BasinStore:
+    def from_settings(
+        cls,
+        store: str | None = None,
+        prefix: str = "",
+        settings: BasinSettings | None = None,
+        list_cap: int = BASIN_LIST_CAP,
+    ) -> BasinStore:
         settings = settings or BasinSettings.from_env()
         unsigned = not (settings.access_key and settings.secret_key)  # no keys: Basin's read-only mode
-        client = make_s3_client(settings.endpoint, settings.access_key, settings.secret_key, settings.region,
-                                unsigned=unsigned)
-        return cls(client, store or settings.store, prefix, endpoint=settings.endpoint,
-                   access_key=settings.access_key, list_cap=list_cap)
+        client = make_s3_client(
+            settings.endpoint, settings.access_key, settings.secret_key, settings.region, unsigned=unsigned
+        )
+        return cls(
+            client,
+            store or settings.store,
+            prefix,
+            endpoint=settings.endpoint,
+            access_key=settings.access_key,
+            list_cap=list_cap,
+        )
 
     def credentials_hint(self) -> str:
-        return ("check MODELOPSX_BASIN_ACCESS_KEY and MODELOPSX_BASIN_SECRET_KEY "
-                "(they must match the adapter's)")
+        return (
+            "check MODELOPSX_BASIN_ACCESS_KEY and MODELOPSX_BASIN_SECRET_KEY (they must match the adapter's)"
+        )
 
     def read_only_hint(self) -> str:
         # keys sign requests; writing needs the adapter itself to hold a private key
-        return ("this Basin adapter runs read-only (started without a private key); write through an adapter "
-                "that has one (locally: `modelopsx basin serve` without --read-only)")
+        return (
+            "this Basin adapter runs read-only (started without a private key); write through an adapter "
+            "that has one (locally: `modelopsx basin serve` without --read-only)"
+        )
 
     def missing_store_hint(self) -> str:
-        return (f"create it with `modelopsx basin serve --create-store {self.bucket}` (local emulator), "
-                "or check the store address in MODELOPSX_BASIN_STORE (a t2… address or 0x<owner>.<alias>)")
+        return (
+            f"create it with `modelopsx basin serve --create-store {self.bucket}` (local emulator), "
+            "or check the store address in MODELOPSX_BASIN_STORE (a t2… address or 0x<owner>.<alias>)"
+        )
 
     def endpoint_hint(self) -> str:
-        return ("start the adapter (locally: `modelopsx basin serve --root DIR`) or point "
-                "MODELOPSX_BASIN_ENDPOINT at it")
+        return (
+            "start the adapter (locally: `modelopsx basin serve --root DIR`) or point "
+            "MODELOPSX_BASIN_ENDPOINT at it"
+        )
 
     def _put(self, key: str, data: bytes, metadata: dict[str, str] | None, if_absent: bool) -> ObjectInfo:
         # Basin keys are immutable natively: a re-put is refused by the server ("key exists").

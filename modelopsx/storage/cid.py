@@ -41,7 +41,7 @@ def digest_from_cid(cid: str) -> bytes:
         raise ValueError(f"not a base32 multibase CID: {cid!r}") from exc
     if len(raw) != len(_HEADER) + DIGEST_SIZE or raw[: len(_HEADER)] != _HEADER:
         raise ValueError(f"not a CIDv1 raw BLAKE3-256 CID: {cid!r}")
-    return raw[len(_HEADER):]
+    return raw[len(_HEADER) :]
 
 
 def is_cid(value: str) -> bool:

@@ -16,8 +16,9 @@ def sync_command(
     dst: str = typer.Argument(..., help="Destination store URL."),
     workers: int = typer.Option(8, "--workers", min=1, max=128, help="Parallel transfers."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; send nothing."),
-    delete: bool = typer.Option(False, "--delete", help="Delete destination objects absent from the "
-                                "source (refused on Basin)."),
+    delete: bool = typer.Option(
+        False, "--delete", help="Delete destination objects absent from the source (refused on Basin)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -34,19 +35,27 @@ def sync_command(
     if summary.failed:
         for key, message in summary.failures[:20]:
             typer.echo(f"  failed {key}: {message}", err=True)
-        raise StorageError(f"{summary.failed} of {summary.total} objects were not synced; "
-                           "no manifest written",
-                           hint="rerun the same command: it resumes and sends only what is missing")
+        raise StorageError(
+            f"{summary.failed} of {summary.total} objects were not synced; no manifest written",
+            hint="rerun the same command: it resumes and sends only what is missing",
+        )
+
 
 @commands.command("dvc-remote")
 def dvc_remote_command(
-    store: str = typer.Option("", "--store", help="Basin store URL (basin://<store>/<prefix>); default "
-                              "basin://$MODELOPSX_BASIN_STORE, where datasets and models are published."),
-    endpoint: str = typer.Option("", "--endpoint", help="Basin adapter endpoint; default "
-                                 "$MODELOPSX_BASIN_ENDPOINT."),
+    store: str = typer.Option(
+        "",
+        "--store",
+        help="Basin store URL (basin://<store>/<prefix>); default "
+        "basin://$MODELOPSX_BASIN_STORE, where datasets and models are published.",
+    ),
+    endpoint: str = typer.Option(
+        "", "--endpoint", help="Basin adapter endpoint; default $MODELOPSX_BASIN_ENDPOINT."
+    ),
     repo: Path = typer.Option(Path("."), "--repo", help="DVC repository to configure with --apply."),
-    apply: bool = typer.Option(False, "--apply", help="Write the remote into the repo (keys into "
-                               ".dvc/config.local)."),
+    apply: bool = typer.Option(
+        False, "--apply", help="Write the remote into the repo (keys into .dvc/config.local)."
+    ),
 ) -> None:
     """Print (or apply) the DVC remote config that makes Basin a DVC `s3` remote."""
     from modelopsx.settings import BasinSettings

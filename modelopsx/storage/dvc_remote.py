@@ -64,8 +64,9 @@ def push_directory(local_dir: Path, store: ObjectStore, quiet: bool = True) -> s
 
     local_dir = Path(local_dir)
     if not local_dir.is_dir():
-        raise UserError(f"{local_dir} is not a directory",
-                        hint="push_directory takes a folder (a dataset or model)")
+        raise UserError(
+            f"{local_dir} is not a directory", hint="push_directory takes a folder (a dataset or model)"
+        )
     with tempfile.TemporaryDirectory(prefix="modelopsx-dvc-") as tmp:
         odb = _local_odb(Path(tmp))
         staging, _, tree = build(odb, str(local_dir.resolve()), LocalFileSystem(), "md5")
@@ -73,9 +74,11 @@ def push_directory(local_dir: Path, store: ObjectStore, quiet: bool = True) -> s
         transfer(staging, odb, {tree.hash_info}, shallow=False, hardlink=False)
         summary = sync(LocalStore(Path(tmp)), store, quiet=quiet, last=lambda key: key.endswith(".dir"))
     if summary.failed:
-        raise StorageError(f"pushing {local_dir} to {store.url} failed for {summary.failed} objects: "
-                           f"{summary.failures[0][1]}",
-                           hint="rerun: objects already pushed are not sent again")
+        raise StorageError(
+            f"pushing {local_dir} to {store.url} failed for {summary.failed} objects: "
+            f"{summary.failures[0][1]}",
+            hint="rerun: objects already pushed are not sent again",
+        )
     return str(tree.hash_info.value)
 
 
@@ -110,8 +113,10 @@ def pull_directory(dir_hash: str, store: ObjectStore, out_dir: Path, quiet: bool
         try:
             fetch(dir_hash)
         except NotFoundError as exc:
-            raise NotFoundError(f"no DVC directory {dir_hash} in {store.url}",
-                                hint="check the hash (registry record `dvc_hash`) and the store URL") from exc
+            raise NotFoundError(
+                f"no DVC directory {dir_hash} in {store.url}",
+                hint="check the hash (registry record `dvc_hash`) and the store URL",
+            ) from exc
         tree = Tree.load(odb, HashInfo("md5", dir_hash))
         oids = sorted({hi.value for _, _, hi in tree if hi is not None and hi.value})
         iterator: Any = oids
@@ -142,8 +147,12 @@ def remote_config(store_url: str, endpoint: str) -> dict:
         raise UserError(f"cannot make a DVC remote of {store_url!r}", hint="use basin://<store>/<prefix>")
     url = f"s3://{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
     settings = BasinSettings.from_env()
-    config: dict[str, Any] = {"name": REMOTE_NAME, "url": url, "endpointurl": endpoint,
-                              "region": settings.region}
+    config: dict[str, Any] = {
+        "name": REMOTE_NAME,
+        "url": url,
+        "endpointurl": endpoint,
+        "region": settings.region,
+    }
     commands = [
         f"dvc remote add -d -f {REMOTE_NAME} {shlex.quote(url)}",
         f"dvc remote modify {REMOTE_NAME} endpointurl {shlex.quote(endpoint)}",
@@ -185,5 +194,7 @@ def apply_remote_config(repo: Path, config: dict) -> None:
             with dvc_config.edit("local") as conf:
                 conf["remote"].setdefault(name, {}).update(config["local"])
     except ConfigError as exc:
-        raise UserError(f"cannot write the DVC remote into {dvc_dir}: {exc}",
-                        hint="check .dvc/config (and .dvc/config.local) for syntax errors") from None
+        raise UserError(
+            f"cannot write the DVC remote into {dvc_dir}: {exc}",
+            hint="check .dvc/config (and .dvc/config.local) for syntax errors",
+        ) from None

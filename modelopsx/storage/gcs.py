@@ -47,16 +47,20 @@ class GCSStore(ObjectStore):
 
         what = f"{key!r} in {self.url}" if key else self.url
         if isinstance(exc, gx.PreconditionFailed):
-            return KeyExistsError(f"key {what} already exists",
-                                  hint="stored objects are immutable; write a new key")
+            return KeyExistsError(
+                f"key {what} already exists", hint="stored objects are immutable; write a new key"
+            )
         if isinstance(exc, gx.NotFound):
             if key is None or "bucket" in str(exc).lower():
-                return NotFoundError(f"bucket {self.bucket_name!r} does not exist at {self.endpoint}",
-                                     hint="create it first or check the bucket name")
+                return NotFoundError(
+                    f"bucket {self.bucket_name!r} does not exist at {self.endpoint}",
+                    hint="create it first or check the bucket name",
+                )
             return NotFoundError(f"no object {what}")
         if isinstance(exc, gx.Forbidden | gx.Unauthorized):
-            return StorageError(f"access denied by {self.endpoint} for {what}",
-                                hint="check GOOGLE_APPLICATION_CREDENTIALS")
+            return StorageError(
+                f"access denied by {self.endpoint} for {what}", hint="check GOOGLE_APPLICATION_CREDENTIALS"
+            )
         if isinstance(exc, gx.ServerError | gx.TooManyRequests):
             return TransientStorageError(f"{op} {what} failed at {self.endpoint}: {exc}")
         if isinstance(exc, gx.GoogleAPICallError):
@@ -64,8 +68,10 @@ class GCSStore(ObjectStore):
         import requests
 
         if isinstance(exc, requests.ConnectionError):
-            return EndpointUnreachableError(f"cannot reach {self.endpoint} ({op} {what})",
-                                            hint="is the server running? check STORAGE_EMULATOR_HOST")
+            return EndpointUnreachableError(
+                f"cannot reach {self.endpoint} ({op} {what})",
+                hint="is the server running? check STORAGE_EMULATOR_HOST",
+            )
         if isinstance(exc, requests.RequestException | ConnectionError | TimeoutError):
             return TransientStorageError(f"{op} {what} at {self.endpoint} failed in transit: {exc}")
         return exc
@@ -74,8 +80,10 @@ class GCSStore(ObjectStore):
         name = self._full(key)
         cid = cid_of_bytes(data)
         if if_absent and self.emulated and self.head(key) is not None:
-            raise KeyExistsError(f"key {key!r} in {self.url} already exists",
-                                 hint="stored objects are immutable; write a new key")
+            raise KeyExistsError(
+                f"key {key!r} in {self.url} already exists",
+                hint="stored objects are immutable; write a new key",
+            )
         blob = self.bucket.blob(name)
         blob.metadata = {**(metadata or {}), "cid": cid}
         try:
@@ -84,10 +92,13 @@ class GCSStore(ObjectStore):
             raise self._mapped(exc, "upload", key) from exc
         md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
         if blob.md5_hash and blob.md5_hash != md5:
-            raise IntegrityError(f"{self.endpoint} stored {key!r} with md5 {blob.md5_hash}, "
-                                 f"which does not match the {len(data)} bytes sent")
-        return ObjectInfo(key=key, size=len(data), cid=cid, etag=blob.etag,
-                          metadata=dict(blob.metadata or {}))
+            raise IntegrityError(
+                f"{self.endpoint} stored {key!r} with md5 {blob.md5_hash}, "
+                f"which does not match the {len(data)} bytes sent"
+            )
+        return ObjectInfo(
+            key=key, size=len(data), cid=cid, etag=blob.etag, metadata=dict(blob.metadata or {})
+        )
 
     def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
         return self._put(key, data, metadata, if_absent=False)
@@ -121,15 +132,23 @@ class GCSStore(ObjectStore):
         if blob is None:
             return None
         metadata = dict(blob.metadata or {})
-        return ObjectInfo(key=key, size=int(blob.size or 0), cid=metadata.get("cid"), etag=blob.etag,
-                          metadata=metadata)
+        return ObjectInfo(
+            key=key, size=int(blob.size or 0), cid=metadata.get("cid"), etag=blob.etag, metadata=metadata
+        )
 
     def list(self, prefix: str = "", delimiter: str | None = None) -> Listing:
         try:
             pages = self.client.list_blobs(self.bucket_name, prefix=self.prefix + prefix, delimiter=delimiter)
-            objects = [ObjectInfo(key=b.name[len(self.prefix):], size=int(b.size or 0),
-                                  cid=(b.metadata or {}).get("cid"), etag=b.etag) for b in pages]
-            prefixes = sorted(p[len(self.prefix):] for p in pages.prefixes)
+            objects = [
+                ObjectInfo(
+                    key=b.name[len(self.prefix) :],
+                    size=int(b.size or 0),
+                    cid=(b.metadata or {}).get("cid"),
+                    etag=b.etag,
+                )
+                for b in pages
+            ]
+            prefixes = sorted(p[len(self.prefix) :] for p in pages.prefixes)
         except Exception as exc:
             raise self._mapped(exc, "list", None) from exc
         return Listing(objects=objects, prefixes=prefixes)

@@ -33,8 +33,10 @@ class HashCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS cids (path TEXT PRIMARY KEY, size INTEGER, "
-                       "mtime_ns INTEGER, ino INTEGER, cid TEXT, recorded_ns INTEGER)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS cids (path TEXT PRIMARY KEY, size INTEGER, "
+                "mtime_ns INTEGER, ino INTEGER, cid TEXT, recorded_ns INTEGER)"
+            )
             self._db = db
         except (OSError, sqlite3.Error):
             self._db = None  # an unusable cache only costs re-hashing

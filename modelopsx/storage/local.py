@@ -27,7 +27,7 @@ def group_by_delimiter(infos: list[ObjectInfo], prefix: str, delimiter: str | No
         return Listing(objects=infos, prefixes=[])
     objects, prefixes = [], set()
     for info in infos:
-        rest = info.key[len(prefix):]
+        rest = info.key[len(prefix) :]
         cut = rest.find(delimiter)
         if cut < 0:
             objects.append(info)
@@ -65,8 +65,9 @@ class LocalStore(ObjectStore):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError) as exc:
-            raise StorageError(f"cannot create {path}: a parent is a file",
-                               hint="keys clash with an object") from exc
+            raise StorageError(
+                f"cannot create {path}: a parent is a file", hint="keys clash with an object"
+            ) from exc
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -100,8 +101,10 @@ class LocalStore(ObjectStore):
         try:
             os.link(tmp, path)  # exclusive create: fails if the name exists, atomically
         except FileExistsError as exc:
-            raise KeyExistsError(f"key {key!r} already exists in {self.url}",
-                                 hint="stored objects are immutable; write a new key") from exc
+            raise KeyExistsError(
+                f"key {key!r} already exists in {self.url}",
+                hint="stored objects are immutable; write a new key",
+            ) from exc
         finally:
             os.unlink(tmp)
         return self._finish(key, path, cid, metadata)

@@ -43,8 +43,11 @@ class Manifest:
 
 
 def read_latest_manifest(store: ObjectStore) -> Manifest | None:
-    keys = sorted(info.key for info in store.iter_all(SYNC_DIR + "/")
-                  if info.key.startswith(f"{SYNC_DIR}/manifest-") and info.key.endswith(".json"))
+    keys = sorted(
+        info.key
+        for info in store.iter_all(SYNC_DIR + "/")
+        if info.key.startswith(f"{SYNC_DIR}/manifest-") and info.key.endswith(".json")
+    )
     for key in reversed(keys):
         try:
             doc = json.loads(store.get(key))
@@ -53,8 +56,9 @@ def read_latest_manifest(store: ObjectStore) -> Manifest | None:
         if doc.get("format") != FORMAT or not doc.get("complete"):
             continue
         objects = {k: (str(v["cid"]), int(v["size"])) for k, v in doc.get("objects", {}).items()}
-        return Manifest(objects=objects, source=str(doc.get("source", "")),
-                        created=str(doc.get("created", "")), key=key)
+        return Manifest(
+            objects=objects, source=str(doc.get("source", "")), created=str(doc.get("created", "")), key=key
+        )
     return None
 
 

@@ -48,21 +48,34 @@ _CLIENTS: dict[tuple[Any, ...], Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def make_s3_client(endpoint: str | None, access_key: str | None, secret_key: str | None,
-                   region: str = "us-east-1", max_pool: int = 32, unsigned: bool = False) -> Any:
+def make_s3_client(
+    endpoint: str | None,
+    access_key: str | None,
+    secret_key: str | None,
+    region: str = "us-east-1",
+    max_pool: int = 32,
+    unsigned: bool = False,
+) -> Any:
     """A boto3 S3 client, shared per settings: clients are thread-safe and take ~0.3 s to build."""
     ambient = tuple(os.environ.get(v) for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"))
     cache_key = (endpoint, access_key, secret_key, region, max_pool, unsigned, ambient)
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(cache_key)
         if client is None:
-            client = _CLIENTS[cache_key] = _new_s3_client(endpoint, access_key, secret_key, region, max_pool,
-                                                          unsigned)
+            client = _CLIENTS[cache_key] = _new_s3_client(
+                endpoint, access_key, secret_key, region, max_pool, unsigned
+            )
         return client
 
 
-def _new_s3_client(endpoint: str | None, access_key: str | None, secret_key: str | None, region: str,
-                   max_pool: int, unsigned: bool) -> Any:
+def _new_s3_client(
+    endpoint: str | None,
+    access_key: str | None,
+    secret_key: str | None,
+    region: str,
+    max_pool: int,
+    unsigned: bool,
+) -> Any:
     import boto3
     from botocore import UNSIGNED
     from botocore.config import Config
@@ -79,8 +92,12 @@ def _new_s3_client(endpoint: str | None, access_key: str | None, secret_key: str
     )
     session = boto3.session.Session()
     return session.client(
-        "s3", endpoint_url=endpoint, region_name=region, config=config,
-        aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        config=config,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
     )
 
 
@@ -95,8 +112,14 @@ class S3Store(ObjectStore):
     immutable = False
     list_cap: int | None = None  # None: the server paginates
 
-    def __init__(self, client: Any, bucket: str, prefix: str = "", endpoint: str | None = None,
-                 access_key: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = "",
+        endpoint: str | None = None,
+        access_key: str | None = None,
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
@@ -144,32 +167,40 @@ class S3Store(ObjectStore):
         what = f"{key!r} in {self.url}" if key else self.url
         if code in ACCESS_DENIED or status == 403:
             who = self.access_key or "(anonymous)"
-            return StorageError(f"access denied by {self.endpoint} for access key {who} ({code or status})",
-                                hint=self.credentials_hint())
+            return StorageError(
+                f"access denied by {self.endpoint} for access key {who} ({code or status})",
+                hint=self.credentials_hint(),
+            )
         if code == "NoSuchBucket":
-            return NotFoundError(f"store {self.bucket!r} does not exist at {self.endpoint}",
-                                 hint=self.missing_store_hint())
+            return NotFoundError(
+                f"store {self.bucket!r} does not exist at {self.endpoint}", hint=self.missing_store_hint()
+            )
         if code in ("NoSuchKey", "NotFound", "404") or status == 404:
             if op in ("list_objects_v2", "head_bucket"):
-                return NotFoundError(f"store {self.bucket!r} does not exist at {self.endpoint}",
-                                     hint=self.missing_store_hint())
+                return NotFoundError(
+                    f"store {self.bucket!r} does not exist at {self.endpoint}", hint=self.missing_store_hint()
+                )
             return NotFoundError(f"no object {what}")
         if code in ("PreconditionFailed", "ConditionalRequestConflict", "KeyExists", "KeyAlreadyExists") or (
             op == "put_object" and status in (409, 412)
         ):
-            return KeyExistsError(f"key {what} already exists",
-                                  hint="stored objects are immutable; write a new key")
+            return KeyExistsError(
+                f"key {what} already exists", hint="stored objects are immutable; write a new key"
+            )
         if code in ("EntityTooLarge", "413") or status == 413:
-            return StorageError(f"object {what} is too large for {self.endpoint} "
-                                f"({error.get('Message', code)})",
-                                hint="Basin stores objects up to 1 GiB; split the file into parts")
+            return StorageError(
+                f"object {what} is too large for {self.endpoint} ({error.get('Message', code)})",
+                hint="Basin stores objects up to 1 GiB; split the file into parts",
+            )
         if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
-            return IntegrityError(f"{self.endpoint} rejected {what}: "
-                                  f"content does not match its digest ({code})")
+            return IntegrityError(
+                f"{self.endpoint} rejected {what}: content does not match its digest ({code})"
+            )
         if code == "NotImplemented" or status == 501:
             return ReadOnlyStoreError(
                 f"{self.endpoint} refused {op} on {what}: the store is read-only ({code})",
-                hint=self.read_only_hint())
+                hint=self.read_only_hint(),
+            )
         if code in TRANSIENT_CODES or status >= 500:
             return TransientStorageError(f"{op} {what} failed at {self.endpoint}: {code} (HTTP {status})")
         message = error.get("Message", "")
@@ -180,13 +211,22 @@ class S3Store(ObjectStore):
 
         what = f"{key!r} in {self.url}" if key else self.url
         if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
-            return EndpointUnreachableError(f"cannot reach the object store at {self.endpoint} ({op} {what})",
-                                            hint=self.endpoint_hint())
+            return EndpointUnreachableError(
+                f"cannot reach the object store at {self.endpoint} ({op} {what})", hint=self.endpoint_hint()
+            )
         if isinstance(exc, bx.NoCredentialsError):
-            return StorageError(f"no credentials to sign requests to {self.endpoint}",
-                                hint=self.credentials_hint())
-        if isinstance(exc, bx.ConnectionError | bx.HTTPClientError | bx.IncompleteReadError
-                      | bx.ResponseStreamingError | ConnectionError | TimeoutError):
+            return StorageError(
+                f"no credentials to sign requests to {self.endpoint}", hint=self.credentials_hint()
+            )
+        if isinstance(
+            exc,
+            bx.ConnectionError
+            | bx.HTTPClientError
+            | bx.IncompleteReadError
+            | bx.ResponseStreamingError
+            | ConnectionError
+            | TimeoutError,
+        ):
             return TransientStorageError(f"{op} {what} at {self.endpoint} failed in transit: {exc}")
         try:
             from urllib3.exceptions import HTTPError as Urllib3Error
@@ -216,8 +256,10 @@ class S3Store(ObjectStore):
             info = self.head(key)
             ok = info is not None and info.size == len(data) and info.cid in (None, cid)
         if not ok:
-            raise IntegrityError(f"{self.endpoint} stored {key!r} with digest {etag}, which does not match "
-                                 f"the {len(data)} bytes sent (cid {cid})")
+            raise IntegrityError(
+                f"{self.endpoint} stored {key!r} with digest {etag}, which does not match "
+                f"the {len(data)} bytes sent (cid {cid})"
+            )
 
     def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
         return self._put(key, data, metadata, if_absent=self.immutable)
@@ -232,8 +274,12 @@ class S3Store(ObjectStore):
 
     # -- reads -----------------------------------------------------------------------------------------
     def get(self, key: str, byte_range: tuple[int, int] | None = None) -> bytes:
-        return call_with_retry(lambda: self._get_once(key, byte_range), _READ_POLICY, self.retries,
-                               retry_if=lambda exc: isinstance(exc, TransientStorageError))
+        return call_with_retry(
+            lambda: self._get_once(key, byte_range),
+            _READ_POLICY,
+            self.retries,
+            retry_if=lambda exc: isinstance(exc, TransientStorageError),
+        )
 
     def _get_once(self, key: str, byte_range: tuple[int, int] | None) -> bytes:
         extra: dict[str, Any] = {}
@@ -249,8 +295,9 @@ class S3Store(ObjectStore):
             raise mapped from exc
         expected = response.get("ContentLength")
         if expected is not None and len(data) != int(expected):
-            raise TransientStorageError(f"truncated body for {key!r} from {self.endpoint}: "
-                                        f"{len(data)} of {expected} bytes")
+            raise TransientStorageError(
+                f"truncated body for {key!r} from {self.endpoint}: {len(data)} of {expected} bytes"
+            )
         cid = response.get("Metadata", {}).get("cid")
         if byte_range is None and cid:
             verify_cid(data, cid)
@@ -264,8 +311,9 @@ class S3Store(ObjectStore):
         etag = str(response.get("ETag", "")).strip('"')
         metadata = dict(response.get("Metadata", {}))
         cid = metadata.get("cid") or (etag if looks_like_cid(etag) else None)
-        return ObjectInfo(key=key, size=int(response.get("ContentLength", 0)), cid=cid, etag=etag,
-                          metadata=metadata)
+        return ObjectInfo(
+            key=key, size=int(response.get("ContentLength", 0)), cid=cid, etag=etag, metadata=metadata
+        )
 
     def list(self, prefix: str = "", delimiter: str | None = None) -> Listing:
         full_prefix = self.prefix + prefix
@@ -277,9 +325,15 @@ class S3Store(ObjectStore):
         for page in self._pages(kwargs):
             for item in page.get("Contents", []) or []:
                 etag = str(item.get("ETag", "")).strip('"')
-                objects.append(ObjectInfo(key=item["Key"][len(self.prefix):], size=int(item.get("Size", 0)),
-                                          cid=etag if looks_like_cid(etag) else None, etag=etag))
-            prefixes.extend(p["Prefix"][len(self.prefix):] for p in page.get("CommonPrefixes", []) or [])
+                objects.append(
+                    ObjectInfo(
+                        key=item["Key"][len(self.prefix) :],
+                        size=int(item.get("Size", 0)),
+                        cid=etag if looks_like_cid(etag) else None,
+                        etag=etag,
+                    )
+                )
+            prefixes.extend(p["Prefix"][len(self.prefix) :] for p in page.get("CommonPrefixes", []) or [])
         return Listing(objects=objects, prefixes=prefixes)
 
     def _pages(self, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -308,7 +362,8 @@ class S3Store(ObjectStore):
 
         try:
             url = self.client.generate_presigned_url(
-                "list_objects_v2", Params={"Bucket": self.bucket, **params}, ExpiresIn=300)
+                "list_objects_v2", Params={"Bucket": self.bucket, **params}, ExpiresIn=300
+            )
             response = _http().request("GET", url, retries=False, timeout=_LIST_TIMEOUT)
             if response.status != 200:
                 return None
@@ -317,15 +372,25 @@ class S3Store(ObjectStore):
             return None
         # boto3 asks for url-encoded keys (EncodingType=url) and decodes them after its own calls
         decode = unquote_plus if (root.findtext("{*}EncodingType") or "") == "url" else str
-        contents = [{"Key": decode(c.findtext("{*}Key") or ""), "Size": int(c.findtext("{*}Size") or 0),
-                     "ETag": c.findtext("{*}ETag") or ""} for c in root.iterfind("{*}Contents")]
-        prefixes = [{"Prefix": decode(p.findtext("{*}Prefix") or "")}
-                    for p in root.iterfind("{*}CommonPrefixes")]
+        contents = [
+            {
+                "Key": decode(c.findtext("{*}Key") or ""),
+                "Size": int(c.findtext("{*}Size") or 0),
+                "ETag": c.findtext("{*}ETag") or "",
+            }
+            for c in root.iterfind("{*}Contents")
+        ]
+        prefixes = [
+            {"Prefix": decode(p.findtext("{*}Prefix") or "")} for p in root.iterfind("{*}CommonPrefixes")
+        ]
         if any(not c["Key"] for c in contents):
             return None
-        return {"Contents": contents, "CommonPrefixes": prefixes,
-                "IsTruncated": (root.findtext("{*}IsTruncated") or "").lower() == "true",
-                "NextContinuationToken": root.findtext("{*}NextContinuationToken")}
+        return {
+            "Contents": contents,
+            "CommonPrefixes": prefixes,
+            "IsTruncated": (root.findtext("{*}IsTruncated") or "").lower() == "true",
+            "NextContinuationToken": root.findtext("{*}NextContinuationToken"),
+        }
 
     # -- stores ----------------------------------------------------------------------------------------
     def bucket_exists(self) -> bool:
@@ -354,5 +419,6 @@ def s3_from_env(bucket: str, prefix: str, env: Callable[[str], str | None] = os.
     region = env("MODELOPSX_S3_REGION") or env("AWS_DEFAULT_REGION") or env("AWS_REGION") or "us-east-1"
     client = make_s3_client(endpoint, access_key, secret_key, region)
     shown_key = access_key or env("AWS_ACCESS_KEY_ID")
-    return S3Store(client, bucket, prefix, endpoint=endpoint or client.meta.endpoint_url,
-                   access_key=shown_key)
+    return S3Store(
+        client, bucket, prefix, endpoint=endpoint or client.meta.endpoint_url, access_key=shown_key
+    )

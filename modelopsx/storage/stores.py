@@ -50,13 +50,17 @@ def open_store(url: str | Path | ObjectStore) -> ObjectStore:
         from modelopsx.storage.basin_store import BasinStore
 
         return BasinStore.from_settings(netloc or None, path)
-    raise StorageError(f"unknown store URL {text!r}",
-                       hint="use a local path, file://, s3://bucket/prefix, gs://bucket/prefix or basin://store/prefix")
+    raise StorageError(
+        f"unknown store URL {text!r}",
+        hint="use a local path, file://, s3://bucket/prefix, gs://bucket/prefix or basin://store/prefix",
+    )
 
 
 def _require_bucket(url: str, bucket: str) -> None:
     if not bucket:
-        raise StorageError(f"store URL {url!r} names no bucket", hint="write it as scheme://bucket/optional/prefix")
+        raise StorageError(
+            f"store URL {url!r} names no bucket", hint="write it as scheme://bucket/optional/prefix"
+        )
 
 
 def ensure_store(url: str | Path | ObjectStore) -> ObjectStore:

@@ -67,13 +67,18 @@ class SyncSummary:
         if self.dry_run:
             send = [p for p in self.plan if p.action in ("send", "check", "conflict")]
             deletions = sum(1 for p in self.plan if p.action == "delete")
-            return (f"dry run {self.source} -> {self.destination}: would send up to {len(send)} "
-                    f"of {self.total} files ({_size(sum(p.size for p in send))}), "
-                    f"skip {self.skipped} unchanged"
-                    + (f", delete {deletions}" if deletions else "") + "; nothing was sent")
-        text = (f"synced {self.source} -> {self.destination}: {self.files_sent} files sent "
-                f"({_size(self.bytes_sent)}), {self.skipped} skipped (unchanged), {self.verified} verified, "
-                f"{self.retries} retries, {self.failed} failed")
+            return (
+                f"dry run {self.source} -> {self.destination}: would send up to {len(send)} "
+                f"of {self.total} files ({_size(sum(p.size for p in send))}), "
+                f"skip {self.skipped} unchanged"
+                + (f", delete {deletions}" if deletions else "")
+                + "; nothing was sent"
+            )
+        text = (
+            f"synced {self.source} -> {self.destination}: {self.files_sent} files sent "
+            f"({_size(self.bytes_sent)}), {self.skipped} skipped (unchanged), {self.verified} verified, "
+            f"{self.retries} retries, {self.failed} failed"
+        )
         if self.deleted:
             text += f", {self.deleted} deleted"
         text += f" in {self.elapsed_s:.1f}s"
@@ -82,8 +87,21 @@ class SyncSummary:
         return text
 
     def to_json(self) -> dict[str, Any]:
-        fields = ("source", "destination", "total", "files_sent", "bytes_sent", "skipped", "failed",
-                  "retries", "verified", "deleted", "dry_run", "elapsed_s", "manifest_key")
+        fields = (
+            "source",
+            "destination",
+            "total",
+            "files_sent",
+            "bytes_sent",
+            "skipped",
+            "failed",
+            "retries",
+            "verified",
+            "deleted",
+            "dry_run",
+            "elapsed_s",
+            "manifest_key",
+        )
         return {k: getattr(self, k) for k in fields} | {"failures": self.failures}
 
 
@@ -105,8 +123,9 @@ def _store_retries(store: ObjectStore) -> int:
 
 
 class _Engine:
-    def __init__(self, src: ObjectStore, dst: ObjectStore, workers: int, quiet: bool,
-                 policy: RetryPolicy) -> None:
+    def __init__(
+        self, src: ObjectStore, dst: ObjectStore, workers: int, quiet: bool, policy: RetryPolicy
+    ) -> None:
         self.src, self.dst = src, dst
         self.workers = max(1, workers)
         self.quiet = quiet
@@ -123,8 +142,12 @@ class _Engine:
     # -- planning --------------------------------------------------------------------------------------
     def list_side(self, store: ObjectStore) -> list[ObjectInfo]:
         # Planning fails fast when nothing answers: that is a setting to fix, not a hiccup to wait out.
-        return call_with_retry(lambda: [o for o in store.iter_all() if not is_sync_key(o.key)],
-                               self.policy, self.retries, retry_if=_retry_listing)
+        return call_with_retry(
+            lambda: [o for o in store.iter_all() if not is_sync_key(o.key)],
+            self.policy,
+            self.retries,
+            retry_if=_retry_listing,
+        )
 
     def plan(self, include: Callable[[str], bool] | None, delete: bool) -> list[PlanItem]:
         src_objects = [o for o in self.list_side(self.src) if include is None or include(o.key)]
@@ -151,8 +174,11 @@ class _Engine:
             items.append(PlanItem(obj.key, obj.size, src_cid, action, dst_cid))
         if delete:
             wanted = {o.key for o in src_objects}
-            items += [PlanItem(k, o.size, None, "delete", o.cid) for k, o in sorted(dst_objects.items())
-                      if k not in wanted]
+            items += [
+                PlanItem(k, o.size, None, "delete", o.cid)
+                for k, o in sorted(dst_objects.items())
+                if k not in wanted
+            ]
         return items
 
     def _source_cids(self, objects: list[ObjectInfo]) -> dict[str, str]:
@@ -222,14 +248,17 @@ class _Engine:
         data = self.src.get(item.key)  # verified against the source's own CID where it records one
         cid = cid_of_bytes(data)
         if item.src_cid is not None and cid != item.src_cid:
-            raise IntegrityError(f"{item.key!r} read from {self.src.url} does not match its CID "
-                                 f"(changed during the sync?)")
+            raise IntegrityError(
+                f"{item.key!r} read from {self.src.url} does not match its CID (changed during the sync?)"
+            )
         if item.dst_cid == cid:
             return "skipped", 0, cid
         if self.immutable and item.dst_cid is not None:
-            raise KeyExistsError(f"{item.key!r} already exists in {self.dst.url} with other content "
-                                 f"({item.dst_cid}); Basin objects are immutable",
-                                 hint="write the new version under a new key or prefix")
+            raise KeyExistsError(
+                f"{item.key!r} already exists in {self.dst.url} with other content "
+                f"({item.dst_cid}); Basin objects are immutable",
+                hint="write the new version under a new key or prefix",
+            )
         try:
             self.dst.put(item.key, data)  # raises IntegrityError if the stored digest does not match
         except KeyExistsError:
@@ -251,16 +280,27 @@ class _Engine:
             self.summary.deleted += 1
 
 
-def sync(src: ObjectStore | str, dst: ObjectStore | str, workers: int = 8, dry_run: bool = False,
-         delete: bool = False, quiet: bool = True, *, include: Callable[[str], bool] | None = None,
-         last: Callable[[str], bool] | None = None, policy: RetryPolicy | None = None) -> SyncSummary:
+def sync(
+    src: ObjectStore | str,
+    dst: ObjectStore | str,
+    workers: int = 8,
+    dry_run: bool = False,
+    delete: bool = False,
+    quiet: bool = True,
+    *,
+    include: Callable[[str], bool] | None = None,
+    last: Callable[[str], bool] | None = None,
+    policy: RetryPolicy | None = None,
+) -> SyncSummary:
     """Mirror `src` into `dst`. `include` filters source keys; keys matching `last` are sent only after
     every other object arrived (DVC's `.dir` manifests). Returns the summary; failures are listed in it."""
     started = time.perf_counter()
     src_store, dst_store = open_store(src), open_store(dst)
     if delete and getattr(dst_store, "immutable", False):
-        raise StorageError(f"--delete refused: {dst_store.url} is a Basin store, whose objects are immutable",
-                           hint="sync without --delete, or mirror into a new prefix")
+        raise StorageError(
+            f"--delete refused: {dst_store.url} is a Basin store, whose objects are immutable",
+            hint="sync without --delete, or mirror into a new prefix",
+        )
     engine = _Engine(src_store, dst_store, workers, quiet, policy or RetryPolicy())
     base_retries = _store_retries(src_store) + _store_retries(dst_store)
     items = engine.plan(include, delete)
@@ -281,8 +321,9 @@ def sync(src: ObjectStore | str, dst: ObjectStore | str, workers: int = 8, dry_r
     if todo and not quiet:
         from tqdm import tqdm
 
-        engine.bar = tqdm(total=sum(i.size for i in todo), unit="B", unit_scale=True, desc="sync",
-                          leave=False)
+        engine.bar = tqdm(
+            total=sum(i.size for i in todo), unit="B", unit_scale=True, desc="sync", leave=False
+        )
     try:
         with ThreadPoolExecutor(engine.workers) as pool:
             for wave in waves:

@@ -26,12 +26,8 @@ def run(
         help="A real Basin S3 adapter (keys and store from "
         "MODELOPSX_BASIN_*). Default: the embedded emulator.",
     ),
-    param: list[str] = typer.Option(
-        [], "--param", "-p", help="Pipeline parameter NAME=VALUE (repeatable)."
-    ),
-    images: int = typer.Option(
-        600, "--images", min=8, help="Size of the synthetic dataset when generated."
-    ),
+    param: list[str] = typer.Option([], "--param", "-p", help="Pipeline parameter NAME=VALUE (repeatable)."),
+    images: int = typer.Option(600, "--images", min=8, help="Size of the synthetic dataset when generated."),
     pipeline: str = typer.Option(
         "training", "--pipeline", help="training, or sweep (trials from --param trials='[...]')."
     ),
@@ -70,6 +66,7 @@ def run(
     )
     typer.echo(format_summary(summary))
 
+
 @commands.command(name="compile")
 def compile_command(
     out: Path = typer.Option(Path("pipelines/compiled"), "--out", help="Folder for the YAML files."),
@@ -80,25 +77,18 @@ def compile_command(
     for path in compile_pipelines(out):
         typer.echo(str(path))
 
+
 @commands.command()
 def submit(
-    host: str = typer.Option(
-        ..., "--host", help="Kubeflow Pipelines API/UI URL, e.g. http://localhost:8080"
-    ),
-    cpu: bool = typer.Option(
-        False, "--cpu", help="Submit the CPU fallback (no GPU requests), e.g. on kind."
-    ),
+    host: str = typer.Option(..., "--host", help="Kubeflow Pipelines API/UI URL, e.g. http://localhost:8080"),
+    cpu: bool = typer.Option(False, "--cpu", help="Submit the CPU fallback (no GPU requests), e.g. on kind."),
     pipeline: str = typer.Option("training", "--pipeline", help="training or sweep."),
     experiment: str = typer.Option("modelopsx", "--experiment", help="KFP experiment to run in."),
-    param: list[str] = typer.Option(
-        [], "--param", "-p", help="Pipeline parameter NAME=VALUE (repeatable)."
-    ),
+    param: list[str] = typer.Option([], "--param", "-p", help="Pipeline parameter NAME=VALUE (repeatable)."),
     schedule: str | None = typer.Option(
         None, "--schedule", help="Cron expression: create a recurring run instead of one run."
     ),
-    run_name: str | None = typer.Option(
-        None, "--run-name", help="Name of the run (default: timestamped)."
-    ),
+    run_name: str | None = typer.Option(None, "--run-name", help="Name of the run (default: timestamped)."),
 ) -> None:
     """Upload the compiled pipeline (a new version if it exists) and start a run or a recurring run."""
     from modelopsx.workflow.submit import submit as submit_pipeline

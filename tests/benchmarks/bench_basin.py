@@ -37,15 +37,38 @@ def _populate(root: Path) -> None:
         body = store.new_temp()
         data = f"object {i}".encode()
         body.write_bytes(data)
-        store.commit(BASIN_STORE, f"listed/{i % SHARDS:x}/{i:05d}", body, len(data), cid_of_bytes(data),
-                     "binary/octet-stream", {})
+        store.commit(
+            BASIN_STORE,
+            f"listed/{i % SHARDS:x}/{i:05d}",
+            body,
+            len(data),
+            cid_of_bytes(data),
+            "binary/octet-stream",
+            {},
+        )
 
 
 def _serve(root: Path) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modelopsx.cli", "basin", "serve", "--root", str(root), "--port", "0",
-         "--access-key", BASIN_ACCESS_KEY, "--secret-key", BASIN_SECRET_KEY],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        [
+            sys.executable,
+            "-m",
+            "modelopsx.cli",
+            "basin",
+            "serve",
+            "--root",
+            str(root),
+            "--port",
+            "0",
+            "--access-key",
+            BASIN_ACCESS_KEY,
+            "--secret-key",
+            BASIN_SECRET_KEY,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
 
@@ -70,9 +93,11 @@ def main() -> None:
             with ThreadPoolExecutor(8) as pool:
                 list(pool.map(put, [f"par/{i}" for i in range(SMALL_OBJECTS)]))
             parallel = time.perf_counter() - started
-            print(f"{SMALL_OBJECTS} PUTs of {SMALL_SIZE >> 10} KiB: "
-                  f"1 thread {SMALL_OBJECTS / sequential:.0f}/s, 8 threads {SMALL_OBJECTS / parallel:.0f}/s "
-                  f"(ratio {sequential / parallel:.2f}x)")
+            print(
+                f"{SMALL_OBJECTS} PUTs of {SMALL_SIZE >> 10} KiB: "
+                f"1 thread {SMALL_OBJECTS / sequential:.0f}/s, 8 threads {SMALL_OBJECTS / parallel:.0f}/s "
+                f"(ratio {sequential / parallel:.2f}x)"
+            )
 
             big = os.urandom(LARGE_SIZE)
             started = time.perf_counter()
@@ -83,8 +108,10 @@ def main() -> None:
             get_s = time.perf_counter() - started
             assert back == big
             mib = LARGE_SIZE / (1 << 20)
-            print(f"{mib:.0f} MiB object: PUT {mib / put_s:.0f} MiB/s (CID + SigV4 payload hash), "
-                  f"GET {mib / get_s:.0f} MiB/s")
+            print(
+                f"{mib:.0f} MiB object: PUT {mib / put_s:.0f} MiB/s (CID + SigV4 payload hash), "
+                f"GET {mib / get_s:.0f} MiB/s"
+            )
 
             started = time.perf_counter()
             full = s3.list_objects_v2(Bucket=BASIN_STORE, Prefix="listed/")["KeyCount"]
@@ -94,13 +121,15 @@ def main() -> None:
             parts = urlsplit(endpoint)
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
             started = time.perf_counter()
-            conn.request("GET", request.url[len(endpoint):], headers=dict(request.headers.items()))
+            conn.request("GET", request.url[len(endpoint) :], headers=dict(request.headers.items()))
             raw = conn.getresponse().read()
             raw_s = time.perf_counter() - started
             conn.close()
             assert full == LISTED and raw.count(b"<Key>") == LISTED
-            print(f"list {LISTED} keys: emulator + transfer {raw_s * 1000:.0f} ms, boto3 list_objects_v2 "
-                  f"{boto3_s * 1000:.0f} ms (client-side XML parsing is {1 - raw_s / boto3_s:.0%} of it)")
+            print(
+                f"list {LISTED} keys: emulator + transfer {raw_s * 1000:.0f} ms, boto3 list_objects_v2 "
+                f"{boto3_s * 1000:.0f} ms (client-side XML parsing is {1 - raw_s / boto3_s:.0%} of it)"
+            )
         finally:
             proc.terminate()
             proc.wait(timeout=20)

@@ -47,8 +47,9 @@ def _stream_peak_rss(dataset_dir: str, cache_dir: str) -> None:
 
     from modelopsx.data.tfdata import build_input_pipeline
 
-    ds = build_input_pipeline(Path(dataset_dir), BATCH, INPUT, training=True, seed=0,
-                              cache_dir=Path(cache_dir))
+    ds = build_input_pipeline(
+        Path(dataset_dir), BATCH, INPUT, training=True, seed=0, cache_dir=Path(cache_dir)
+    )
     for batch in ds.take(1):
         del batch
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -60,11 +61,19 @@ def _stream_peak_rss(dataset_dir: str, cache_dir: str) -> None:
 
 
 def _peak_rss(dataset_dir: Path, cache_dir: Path) -> dict[str, float]:
-    code = ("import sys; from tests.benchmarks.bench_data import _stream_peak_rss; "
-            "_stream_peak_rss(sys.argv[1], sys.argv[2])")
+    code = (
+        "import sys; from tests.benchmarks.bench_data import _stream_peak_rss; "
+        "_stream_peak_rss(sys.argv[1], sys.argv[2])"
+    )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run([sys.executable, "-c", code, str(dataset_dir), str(cache_dir)], check=True,
-                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(dataset_dir), str(cache_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+    )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -101,11 +110,15 @@ def main() -> None:
             for blob in blobs:
                 tf.io.decode_jpeg(blob, channels=3)
 
-        parallel = tf.data.Dataset.from_tensor_slices(blobs).map(
-            lambda b: tf.io.decode_jpeg(b, channels=3), num_parallel_calls=tf.data.AUTOTUNE).batch(BATCH)
+        parallel = (
+            tf.data.Dataset.from_tensor_slices(blobs)
+            .map(lambda b: tf.io.decode_jpeg(b, channels=3), num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(BATCH)
+        )
         train_cv = build_input_pipeline(small, BATCH, INPUT, training=True, seed=0, cache_dir=cache)
-        train_tf = build_input_pipeline(small, BATCH, INPUT, training=True, seed=0, cache_dir=cache,
-                                        warp_backend="tf")
+        train_tf = build_input_pipeline(
+            small, BATCH, INPUT, training=True, seed=0, cache_dir=cache, warp_backend="tf"
+        )
         evaluation = build_input_pipeline(small, BATCH, INPUT, training=False, cache_dir=cache)
         rng = np.random.default_rng(0)
 
@@ -150,8 +163,10 @@ def main() -> None:
         loop_cpu = cpu_ms["decode ceiling, tight loop (tf.io.decode_jpeg)"]
         pipe_cpu = cpu_ms["pipeline train (opencv warp)"]
         eval_cpu = cpu_ms["pipeline eval (no augmentation)"]
-        print(f"projected on 2 idle cores from CPU ms per image, pipeline / tight-loop ceiling: "
-              f"{2 * loop_cpu / pipe_cpu:.2f} (train), {2 * loop_cpu / eval_cpu:.2f} (eval)")
+        print(
+            f"projected on 2 idle cores from CPU ms per image, pipeline / tight-loop ceiling: "
+            f"{2 * loop_cpu / pipe_cpu:.2f} (train), {2 * loop_cpu / eval_cpu:.2f} (eval)"
+        )
         print(f"ratio pipeline / naive loop: {pipe / rates['naive per-image loop (cv2 + numpy)']:.2f}")
         print(f"ratio opencv warp / pure-TF warp: {pipe / rates['pipeline train (pure-TF warp)']:.2f}")
 
@@ -159,10 +174,14 @@ def main() -> None:
         write_tfrecords(large, cache)
         mem_small = _peak_rss(small, cache)
         mem_large = _peak_rss(large, cache)
-        print(f"peak RSS streaming {int(mem_small['images'])} images: {mem_small['peak_rss_mib']:.0f} MiB "
-              f"(after first batch {mem_small['rss_first_batch_mib']:.0f} MiB)")
-        print(f"peak RSS streaming {int(mem_large['images'])} images: {mem_large['peak_rss_mib']:.0f} MiB "
-              f"(after first batch {mem_large['rss_first_batch_mib']:.0f} MiB)")
+        print(
+            f"peak RSS streaming {int(mem_small['images'])} images: {mem_small['peak_rss_mib']:.0f} MiB "
+            f"(after first batch {mem_small['rss_first_batch_mib']:.0f} MiB)"
+        )
+        print(
+            f"peak RSS streaming {int(mem_large['images'])} images: {mem_large['peak_rss_mib']:.0f} MiB "
+            f"(after first batch {mem_large['rss_first_batch_mib']:.0f} MiB)"
+        )
         growth = mem_large["peak_rss_mib"] / mem_small["peak_rss_mib"]
         print(f"ratio peak RSS {LARGE} / {SMALL} images: {growth:.2f}  (bounded: ~1.0)")
 

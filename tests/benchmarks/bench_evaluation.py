@@ -21,22 +21,37 @@ import numpy as np
 from modelopsx.data.format import Box, Dataset, ImageRecord
 
 
-def make_case(n_images: int, boxes_per_image: int = 10, dets_per_image: int = 100, seed: int = 0
-              ) -> tuple[Dataset, list[dict[str, Any]]]:
+def make_case(
+    n_images: int, boxes_per_image: int = 10, dets_per_image: int = 100, seed: int = 0
+) -> tuple[Dataset, list[dict[str, Any]]]:
     rng = np.random.default_rng(seed)
     images, boxes, dets = [], [], []
     for image_id in range(1, n_images + 1):
         images.append(ImageRecord(id=image_id, file_name=f"{image_id}.jpg", width=640, height=480))
         k = int(rng.poisson(boxes_per_image))
         w = np.round(rng.uniform(8, 80, k), 2)
-        xywh = np.stack([np.round(rng.uniform(0, 560, k), 2), np.round(rng.uniform(0, 300, k), 2), w,
-                         np.round(w * rng.uniform(1.5, 3.0, k), 2)], axis=1)
+        xywh = np.stack(
+            [
+                np.round(rng.uniform(0, 560, k), 2),
+                np.round(rng.uniform(0, 300, k), 2),
+                w,
+                np.round(w * rng.uniform(1.5, 3.0, k), 2),
+            ],
+            axis=1,
+        )
         kind = rng.random(k)
         first = len(boxes)
         for j in range(k):
-            boxes.append(Box(id=len(boxes) + 1, image_id=image_id, bbox=xywh[j].tolist(),
-                             iscrowd=int(kind[j] < 0.05), ignore=int(0.05 <= kind[j] < 0.10),
-                             visibility=float(rng.uniform(0.1, 1.0))))
+            boxes.append(
+                Box(
+                    id=len(boxes) + 1,
+                    image_id=image_id,
+                    bbox=xywh[j].tolist(),
+                    iscrowd=int(kind[j] < 0.05),
+                    ignore=int(0.05 <= kind[j] < 0.10),
+                    visibility=float(rng.uniform(0.1, 1.0)),
+                )
+            )
         near = rng.random(dets_per_image) < (0.5 if k else 0.0)
         src = rng.integers(0, max(k, 1), dets_per_image)
         jitter = rng.normal(0, 0.15, (dets_per_image, 4))
@@ -45,12 +60,22 @@ def make_case(n_images: int, boxes_per_image: int = 10, dets_per_image: int = 10
         for j in range(dets_per_image):
             if near[j]:
                 x, y, bw, bh = boxes[first + int(src[j])].bbox
-                bbox = [x + jitter[j, 0] * bw, y + jitter[j, 1] * bh, bw * np.exp(jitter[j, 2]),
-                        bh * np.exp(jitter[j, 3])]
+                bbox = [
+                    x + jitter[j, 0] * bw,
+                    y + jitter[j, 1] * bh,
+                    bw * np.exp(jitter[j, 2]),
+                    bh * np.exp(jitter[j, 3]),
+                ]
             else:
                 bbox = [rng.uniform(0, 560), rng.uniform(0, 300), rw[j], rw[j] * 2.2]
-            dets.append({"image_id": image_id, "category_id": 1, "bbox": [float(v) for v in bbox],
-                         "score": float(scores[j])})
+            dets.append(
+                {
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "bbox": [float(v) for v in bbox],
+                    "score": float(scores[j]),
+                }
+            )
     return Dataset(root=Path("."), images=images, annotations=boxes), dets
 
 
@@ -103,21 +128,28 @@ def main() -> None:
     print(f"pycocotools      ap={ref_ap:.12f} ap50={ref_ap50:.12f} {t_ref:8.2f}s", flush=True)
 
     same = abs(ours.ap - ref_ap) <= 1e-6 and abs(ours.ap50 - ref_ap50) <= 1e-6
-    print(f"ap identical to pycocotools (1e-6): {same}; |diff| ap={abs(ours.ap - ref_ap):.1e} "
-          f"ap50={abs(ours.ap50 - ref_ap50):.1e}")
-    print(f"speed-up vs pycocotools: {t_ref / t_ours:.1f}x; time ratio ours / faster-coco-eval: "
-          f"{t_ours / t_fast:.2f} (goal <= 2)")
+    print(
+        f"ap identical to pycocotools (1e-6): {same}; |diff| ap={abs(ours.ap - ref_ap):.1e} "
+        f"ap50={abs(ours.ap50 - ref_ap50):.1e}"
+    )
+    print(
+        f"speed-up vs pycocotools: {t_ref / t_ours:.1f}x; time ratio ours / faster-coco-eval: "
+        f"{t_ours / t_fast:.2f} (goal <= 2)"
+    )
 
     started = time.perf_counter()
     evaluate_detections(ds, dets, score_threshold=0.5)
     print(f"all metrics (AP, P/R/F1, accuracy, four miss rates): {time.perf_counter() - started:.2f}s")
-    subset = Dataset(root=ds.root, images=ds.images[:500],
-                     annotations=[b for b in ds.annotations if b.image_id <= 500])
+    subset = Dataset(
+        root=ds.root, images=ds.images[:500], annotations=[b for b in ds.annotations if b.image_id <= 500]
+    )
     sub_dets = [d for d in dets if d["image_id"] <= 500]
     started = time.perf_counter()
     bootstrap_intervals(subset, sub_dets, n_resamples=1000, score_threshold=0.5)
-    print(f"bootstrap, 1000 resamples of 500 images x 100 detections, every metric: "
-          f"{time.perf_counter() - started:.2f}s")
+    print(
+        f"bootstrap, 1000 resamples of 500 images x 100 detections, every metric: "
+        f"{time.perf_counter() - started:.2f}s"
+    )
     if not same:
         raise AssertionError("ap differs from pycocotools")
 

@@ -48,10 +48,16 @@ def main() -> None:
         root = Path(tmp)
         generate_synthetic(root / "synthetic", n_images, seed=0)
         counts = split_dataset(root / "synthetic", root / "split", val=0.15, test=0.15)["counts"]
-        print(f"dataset: {n_images} synthetic images, split "
-              + ", ".join(f"{k} {v['images']}" for k, v in counts.items()), flush=True)
-        print(f"config: {config.backbone} alpha {config.alpha}, input {config.input_size}, stride "
-              f"{config.output_stride}, batch {config.batch_size}, budget {config.time_limit_s}s", flush=True)
+        print(
+            f"dataset: {n_images} synthetic images, split "
+            + ", ".join(f"{k} {v['images']}" for k, v in counts.items()),
+            flush=True,
+        )
+        print(
+            f"config: {config.backbone} alpha {config.alpha}, input {config.input_size}, stride "
+            f"{config.output_stride}, batch {config.batch_size}, budget {config.time_limit_s}s",
+            flush=True,
+        )
 
         result = train_model(root / "split", root / "model", config, quiet=False)
         test = root / "split" / "test"
@@ -73,23 +79,31 @@ def main() -> None:
     n_test = counts["test"]["images"]
     ap50, mr2 = model_eval["ap50"] or 0.0, model_eval["mr2_reasonable"]
     mr2_value = 1.0 if mr2 is None else mr2
-    print(f"\ntraining: {result.epochs_run} epochs in {result.train_seconds:.0f}s "
-          f"({result.images_per_second:.1f} images/s), threshold {result.score_threshold:.3f} "
-          "(max F1 on val)")
+    print(
+        f"\ntraining: {result.epochs_run} epochs in {result.train_seconds:.0f}s "
+        f"({result.images_per_second:.1f} images/s), threshold {result.score_threshold:.3f} "
+        "(max F1 on val)"
+    )
     print(f"{'':16}{'ap50':>8}{'mr2_reas':>10}{'ap':>8}{'precision':>11}{'recall':>8}{'s/image':>9}")
     rows = (("detector", model_eval, predict_seconds), ("hog baseline", hog_eval, hog_seconds))
     for name, metrics, seconds in rows:
         cells = [metrics.get(k) for k in ("ap50", "mr2_reasonable", "ap", "precision", "recall")]
-        shown = "".join(f"{'n/a' if v is None else f'{v:.3f}':>{w}}"
-                        for v, w in zip(cells, (8, 10, 8, 11, 8), strict=True))
+        shown = "".join(
+            f"{'n/a' if v is None else f'{v:.3f}':>{w}}"
+            for v, w in zip(cells, (8, 10, 8, 11, 8), strict=True)
+        )
         print(f"{name:16}{shown}{seconds / n_test:9.3f}")
     hog_ap50 = hog_eval["ap50"] or 0.0
     print(f"ap50 ratio detector/hog: {ap50 / hog_ap50:.1f}x" if hog_ap50 else "hog ap50 is 0")
-    print(f"targets: ap50 >= {TARGET_AP50}: {'PASS' if ap50 >= TARGET_AP50 else 'MISS'}; "
-          f"mr2_reasonable <= {TARGET_MR2}: {'PASS' if mr2_value <= TARGET_MR2 else 'MISS'}; "
-          f"training within 600s: {'PASS' if result.train_seconds <= 600 else 'MISS'}")
-    print(f"SavedModel latency: batch 1 {latency_1 * 1000:.1f} ms/image, batch 16 {latency_16 * 1000:.1f} "
-          f"ms/image (batching speed-up {latency_1 / latency_16:.1f}x)")
+    print(
+        f"targets: ap50 >= {TARGET_AP50}: {'PASS' if ap50 >= TARGET_AP50 else 'MISS'}; "
+        f"mr2_reasonable <= {TARGET_MR2}: {'PASS' if mr2_value <= TARGET_MR2 else 'MISS'}; "
+        f"training within 600s: {'PASS' if result.train_seconds <= 600 else 'MISS'}"
+    )
+    print(
+        f"SavedModel latency: batch 1 {latency_1 * 1000:.1f} ms/image, batch 16 {latency_16 * 1000:.1f} "
+        f"ms/image (batching speed-up {latency_1 / latency_16:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -41,9 +41,25 @@ def make_small(root: Path, n: int, seed: int = 1) -> None:
 
 
 def start_server(root: Path, latency_ms: int) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "modelopsx.cli", "basin", "serve", "--root", str(root), "--port", "0",
-           "--access-key", ACCESS, "--secret-key", SECRET, "--create-store", STORE,
-           "--latency-ms", str(latency_ms)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "modelopsx.cli",
+        "basin",
+        "serve",
+        "--root",
+        str(root),
+        "--port",
+        "0",
+        "--access-key",
+        ACCESS,
+        "--secret-key",
+        SECRET,
+        "--create-store",
+        STORE,
+        "--latency-ms",
+        str(latency_ms),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     endpoint = proc.stdout.readline().strip()
@@ -75,8 +91,12 @@ def engine(src: Path, prefix: str, workers: int):  # type: ignore[no-untyped-def
 
 def run_suite(work: Path, latency_ms: int, workers: int, label: str) -> dict[str, float]:
     proc, endpoint = start_server(work / f"basin-{label}", latency_ms)
-    os.environ.update(MODELOPSX_BASIN_ENDPOINT=endpoint, MODELOPSX_BASIN_ACCESS_KEY=ACCESS,
-                      MODELOPSX_BASIN_SECRET_KEY=SECRET, MODELOPSX_BASIN_STORE=STORE)
+    os.environ.update(
+        MODELOPSX_BASIN_ENDPOINT=endpoint,
+        MODELOPSX_BASIN_ACCESS_KEY=ACCESS,
+        MODELOPSX_BASIN_SECRET_KEY=SECRET,
+        MODELOPSX_BASIN_STORE=STORE,
+    )
     out: dict[str, float] = {}
     try:
         seqs, fulls = [], []
@@ -85,29 +105,46 @@ def run_suite(work: Path, latency_ms: int, workers: int, label: str) -> dict[str
             fulls.append(engine(work / "mixed", f"parallel{rep}", workers))
         seq = min(seqs)
         full = min(fulls, key=lambda summary: summary.elapsed_s)
-        noop = min((engine(work / "mixed", "parallel0", workers) for _ in range(3)),
-                   key=lambda summary: summary.elapsed_s)
-        out.update(seq=seq, full=full.elapsed_s, noop=noop.elapsed_s, noop_bytes=noop.bytes_sent,
-                   noop_sent=noop.files_sent)
-        print(f"[{label}] 1,000 mixed files: sequential boto3 loop {seq:.2f}s, "
-              f"sync engine ({workers} workers) {full.elapsed_s:.2f}s -> "
-              f"{seq / full.elapsed_s:.1f}x (goal >= 3x); "
-              f"{full.files_sent} sent, {full.verified} verified "
-              f"(runs: {', '.join(f'{t:.2f}' for t in seqs)} vs "
-              f"{', '.join(f'{f.elapsed_s:.2f}' for f in fulls)})", flush=True)
+        noop = min(
+            (engine(work / "mixed", "parallel0", workers) for _ in range(3)),
+            key=lambda summary: summary.elapsed_s,
+        )
+        out.update(
+            seq=seq,
+            full=full.elapsed_s,
+            noop=noop.elapsed_s,
+            noop_bytes=noop.bytes_sent,
+            noop_sent=noop.files_sent,
+        )
+        print(
+            f"[{label}] 1,000 mixed files: sequential boto3 loop {seq:.2f}s, "
+            f"sync engine ({workers} workers) {full.elapsed_s:.2f}s -> "
+            f"{seq / full.elapsed_s:.1f}x (goal >= 3x); "
+            f"{full.files_sent} sent, {full.verified} verified "
+            f"(runs: {', '.join(f'{t:.2f}' for t in seqs)} vs "
+            f"{', '.join(f'{f.elapsed_s:.2f}' for f in fulls)})",
+            flush=True,
+        )
         share = 100 * noop.elapsed_s / full.elapsed_s
-        print(f"[{label}] no-op re-sync: {noop.elapsed_s:.3f}s = {share:.1f}% of the full sync "
-              f"(goal <= 5%), {noop.bytes_sent} bytes and {noop.files_sent} files sent "
-              f"(goal 0), {noop.skipped} skipped", flush=True)
+        print(
+            f"[{label}] no-op re-sync: {noop.elapsed_s:.3f}s = {share:.1f}% of the full sync "
+            f"(goal <= 5%), {noop.bytes_sent} bytes and {noop.files_sent} files sent "
+            f"(goal 0), {noop.skipped} skipped",
+            flush=True,
+        )
         rates = {}
         for n in (1000, 10_000):
             summary = engine(work / f"small{n}", f"scale{n}", workers)
             rates[n] = n / summary.elapsed_s
-            print(f"[{label}] {n:,} small files: {summary.elapsed_s:.2f}s, {rates[n]:.0f} files/s",
-                  flush=True)
+            print(
+                f"[{label}] {n:,} small files: {summary.elapsed_s:.2f}s, {rates[n]:.0f} files/s", flush=True
+            )
         out.update(rate1k=rates[1000], rate10k=rates[10_000])
-        print(f"[{label}] scaling 1,000 -> 10,000 files: throughput ratio {rates[10_000] / rates[1000]:.2f} "
-              f"(1.0 = linear time)", flush=True)
+        print(
+            f"[{label}] scaling 1,000 -> 10,000 files: throughput ratio {rates[10_000] / rates[1000]:.2f} "
+            f"(1.0 = linear time)",
+            flush=True,
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -120,8 +157,10 @@ def main() -> None:
         total = make_mixed(work / "mixed")
         make_small(work / "small1000", 1000)
         make_small(work / "small10000", 10_000)
-        print(f"data: 1,000 mixed files, {total / 1e6:.0f} MB; 1,000 and 10,000 small files (1-4 KB)",
-              flush=True)
+        print(
+            f"data: 1,000 mixed files, {total / 1e6:.0f} MB; 1,000 and 10,000 small files (1-4 KB)",
+            flush=True,
+        )
         run_suite(work, latency_ms=0, workers=8, label="loopback, no added latency")
         run_suite(work, latency_ms=10, workers=16, label="10 ms per request, like a remote adapter")
     finally:

@@ -69,15 +69,21 @@ def main() -> int:
     config = TrainConfig(input_size=INPUT, weights=None, output_stride=8, batch_size=BATCH)
     started = time.perf_counter()
     images, boxes = synthetic_scenes(N_IMAGES)
-    targets = np.stack([encode_targets_numpy(b, np.ones(len(b), np.int32), INPUT, config.output_stride)
-                        for b in boxes])
+    targets = np.stack(
+        [encode_targets_numpy(b, np.ones(len(b), np.int32), INPUT, config.output_stride) for b in boxes]
+    )
     print(f"{N_IMAGES} synthetic images in {time.perf_counter() - started:.1f}s", flush=True)
 
     model, _, _ = build_detector(config)
-    schedule = keras.optimizers.schedules.CosineDecay(1e-4, STEPS, alpha=0.05, warmup_target=3e-3,
-                                                      warmup_steps=min(50, STEPS // 5))
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4, global_clipnorm=10.0),
-                  loss=CenterNetLoss(), metrics=loss_metrics(), jit_compile=True)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        1e-4, STEPS, alpha=0.05, warmup_target=3e-3, warmup_steps=min(50, STEPS // 5)
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4, global_clipnorm=10.0),
+        loss=CenterNetLoss(),
+        metrics=loss_metrics(),
+        jit_compile=True,
+    )
     steps_per_epoch = N_IMAGES // BATCH
     epochs = max(1, STEPS // steps_per_epoch)
 
@@ -93,13 +99,16 @@ def main() -> int:
             self.times.append(time.perf_counter() - self.start)
 
     timer = Timer()
-    fit = model.fit(images, targets, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=2,
-                    callbacks=[timer])
+    fit = model.fit(
+        images, targets, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=2, callbacks=[timer]
+    )
     losses = fit.history["loss"]
     steady = timer.times[1:] or timer.times  # the first epoch includes XLA compilation
     per_second = steps_per_epoch * BATCH * len(steady) / sum(steady)
-    print(f"training: {epochs * steps_per_epoch} steps, batch {BATCH}, {per_second:.0f} images/s "
-          f"(first epoch incl. compile {timer.times[0]:.1f}s), loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+    print(
+        f"training: {epochs * steps_per_epoch} steps, batch {BATCH}, {per_second:.0f} images/s "
+        f"(first epoch incl. compile {timer.times[0]:.1f}s), loss {losses[0]:.3f} -> {losses[-1]:.3f}"
+    )
 
     predict_start = time.perf_counter()
     outputs = model.predict(images[:64], batch_size=BATCH, verbose=0)

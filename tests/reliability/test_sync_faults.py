@@ -38,9 +38,11 @@ def test_sync_completes_verified_at_fail_rate_0_2(tmp_path: Path) -> None:
 
         download = sync(make_basin_store(emulator, "faulty"), LocalStore(tmp_path / "back"), workers=4)
         assert download.failed == 0 and download.verified == len(files) and download.retries > 0
-        print(f"\n{emulator.stats.requests} requests, {emulator.stats.faults} failed by injection "
-              f"{dict(emulator.stats.faults_by_kind)}; upload: {upload.verified} verified, {upload.retries} "
-              f"retries; download: {download.verified} verified, {download.retries} retries")
+        print(
+            f"\n{emulator.stats.requests} requests, {emulator.stats.faults} failed by injection "
+            f"{dict(emulator.stats.faults_by_kind)}; upload: {upload.verified} verified, {upload.retries} "
+            f"retries; download: {download.verified} verified, {download.retries} retries"
+        )
         assert emulator.stats.faults_by_kind["truncate"] > 0  # GETs were cut short and retried
         emulator.fail_rate = 0.0
         clean = make_basin_store(emulator, "faulty")
@@ -57,17 +59,33 @@ def slow_emulator(tmp_path: Path) -> Iterator[BasinEmulator]:
     emulator.stop()
 
 
-def test_killed_sync_resumes_and_sends_only_what_is_missing(tmp_path: Path,
-                                                            slow_emulator: BasinEmulator) -> None:
+def test_killed_sync_resumes_and_sends_only_what_is_missing(
+    tmp_path: Path, slow_emulator: BasinEmulator
+) -> None:
     files = make_files(tmp_path / "src", 80)
     env = os.environ | {
-        "MODELOPSX_BASIN_ENDPOINT": slow_emulator.endpoint, "MODELOPSX_BASIN_STORE": BASIN_STORE,
-        "MODELOPSX_BASIN_ACCESS_KEY": BASIN_ACCESS_KEY, "MODELOPSX_BASIN_SECRET_KEY": BASIN_SECRET_KEY,
+        "MODELOPSX_BASIN_ENDPOINT": slow_emulator.endpoint,
+        "MODELOPSX_BASIN_STORE": BASIN_STORE,
+        "MODELOPSX_BASIN_ACCESS_KEY": BASIN_ACCESS_KEY,
+        "MODELOPSX_BASIN_SECRET_KEY": BASIN_SECRET_KEY,
     }
     url = f"basin://{BASIN_STORE}/mirror"
-    proc = subprocess.Popen([sys.executable, "-m", "modelopsx.cli", "sync", str(tmp_path / "src"), url,
-                             "--workers", "2", "--quiet"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modelopsx.cli",
+            "sync",
+            str(tmp_path / "src"),
+            url,
+            "--workers",
+            "2",
+            "--quiet",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     watcher = make_basin_store(slow_emulator, "mirror")
     deadline = time.monotonic() + 60
     try:

@@ -8,8 +8,11 @@ from modelopsx.errors import DatasetError
 
 
 def test_round_trip(tmp_path: Path) -> None:
-    ds = Dataset(root=tmp_path, images=[ImageRecord(1, "a.png", 64, 48, group="seq1")],
-                 annotations=[Box(1, 1, [1, 2, 10, 20], visibility=0.5), Box(2, 1, [0, 0, 5, 5], ignore=1)])
+    ds = Dataset(
+        root=tmp_path,
+        images=[ImageRecord(1, "a.png", 64, 48, group="seq1")],
+        annotations=[Box(1, 1, [1, 2, 10, 20], visibility=0.5), Box(2, 1, [0, 0, 5, 5], ignore=1)],
+    )
     ds.save()
     back = load_dataset(tmp_path)
     assert back.images[0].group == "seq1"

@@ -27,9 +27,17 @@ class ImportResult:
     dropped: int = 0
 
 
-def import_dataset(src: Path | None, fmt: str, out: Path, *, name: str | None = None,
-                   data_dir: Path | None = None, split: str | None = None, images_dir: Path | None = None,
-                   quiet: bool = True) -> ImportResult:
+def import_dataset(
+    src: Path | None,
+    fmt: str,
+    out: Path,
+    *,
+    name: str | None = None,
+    data_dir: Path | None = None,
+    split: str | None = None,
+    images_dir: Path | None = None,
+    quiet: bool = True,
+) -> ImportResult:
     """Import `src` (format `fmt`) into a new canonical dataset at `out`."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
@@ -62,8 +70,14 @@ def import_dataset(src: Path | None, fmt: str, out: Path, *, name: str | None = 
         elif fmt == "coco":
             from modelopsx.data.importers.coco import import_coco
 
-            dataset = import_coco(folder, writer, annotation_file=src if coco_json else None,
-                                  images_dir=images_dir, split=split, quiet=quiet)
+            dataset = import_coco(
+                folder,
+                writer,
+                annotation_file=src if coco_json else None,
+                images_dir=images_dir,
+                split=split,
+                quiet=quiet,
+            )
         else:
             from modelopsx.data.importers.voc import import_voc
 

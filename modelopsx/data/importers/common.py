@@ -25,8 +25,10 @@ def check_output_dir(out: Path) -> None:
         raise DatasetError(f"{out}: exists and is not a folder", hint="choose another --out path")
     if out.is_dir() and any(out.iterdir()):
         what = "a dataset" if (out / ANNOTATIONS_FILE).exists() else "files"
-        raise DatasetError(f"{out}: already holds {what}; nothing was written",
-                           hint="choose a new or empty --out folder (existing data is never overwritten)")
+        raise DatasetError(
+            f"{out}: already holds {what}; nothing was written",
+            hint="choose a new or empty --out folder (existing data is never overwritten)",
+        )
 
 
 def image_size(source: Path | bytes, label: str | None = None) -> tuple[int, int]:
@@ -38,14 +40,16 @@ def image_size(source: Path | bytes, label: str | None = None) -> tuple[int, int
     name = label or str(source if isinstance(source, Path) else "<image bytes>")
     try:
         if isinstance(source, Path) and source.stat().st_size == 0:
-            raise DatasetError(f"{name}: image file is empty (0 bytes)",
-                               hint="re-download or remove the image")
+            raise DatasetError(
+                f"{name}: image file is empty (0 bytes)", hint="re-download or remove the image"
+            )
         handle = io.BytesIO(source) if isinstance(source, bytes) else source
         with Image.open(handle) as img:
             width, height = img.size
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DatasetError(f"{name}: not a readable image ({exc})",
-                           hint="re-download the image or remove it from the source") from None
+        raise DatasetError(
+            f"{name}: not a readable image ({exc})", hint="re-download the image or remove it from the source"
+        ) from None
     return int(width), int(height)
 
 
@@ -91,8 +95,9 @@ class DatasetWriter:
     def __enter__(self) -> DatasetWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is not None:
             self.abort()
 
@@ -105,8 +110,14 @@ class DatasetWriter:
         self._names.add(name)
         return name
 
-    def add_image_file(self, src: Path, group: str = "", declared_size: tuple[int, int] | None = None,
-                       extra: dict[str, Any] | None = None, name: str | None = None) -> ImageRecord:
+    def add_image_file(
+        self,
+        src: Path,
+        group: str = "",
+        declared_size: tuple[int, int] | None = None,
+        extra: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> ImageRecord:
         """Copy an image file in (as `name`, default its own name).
 
         The real size (from the header) wins over a declared one, with a warning.
@@ -119,8 +130,9 @@ class DatasetWriter:
         shutil.copyfile(src, self.stage / IMAGES_DIR / name)
         return self._record(name, width, height, group, extra)
 
-    def add_image_bytes(self, data: bytes, file_name: str, group: str = "",
-                        extra: dict[str, Any] | None = None) -> ImageRecord:
+    def add_image_bytes(
+        self, data: bytes, file_name: str, group: str = "", extra: dict[str, Any] | None = None
+    ) -> ImageRecord:
         width, height = image_size(data, label=file_name)
         stem = os.path.splitext(file_name)[0] if file_name else f"image_{len(self.dataset.images) + 1:06d}"
         name = self._unique_name(stem + image_suffix(data))
@@ -129,36 +141,68 @@ class DatasetWriter:
 
     def _check_declared(self, name: str, real: tuple[int, int], declared: tuple[int, int] | None) -> None:
         if declared is not None and tuple(declared) != real:
-            self.warnings.append(f"{name}: annotation says {declared[0]}x{declared[1]}, image is "
-                                 f"{real[0]}x{real[1]}; using the image's size")
+            self.warnings.append(
+                f"{name}: annotation says {declared[0]}x{declared[1]}, image is "
+                f"{real[0]}x{real[1]}; using the image's size"
+            )
 
-    def _record(self, name: str, width: int, height: int, group: str,
-                extra: dict[str, Any] | None) -> ImageRecord:
-        record = ImageRecord(id=len(self.dataset.images) + 1, file_name=name, width=width, height=height,
-                             group=group, extra=dict(extra or {}))
+    def _record(
+        self, name: str, width: int, height: int, group: str, extra: dict[str, Any] | None
+    ) -> ImageRecord:
+        record = ImageRecord(
+            id=len(self.dataset.images) + 1,
+            file_name=name,
+            width=width,
+            height=height,
+            group=group,
+            extra=dict(extra or {}),
+        )
         self.dataset.images.append(record)
         return record
 
-    def add_box(self, image: ImageRecord, x: float, y: float, w: float, h: float, *, ignore: int = 0,
-                iscrowd: int = 0, visibility: float = 1.0, truncation: float | None = None,
-                where: str = "", extra: dict[str, Any] | None = None) -> Box | None:
+    def add_box(
+        self,
+        image: ImageRecord,
+        x: float,
+        y: float,
+        w: float,
+        h: float,
+        *,
+        ignore: int = 0,
+        iscrowd: int = 0,
+        visibility: float = 1.0,
+        truncation: float | None = None,
+        where: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> Box | None:
         """Add a 0-based [x, y, w, h] box, clipped to the image; dropped with a warning if none is left."""
         label = where or image.file_name
         if not all(math.isfinite(v) for v in (x, y, w, h)):  # max/min would turn NaN into the image border
-            raise DatasetError(f"{label}: box [{x:g}, {y:g}, {w:g}, {h:g}] has a coordinate that is not a "
-                               "finite number", hint="fix or remove this box in the source annotations")
+            raise DatasetError(
+                f"{label}: box [{x:g}, {y:g}, {w:g}, {h:g}] has a coordinate that is not a finite number",
+                hint="fix or remove this box in the source annotations",
+            )
         x1, y1 = max(0.0, x), max(0.0, y)
         x2, y2 = min(float(image.width), x + w), min(float(image.height), y + h)
         if x2 <= x1 or y2 <= y1:
             self.dropped += 1
-            self.warnings.append(f"{label}: box [{x:g}, {y:g}, {w:g}, {h:g}] has no area inside the "
-                                 f"{image.width}x{image.height} image; dropped")
+            self.warnings.append(
+                f"{label}: box [{x:g}, {y:g}, {w:g}, {h:g}] has no area inside the "
+                f"{image.width}x{image.height} image; dropped"
+            )
             return None
         if (x1, y1, x2, y2) != (x, y, x + w, y + h):
             self.clipped += 1
-        box = Box(id=len(self.dataset.annotations) + 1, image_id=image.id, bbox=[x1, y1, x2 - x1, y2 - y1],
-                  iscrowd=int(iscrowd), ignore=int(ignore or iscrowd), visibility=float(visibility),
-                  truncation=truncation, extra=dict(extra or {}))
+        box = Box(
+            id=len(self.dataset.annotations) + 1,
+            image_id=image.id,
+            bbox=[x1, y1, x2 - x1, y2 - y1],
+            iscrowd=int(iscrowd),
+            ignore=int(ignore or iscrowd),
+            visibility=float(visibility),
+            truncation=truncation,
+            extra=dict(extra or {}),
+        )
         self.dataset.annotations.append(box)
         return box
 

@@ -39,9 +39,11 @@ class KittiObject:
 def parse_label_line(fields: list[str], where: str) -> KittiObject:
     """Parse the 15 object fields (already split); DatasetError naming `where` (file:line) if malformed."""
     if len(fields) != OBJECT_FIELDS:
-        raise DatasetError(f"{where}: expected {OBJECT_FIELDS} fields (type, truncated, occluded, alpha, "
-                           f"4 bbox, 3 dimensions, 3 location, rotation_y), found {len(fields)}",
-                           hint="fix or remove this line; KITTI label_2 lines have exactly 15 fields")
+        raise DatasetError(
+            f"{where}: expected {OBJECT_FIELDS} fields (type, truncated, occluded, alpha, "
+            f"4 bbox, 3 dimensions, 3 location, rotation_y), found {len(fields)}",
+            hint="fix or remove this line; KITTI label_2 lines have exactly 15 fields",
+        )
     try:
         truncated = float(fields[1])
         occluded = int(float(fields[2]))
@@ -59,10 +61,19 @@ def _add_object(writer: DatasetWriter, image: ImageRecord, obj: KittiObject, whe
     if kind == "Pedestrian":
         occluded = obj.occluded
         if occluded not in VISIBILITY_FROM_OCCLUDED:
-            raise DatasetError(f"{where}: occluded must be 0, 1, 2 or 3, found {occluded}",
-                               hint="fix this line")
-        writer.add_box(image, left, top, w, h, visibility=VISIBILITY_FROM_OCCLUDED[occluded],
-                       truncation=min(1.0, max(0.0, obj.truncated)), where=where)
+            raise DatasetError(
+                f"{where}: occluded must be 0, 1, 2 or 3, found {occluded}", hint="fix this line"
+            )
+        writer.add_box(
+            image,
+            left,
+            top,
+            w,
+            h,
+            visibility=VISIBILITY_FROM_OCCLUDED[occluded],
+            truncation=min(1.0, max(0.0, obj.truncated)),
+            where=where,
+        )
     elif kind == "Person_sitting":
         writer.add_box(image, left, top, w, h, ignore=1, where=where, extra={"source_type": kind})
     elif kind == "DontCare":
@@ -87,8 +98,10 @@ def drive_groups(folder: Path) -> dict[str, str]:
         order = [int(v) for v in rand.read_text().replace("\n", ",").split(",") if v.strip()]
         return {f"{k:06d}": f"kitti-{drives[index - 1][1]}" for k, index in enumerate(order)}
     except (ValueError, IndexError):
-        raise DatasetError(f"{rand}: does not match {mapping}",
-                           hint="use the files from KITTI's devkit_object/mapping, or remove them") from None
+        raise DatasetError(
+            f"{rand}: does not match {mapping}",
+            hint="use the files from KITTI's devkit_object/mapping, or remove them",
+        ) from None
 
 
 def _import_object_layout(root: Path, writer: DatasetWriter, quiet: bool, groups: dict[str, str]) -> None:
@@ -98,8 +111,10 @@ def _import_object_layout(root: Path, writer: DatasetWriter, quiet: bool, groups
     for image_path in progress(images, len(images), "KITTI", quiet):
         label_path = root / "label_2" / f"{image_path.stem}.txt"
         if not label_path.is_file():
-            raise DatasetError(f"{label_path}: label file missing for {image_path.name}",
-                               hint="the KITTI 'testing' split has no labels; import 'training'")
+            raise DatasetError(
+                f"{label_path}: label file missing for {image_path.name}",
+                hint="the KITTI 'testing' split has no labels; import 'training'",
+            )
         objects = []
         for line_no, line in enumerate(_read_lines(label_path), start=1):
             if line.strip():
@@ -122,8 +137,11 @@ def _import_tracking_layout(root: Path, writer: DatasetWriter, quiet: bool) -> N
                 continue
             where = f"{label_path}:{line_no}"
             if len(fields) != TRACKING_FIELDS:
-                raise DatasetError(f"{where}: expected {TRACKING_FIELDS} fields (frame, track id and the 15 "
-                                   f"object fields), found {len(fields)}", hint="fix or remove this line")
+                raise DatasetError(
+                    f"{where}: expected {TRACKING_FIELDS} fields (frame, track id and the 15 "
+                    f"object fields), found {len(fields)}",
+                    hint="fix or remove this line",
+                )
             try:
                 frame = int(fields[0])
             except ValueError:
@@ -135,9 +153,12 @@ def _import_tracking_layout(root: Path, writer: DatasetWriter, quiet: bool) -> N
         for image_path in sorted(p for p in frames_dir.iterdir() if p.suffix.lower() in (".png", ".jpg")):
             if not image_path.stem.isdigit():
                 raise DatasetError(f"{image_path}: frame file names must be numbers (e.g. 000042.png)")
-            image = writer.add_image_file(image_path, group=f"kitti-seq-{seq}",
-                                          name=f"{seq}_{image_path.name}",
-                                          extra={"sequence": seq, "frame": int(image_path.stem)})
+            image = writer.add_image_file(
+                image_path,
+                group=f"kitti-seq-{seq}",
+                name=f"{seq}_{image_path.name}",
+                extra={"sequence": seq, "frame": int(image_path.stem)},
+            )
             for obj, line_no in by_frame.get(int(image_path.stem), []):
                 _add_object(writer, image, obj, f"{label_path.name}:{line_no}")
 
@@ -151,5 +172,7 @@ def import_kitti(folder: Path, writer: DatasetWriter, quiet: bool = True) -> Dat
     if root is not None:
         _import_tracking_layout(root, writer, quiet)
         return writer.commit()
-    raise DatasetError(f"{folder}: no KITTI layout found (image_2/ + label_2/, or image_02/ + label_02/)",
-                       hint="pass the KITTI 'training' folder or an archive of it")
+    raise DatasetError(
+        f"{folder}: no KITTI layout found (image_2/ + label_2/, or image_02/ + label_02/)",
+        hint="pass the KITTI 'training' folder or an archive of it",
+    )

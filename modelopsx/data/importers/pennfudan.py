@@ -21,7 +21,9 @@ from modelopsx.errors import DatasetError
 
 _BOX = re.compile(
     r"^Bounding box for object (\d+)[^:]*:\s*\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)\s*-\s*"
-    r"\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)", re.IGNORECASE)
+    r"\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)",
+    re.IGNORECASE,
+)
 _SIZE = re.compile(r"^Image size \(X x Y x C\)\s*:\s*(\d+)\s*x\s*(\d+)", re.IGNORECASE)
 _FILENAME = re.compile(r'^Image filename\s*:\s*"([^"]+)"', re.IGNORECASE)
 
@@ -44,25 +46,34 @@ def parse_annotation(path: Path) -> dict[str, Any]:
         elif m := _BOX.match(line):
             x1, y1, x2, y2 = (float(v) for v in m.groups()[1:])
             if x2 < x1 or y2 < y1:
-                raise DatasetError(f"{path}:{line_no}: box ({x1:g}, {y1:g}) - ({x2:g}, {y2:g}) has "
-                                   "Xmax < Xmin or Ymax < Ymin", hint="fix the corners of this box")
+                raise DatasetError(
+                    f"{path}:{line_no}: box ({x1:g}, {y1:g}) - ({x2:g}, {y2:g}) has "
+                    "Xmax < Xmin or Ymax < Ymin",
+                    hint="fix the corners of this box",
+                )
             boxes.append((x1 - 1, y1 - 1, x2 - x1 + 1, y2 - y1 + 1, line_no))
         elif line.lower().startswith("bounding box"):
-            raise DatasetError(f"{path}:{line_no}: cannot parse the bounding box line {line!r}",
-                               hint='expected "... (Xmin, Ymin) - (Xmax, Ymax) : (x1, y1) - (x2, y2)"')
+            raise DatasetError(
+                f"{path}:{line_no}: cannot parse the bounding box line {line!r}",
+                hint='expected "... (Xmin, Ymin) - (Xmax, Ymax) : (x1, y1) - (x2, y2)"',
+            )
     if not boxes:
-        raise DatasetError(f"{path}: no 'Bounding box for object N' line; every Penn-Fudan image shows a "
-                           "pedestrian, so this annotation is broken",
-                           hint="restore the file from the original PennFudanPed release, or remove it "
-                                "and its image from the source")
+        raise DatasetError(
+            f"{path}: no 'Bounding box for object N' line; every Penn-Fudan image shows a "
+            "pedestrian, so this annotation is broken",
+            hint="restore the file from the original PennFudanPed release, or remove it "
+            "and its image from the source",
+        )
     return {"filename": filename, "size": size, "boxes": boxes}
 
 
 def find_root(folder: Path) -> Path:
     root = descend_single_folder(folder, ("PNGImages", "Annotation"))
     if root is None:
-        raise DatasetError(f"{folder}: no Penn-Fudan layout found (PNGImages/ and Annotation/)",
-                           hint="pass the PennFudanPed folder or its zip")
+        raise DatasetError(
+            f"{folder}: no Penn-Fudan layout found (PNGImages/ and Annotation/)",
+            hint="pass the PennFudanPed folder or its zip",
+        )
     return root
 
 

@@ -29,15 +29,16 @@ COCO_PERSON_INDEX = 0
 def family_of(name: str) -> str:
     family = name.split("/")[0].split(":")[0].strip().lower()
     if family not in TFDS_FAMILIES:
-        raise DatasetError(f"TFDS dataset {name!r} is not supported",
-                           hint="use --name kitti, voc/2007 (or another voc year) or coco/2017")
+        raise DatasetError(
+            f"TFDS dataset {name!r} is not supported",
+            hint="use --name kitti, voc/2007 (or another voc year) or coco/2017",
+        )
     return family
 
 
 def _label_names(info: Any) -> list[str]:
     try:
-        names = info.features["objects"][
-            "type" if info.name == "kitti" else "label"].names
+        names = info.features["objects"]["type" if info.name == "kitti" else "label"].names
         return [str(n) for n in names]
     except (KeyError, AttributeError, TypeError):
         return []
@@ -66,17 +67,26 @@ def _load(name: str, split: str, data_dir: Path | None) -> tuple[Any, Any]:
     import tensorflow_datasets as tfds
 
     try:
-        return tfds.load(name, split=split, data_dir=str(data_dir) if data_dir else None, download=False,
-                         with_info=True, decoders={"image": tfds.decode.SkipDecoding()})
+        return tfds.load(
+            name,
+            split=split,
+            data_dir=str(data_dir) if data_dir else None,
+            download=False,
+            with_info=True,
+            decoders={"image": tfds.decode.SkipDecoding()},
+        )
     except Exception as exc:  # TFDS raises many types (AssertionError, DatasetNotFoundError, ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatasetError(f"TFDS could not load {name!r} split {split!r}: {first}",
-                           hint="prepare it first (e.g. `tfds build` on a machine with the data) and pass "
-                                "its --data-dir; nothing is downloaded at run time") from None
+        raise DatasetError(
+            f"TFDS could not load {name!r} split {split!r}: {first}",
+            hint="prepare it first (e.g. `tfds build` on a machine with the data) and pass "
+            "its --data-dir; nothing is downloaded at run time",
+        ) from None
 
 
-def _kitti_boxes(writer: DatasetWriter, image: ImageRecord, objects: dict[str, Any], names: list[str],
-                 where: str) -> None:
+def _kitti_boxes(
+    writer: DatasetWriter, image: ImageRecord, objects: dict[str, Any], names: list[str], where: str
+) -> None:
     bboxes = np.asarray(objects.get("bbox", np.zeros((0, 4))), dtype=np.float64).reshape(-1, 4)
     for k, (ymin, xmin, ymax, xmax) in enumerate(bboxes):
         label = names[int(objects["type"][k])] if names else str(objects["type"][k])
@@ -85,15 +95,32 @@ def _kitti_boxes(writer: DatasetWriter, image: ImageRecord, objects: dict[str, A
         if label == "Pedestrian":
             occluded = int(objects["occluded"][k]) if "occluded" in objects else 0
             truncated = float(objects["truncated"][k]) if "truncated" in objects else None
-            writer.add_box(image, left, top, right - left, bottom - top, where=f"{where}[{k}]",
-                           visibility=VISIBILITY_FROM_OCCLUDED.get(occluded, 0.1), truncation=truncated)
+            writer.add_box(
+                image,
+                left,
+                top,
+                right - left,
+                bottom - top,
+                where=f"{where}[{k}]",
+                visibility=VISIBILITY_FROM_OCCLUDED.get(occluded, 0.1),
+                truncation=truncated,
+            )
         elif label == "Person_sitting":
-            writer.add_box(image, left, top, right - left, bottom - top, ignore=1, where=f"{where}[{k}]",
-                           extra={"source_type": label})
+            writer.add_box(
+                image,
+                left,
+                top,
+                right - left,
+                bottom - top,
+                ignore=1,
+                where=f"{where}[{k}]",
+                extra={"source_type": label},
+            )
 
 
-def _voc_boxes(writer: DatasetWriter, image: ImageRecord, objects: dict[str, Any], names: list[str],
-               where: str) -> None:
+def _voc_boxes(
+    writer: DatasetWriter, image: ImageRecord, objects: dict[str, Any], names: list[str], where: str
+) -> None:
     bboxes = np.asarray(objects.get("bbox", np.zeros((0, 4))), dtype=np.float64).reshape(-1, 4)
     for k, (ymin, xmin, ymax, xmax) in enumerate(bboxes):
         if not names or names[int(objects["label"][k])] != "person":
@@ -101,12 +128,21 @@ def _voc_boxes(writer: DatasetWriter, image: ImageRecord, objects: dict[str, Any
         difficult = bool(objects["is_difficult"][k]) if "is_difficult" in objects else False
         truncated = bool(objects["is_truncated"][k]) if "is_truncated" in objects else False
         x1, y1, x2, y2 = xmin * image.width, ymin * image.height, xmax * image.width, ymax * image.height
-        writer.add_box(image, x1 - 1, y1 - 1, x2 - x1 + 1, y2 - y1 + 1, ignore=int(difficult),
-                       truncation=float(truncated), where=f"{where}[{k}]")
+        writer.add_box(
+            image,
+            x1 - 1,
+            y1 - 1,
+            x2 - x1 + 1,
+            y2 - y1 + 1,
+            ignore=int(difficult),
+            truncation=float(truncated),
+            where=f"{where}[{k}]",
+        )
 
 
-def _coco_boxes(writer: DatasetWriter, image: ImageRecord, objects: dict[str, Any], names: list[str],
-                where: str) -> None:
+def _coco_boxes(
+    writer: DatasetWriter, image: ImageRecord, objects: dict[str, Any], names: list[str], where: str
+) -> None:
     named = bool(names) and not names[0].isdigit()  # ClassLabel(num_classes=80) without metadata: "0".."79"
     bboxes = np.asarray(objects.get("bbox", np.zeros((0, 4))), dtype=np.float64).reshape(-1, 4)
     for k, (ymin, xmin, ymax, xmax) in enumerate(bboxes):
@@ -121,8 +157,13 @@ def _coco_boxes(writer: DatasetWriter, image: ImageRecord, objects: dict[str, An
 _BOXES = {"kitti": _kitti_boxes, "voc": _voc_boxes, "coco": _coco_boxes}
 
 
-def import_tfds(name: str, writer: DatasetWriter, data_dir: Path | None = None, split: str | None = None,
-                quiet: bool = True) -> Dataset:
+def import_tfds(
+    name: str,
+    writer: DatasetWriter,
+    data_dir: Path | None = None,
+    split: str | None = None,
+    quiet: bool = True,
+) -> Dataset:
     import tensorflow_datasets as tfds
 
     add_boxes = _BOXES[family_of(name)]
@@ -136,7 +177,8 @@ def import_tfds(name: str, writer: DatasetWriter, data_dir: Path | None = None, 
         total = None
     for index, ex in enumerate(progress(tfds.as_numpy(ds), total, f"TFDS {name}", quiet)):
         file_name = _to_str(ex.get("image/file_name", ex.get("image/filename", b""))) or f"{index:06d}.png"
-        image = writer.add_image_bytes(_encoded_image(ex["image"]), Path(file_name).name,
-                                       group=Path(file_name).stem)
+        image = writer.add_image_bytes(
+            _encoded_image(ex["image"]), Path(file_name).name, group=Path(file_name).stem
+        )
         add_boxes(writer, image, dict(ex.get("objects", {})), names, f"{file_name}: objects")
     return writer.commit()

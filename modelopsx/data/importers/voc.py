@@ -37,20 +37,28 @@ def _number(node: ET.Element | None, tag: str, where: str) -> float:
 def import_voc(folder: Path, writer: DatasetWriter, split: str | None = None, quiet: bool = True) -> Dataset:
     root = descend_single_folder(folder, ("Annotations", "JPEGImages"))
     if root is None:
-        raise DatasetError(f"{folder}: no Pascal VOC layout found (Annotations/ and JPEGImages/)",
-                           hint="pass VOCdevkit/VOC2007 (or the folder/archive that holds it)")
+        raise DatasetError(
+            f"{folder}: no Pascal VOC layout found (Annotations/ and JPEGImages/)",
+            hint="pass VOCdevkit/VOC2007 (or the folder/archive that holds it)",
+        )
     if split:
         listing = root / "ImageSets" / "Main" / f"{split}.txt"
         if not listing.is_file():
-            raise DatasetError(f"{listing}: no image list for split {split!r}",
-                               hint="use a split listed in ImageSets/Main (train, val, trainval, test)")
-        xml_files = [root / "Annotations" / f"{line.split()[0]}.xml"
-                     for line in listing.read_text().splitlines() if line.strip()]
+            raise DatasetError(
+                f"{listing}: no image list for split {split!r}",
+                hint="use a split listed in ImageSets/Main (train, val, trainval, test)",
+            )
+        xml_files = [
+            root / "Annotations" / f"{line.split()[0]}.xml"
+            for line in listing.read_text().splitlines()
+            if line.strip()
+        ]
     else:
         xml_files = sorted((root / "Annotations").glob("*.xml"))
     if not xml_files:
-        raise DatasetError(f"{root / 'Annotations'}: no .xml annotation files",
-                           hint="check the source folder")
+        raise DatasetError(
+            f"{root / 'Annotations'}: no .xml annotation files", hint="check the source folder"
+        )
     for xml_path in progress(xml_files, len(xml_files), "VOC", quiet):
         try:
             tree = ET.parse(xml_path)
@@ -66,8 +74,7 @@ def import_voc(folder: Path, writer: DatasetWriter, split: str | None = None, qu
             where = str(xml_path)
             declared = (int(_number(size, "width", where)), int(_number(size, "height", where)))
         src = resolve_inside(root / "JPEGImages", file_name, f"{xml_path}: <filename>")
-        image = writer.add_image_file(src, group=Path(file_name).stem,
-                                      declared_size=declared)
+        image = writer.add_image_file(src, group=Path(file_name).stem, declared_size=declared)
         for index, obj in enumerate(ann.findall("object")):
             if _text(obj, "name").lower() != "person":
                 continue
@@ -77,8 +84,15 @@ def import_voc(folder: Path, writer: DatasetWriter, split: str | None = None, qu
                 raise DatasetError(f"{where}: person without <bndbox>", hint="fix this object")
             xmin, ymin = _number(bnd, "xmin", where), _number(bnd, "ymin", where)
             xmax, ymax = _number(bnd, "xmax", where), _number(bnd, "ymax", where)
-            writer.add_box(image, xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1,
-                           ignore=int(_text(obj, "difficult", "0") == "1"),
-                           visibility=0.65 if _text(obj, "occluded", "0") == "1" else 1.0,
-                           truncation=1.0 if _text(obj, "truncated", "0") == "1" else 0.0, where=where)
+            writer.add_box(
+                image,
+                xmin - 1,
+                ymin - 1,
+                xmax - xmin + 1,
+                ymax - ymin + 1,
+                ignore=int(_text(obj, "difficult", "0") == "1"),
+                visibility=0.65 if _text(obj, "occluded", "0") == "1" else 1.0,
+                truncation=1.0 if _text(obj, "truncated", "0") == "1" else 0.0,
+                where=where,
+            )
     return writer.commit()

@@ -18,8 +18,13 @@ CLI = [sys.executable, "-m", "modelopsx.cli", "basin", "serve"]
 
 
 def _serve(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([*CLI, "--root", str(root), "--port", "0", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        [*CLI, "--root", str(root), "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     assert proc.stdout is not None
     endpoint = proc.stdout.readline().strip()
     if not endpoint.startswith("http://127.0.0.1:"):
@@ -97,11 +102,16 @@ def test_port_in_use(tmp_path: Path) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
 
 
-@pytest.mark.parametrize("keys", [("--access-key", "AK", "--secret-key", ""),
-                                  ("--access-key", "", "--secret-key", "SK")])
+@pytest.mark.parametrize(
+    "keys", [("--access-key", "AK", "--secret-key", ""), ("--access-key", "", "--secret-key", "SK")]
+)
 def test_an_empty_key_is_refused_rather_than_turning_auth_off(tmp_path: Path, keys: tuple[str, ...]) -> None:
-    proc = subprocess.run([*CLI, "--root", str(tmp_path / "b"), "--port", "0", *keys],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [*CLI, "--root", str(tmp_path / "b"), "--port", "0", *keys],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "is empty" in " ".join(proc.stderr.split()) and not (tmp_path / "b").exists()
 
@@ -115,10 +125,15 @@ def test_serving_without_keys_says_so_loudly(tmp_path: Path) -> None:
     assert "NO AUTH" in err and "WARNING: no auth" in err and "keys checked" not in err
 
 
-@pytest.mark.parametrize(("option", "value", "named"), [
-    ("--max-object-size", "-5", "--max-object-size"), ("--max-object-size", "0", "--max-object-size"),
-    ("--list-cap", "0", "--list-cap"), ("--abandoned-upload-hours", "-1", "--abandoned-upload-hours"),
-    ("--owner", "0xnothex", "owner '0xnothex'"),
-])
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--max-object-size", "-5", "--max-object-size"),
+        ("--max-object-size", "0", "--max-object-size"),
+        ("--list-cap", "0", "--list-cap"),
+        ("--abandoned-upload-hours", "-1", "--abandoned-upload-hours"),
+        ("--owner", "0xnothex", "owner '0xnothex'"),
+    ],
+)
 def test_nonsense_limits_are_refused(tmp_path: Path, option: str, value: str, named: str) -> None:
     assert named in _fails("--root", str(tmp_path / "b"), "--port", "0", option, value)

@@ -20,7 +20,10 @@ def fs(basin_emulator):
     import s3fs
 
     return s3fs.S3FileSystem(
-        key=BASIN_ACCESS_KEY, secret=BASIN_SECRET_KEY, skip_instance_cache=True, use_listings_cache=False,
+        key=BASIN_ACCESS_KEY,
+        secret=BASIN_SECRET_KEY,
+        skip_instance_cache=True,
+        use_listings_cache=False,
         client_kwargs={"endpoint_url": basin_emulator.endpoint, "region_name": "us-east-1"},
         config_kwargs={"s3": {"addressing_style": "path"}},
     )
@@ -57,8 +60,13 @@ def _dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _git(*args: str, cwd: Path) -> None:
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org")
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.org",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.org",
+    )
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, timeout=60)
 
 
@@ -66,7 +74,8 @@ def _set_credentials(repo: Path) -> None:
     # what `dvc remote modify --local basin access_key_id ...` writes (git-ignored, so secrets stay local)
     (repo / ".dvc" / "config.local").write_text(
         f"['remote \"basin\"']\n    access_key_id = {BASIN_ACCESS_KEY}\n"
-        f"    secret_access_key = {BASIN_SECRET_KEY}\n")
+        f"    secret_access_key = {BASIN_SECRET_KEY}\n"
+    )
 
 
 def test_dvc_push_then_pull_into_a_fresh_clone(basin_emulator, tmp_path: Path) -> None:

@@ -21,32 +21,38 @@ def _status(exc: pytest.ExceptionInfo[ClientError]) -> int:
     return int(exc.value.response["ResponseMetadata"]["HTTPStatusCode"])
 
 
-@pytest.mark.parametrize("name", [
-    "t2" + "a" * 39,
-    "t2" + "abcdefghijklmnopqrstuvwxyz234567abcdefghi",  # 41 chars after t2
-    f"{OWNER}.abc",
-    f"{OWNER}.my-store.v2",
-    "0x" + "AB" * 20 + ".mixedcaseowner",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "t2" + "a" * 39,
+        "t2" + "abcdefghijklmnopqrstuvwxyz234567abcdefghi",  # 41 chars after t2
+        f"{OWNER}.abc",
+        f"{OWNER}.my-store.v2",
+        "0x" + "AB" * 20 + ".mixedcaseowner",
+    ],
+)
 def test_create_bucket_accepts_basin_store_names(basin_s3, name: str) -> None:
     basin_s3.create_bucket(Bucket=name)
     basin_s3.head_bucket(Bucket=name)
     assert name in {b["Name"] for b in basin_s3.list_buckets()["Buckets"]}
 
 
-@pytest.mark.parametrize("name", [
-    "My_Bucket",
-    "ab",  # a plain alias is 3-20 chars
-    "a" * 21,
-    "t2" + "a" * 37,  # too short
-    "t2" + "a" * 42,  # too long
-    "t2" + "a" * 38 + "1",  # 1 is not base32
-    f"{OWNER}.ab",  # alias too short
-    f"{OWNER}." + "a" * 21,  # alias too long
-    f"{OWNER}.Upper",
-    "0x" + "ab" * 19 + ".alias",  # owner too short
-    "0x" + "zz" * 20 + ".alias",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "My_Bucket",
+        "ab",  # a plain alias is 3-20 chars
+        "a" * 21,
+        "t2" + "a" * 37,  # too short
+        "t2" + "a" * 42,  # too long
+        "t2" + "a" * 38 + "1",  # 1 is not base32
+        f"{OWNER}.ab",  # alias too short
+        f"{OWNER}." + "a" * 21,  # alias too long
+        f"{OWNER}.Upper",
+        "0x" + "ab" * 19 + ".alias",  # owner too short
+        "0x" + "zz" * 20 + ".alias",
+    ],
+)
 def test_create_bucket_rejects_other_names(basin_s3, name: str) -> None:
     with pytest.raises(ClientError) as exc:
         basin_s3.create_bucket(Bucket=name)
@@ -80,8 +86,13 @@ def test_bucket_location_is_us_east_1(basin_s3) -> None:
 def test_put_get_head_carry_the_cid(basin_s3) -> None:
     body = b"pedestrians crossing\n" * 100
     cid = cid_of_bytes(body)
-    put = basin_s3.put_object(Bucket=BASIN_STORE, Key="data/a.txt", Body=body, ContentType="text/plain",
-                              Metadata={"source": "synthetic", "cid": cid})
+    put = basin_s3.put_object(
+        Bucket=BASIN_STORE,
+        Key="data/a.txt",
+        Body=body,
+        ContentType="text/plain",
+        Metadata={"source": "synthetic", "cid": cid},
+    )
     assert put["ETag"] == f'"{cid}"'
     got = basin_s3.get_object(Bucket=BASIN_STORE, Key="data/a.txt")
     assert got["Body"].read() == body
@@ -128,20 +139,23 @@ def test_if_none_match_creates_absent_key(basin_s3) -> None:
     assert basin_s3.get_object(Bucket=BASIN_STORE, Key="fresh")["Body"].read() == b"x"
 
 
-@pytest.mark.parametrize(("header", "start", "end"), [
-    ("bytes=2-5", 2, 5),
-    ("bytes=0-0", 0, 0),
-    ("bytes=7-", 7, 9),
-    ("bytes=-3", 7, 9),
-    ("bytes=8-100", 8, 9),  # an end past the object is clipped
-])
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [
+        ("bytes=2-5", 2, 5),
+        ("bytes=0-0", 0, 0),
+        ("bytes=7-", 7, 9),
+        ("bytes=-3", 7, 9),
+        ("bytes=8-100", 8, 9),  # an end past the object is clipped
+    ],
+)
 def test_range_reads(basin_s3, header: str, start: int, end: int) -> None:
     body = b"0123456789"
     basin_s3.put_object(Bucket=BASIN_STORE, Key="r", Body=body)
     got = basin_s3.get_object(Bucket=BASIN_STORE, Key="r", Range=header)
     assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
     assert got["ContentRange"] == f"bytes {start}-{end}/10"
-    assert got["Body"].read() == body[start:end + 1]
+    assert got["Body"].read() == body[start : end + 1]
 
 
 @pytest.mark.parametrize("header", ["bytes=10-", "bytes=10-20", "bytes=-0"])
@@ -228,8 +242,12 @@ def test_concurrent_put_if_absent_has_exactly_one_winner(basin_emulator) -> None
         s3 = s3_client(basin_emulator.endpoint)
         barrier.wait()
         try:
-            s3.put_object(Bucket=BASIN_STORE, Key="registry/models/m/00000001.json",
-                          Body=f"writer {i}".encode(), IfNoneMatch="*")
+            s3.put_object(
+                Bucket=BASIN_STORE,
+                Key="registry/models/m/00000001.json",
+                Body=f"writer {i}".encode(),
+                IfNoneMatch="*",
+            )
             results[i] = "won"
         except ClientError as exc:
             results[i] = exc.response["Error"]["Code"]
@@ -242,8 +260,11 @@ def test_concurrent_put_if_absent_has_exactly_one_winner(basin_emulator) -> None
     winners = [i for i, r in results.items() if r == "won"]
     assert len(winners) == 1
     assert sorted(r for r in results.values() if r != "won") == ["KeyExists"] * (n - 1)
-    body = s3_client(basin_emulator.endpoint).get_object(
-        Bucket=BASIN_STORE, Key="registry/models/m/00000001.json")["Body"].read()
+    body = (
+        s3_client(basin_emulator.endpoint)
+        .get_object(Bucket=BASIN_STORE, Key="registry/models/m/00000001.json")["Body"]
+        .read()
+    )
     assert body == f"writer {winners[0]}".encode()
 
 

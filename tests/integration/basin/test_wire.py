@@ -25,8 +25,9 @@ from modelopsx.storage.cid import cid_of_bytes
 from tests.fixtures_basin import BASIN_ACCESS_KEY, BASIN_SECRET_KEY, BASIN_STORE, s3_client, start_emulator
 
 
-def _raw(endpoint: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
-         ) -> tuple[int, dict[str, str], bytes]:
+def _raw(
+    endpoint: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(endpoint)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
@@ -37,9 +38,15 @@ def _raw(endpoint: str, method: str, path: str, body: bytes = b"", headers: dict
         conn.close()
 
 
-def _signed_headers(endpoint: str, method: str, path: str, body: bytes = b"",
-                    headers: dict[str, str] | None = None, secret: str = BASIN_SECRET_KEY,
-                    context: dict | None = None) -> dict[str, str]:
+def _signed_headers(
+    endpoint: str,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    secret: str = BASIN_SECRET_KEY,
+    context: dict | None = None,
+) -> dict[str, str]:
     """Headers of a request signed by botocore's own SigV4 signer."""
     request = AWSRequest(method=method, url=endpoint + path, data=body, headers=headers or {})
     request.context.update(context or {})
@@ -92,16 +99,18 @@ def test_tampered_body_is_rejected_and_not_stored(basin_emulator) -> None:
 def test_presigned_urls(basin_emulator) -> None:
     basin_s3 = s3_client(basin_emulator.endpoint, signature_version="s3v4")  # boto3 presigns SigV2 otherwise
     basin_s3.put_object(Bucket=BASIN_STORE, Key="p/shared.txt", Body=b"shared")
-    url = basin_s3.generate_presigned_url("get_object", Params={"Bucket": BASIN_STORE, "Key": "p/shared.txt"},
-                                          ExpiresIn=600)
+    url = basin_s3.generate_presigned_url(
+        "get_object", Params={"Bucket": BASIN_STORE, "Key": "p/shared.txt"}, ExpiresIn=600
+    )
     with urllib.request.urlopen(url, timeout=10) as resp:
         assert resp.read() == b"shared"
     forged = url.replace("p/shared.txt", "p/other.txt")
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(forged, timeout=10)
     assert exc.value.code == 403
-    put_url = basin_s3.generate_presigned_url("put_object", Params={"Bucket": BASIN_STORE, "Key": "p/up.txt"},
-                                              ExpiresIn=600)
+    put_url = basin_s3.generate_presigned_url(
+        "put_object", Params={"Bucket": BASIN_STORE, "Key": "p/up.txt"}, ExpiresIn=600
+    )
     with urllib.request.urlopen(urllib.request.Request(put_url, data=b"uploaded", method="PUT"), timeout=10):
         pass
     assert basin_s3.get_object(Bucket=BASIN_STORE, Key="p/up.txt")["Body"].read() == b"uploaded"
@@ -142,14 +151,22 @@ def test_botocore_aws_chunked_trailer_uploads(basin_emulator) -> None:
 
 
 def _aws_chunked_request(endpoint: str, key: str, data: bytes, crc_b64: str) -> tuple[int, bytes]:
-    framed = (f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n"
-              + f"x-amz-checksum-crc32:{crc_b64}\r\n\r\n".encode())
+    framed = (
+        f"{len(data):x}\r\n".encode()
+        + data
+        + b"\r\n0\r\n"
+        + f"x-amz-checksum-crc32:{crc_b64}\r\n\r\n".encode()
+    )
     headers = {
-        "Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(data)),
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(len(data)),
         "x-amz-trailer": "x-amz-checksum-crc32",
     }
-    context = {"checksum": {"request_algorithm": {"in": "trailer", "algorithm": "crc32",
-                                                  "name": "x-amz-checksum-crc32"}}}
+    context = {
+        "checksum": {
+            "request_algorithm": {"in": "trailer", "algorithm": "crc32", "name": "x-amz-checksum-crc32"}
+        }
+    }
     path = f"/{BASIN_STORE}/{key}"
     signed = _signed_headers(endpoint, "PUT", path, framed, headers, context=context)
     assert signed["X-Amz-Content-SHA256"] == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
@@ -189,22 +206,36 @@ def test_signed_streaming_chunks_are_verified(basin_emulator, basin_s3) -> None:
         frame = len(";chunk-signature=") + 64 + 2 + 2
         encoded_len = sum(len(f"{len(c):x}") + frame + len(c) for c in chunks + [b""])
         headers = {
-            "host": host, "content-encoding": "aws-chunked", "content-length": str(encoded_len),
-            "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "x-amz-date": amz_date,
+            "host": host,
+            "content-encoding": "aws-chunked",
+            "content-length": str(encoded_len),
+            "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            "x-amz-date": amz_date,
             "x-amz-decoded-content-length": str(len(data)),
         }
         signed = sorted(headers)
         canonical_headers = "".join(f"{h}:{headers[h]}\n" for h in signed)
-        canonical = "\n".join(["PUT", path, "", canonical_headers, ";".join(signed),
-                               "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"])
+        canonical = "\n".join(
+            ["PUT", path, "", canonical_headers, ";".join(signed), "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"]
+        )
         sts = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
         previous = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
-        headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={BASIN_ACCESS_KEY}/{scope}, "
-                                    f"SignedHeaders={';'.join(signed)}, Signature={previous}")
+        headers["authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={BASIN_ACCESS_KEY}/{scope}, "
+            f"SignedHeaders={';'.join(signed)}, Signature={previous}"
+        )
         body = b""
         for chunk in chunks + [b""]:
-            sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, previous,
-                             hashlib.sha256(b"").hexdigest(), hashlib.sha256(chunk).hexdigest()])
+            sts = "\n".join(
+                [
+                    "AWS4-HMAC-SHA256-PAYLOAD",
+                    amz_date,
+                    scope,
+                    previous,
+                    hashlib.sha256(b"").hexdigest(),
+                    hashlib.sha256(chunk).hexdigest(),
+                ]
+            )
             previous = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
             sent = chunk.replace(b"b", b"c") if corrupt else chunk
             body += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + sent + b"\r\n"
@@ -293,24 +324,35 @@ def test_multipart_abort_and_bad_parts(basin_emulator, basin_s3) -> None:
     upload = basin_s3.create_multipart_upload(Bucket=BASIN_STORE, Key="mpu")["UploadId"]
     part = basin_s3.upload_part(Bucket=BASIN_STORE, Key="mpu", UploadId=upload, PartNumber=1, Body=b"abc")
     with pytest.raises(ClientError) as exc:
-        basin_s3.complete_multipart_upload(Bucket=BASIN_STORE, Key="mpu", UploadId=upload, MultipartUpload={
-            "Parts": [{"PartNumber": 1, "ETag": '"0000"'}]})
+        basin_s3.complete_multipart_upload(
+            Bucket=BASIN_STORE,
+            Key="mpu",
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"0000"'}]},
+        )
     assert exc.value.response["Error"]["Code"] == "InvalidPart"
     basin_s3.abort_multipart_upload(Bucket=BASIN_STORE, Key="mpu", UploadId=upload)
     with pytest.raises(ClientError) as exc:
-        basin_s3.complete_multipart_upload(Bucket=BASIN_STORE, Key="mpu", UploadId=upload, MultipartUpload={
-            "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+        basin_s3.complete_multipart_upload(
+            Bucket=BASIN_STORE,
+            Key="mpu",
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+        )
     assert exc.value.response["Error"]["Code"] == "NoSuchUpload"
     with pytest.raises(ClientError):
         basin_s3.head_object(Bucket=BASIN_STORE, Key="mpu")
 
 
 # ---- hostile requests -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("offset", [
-    -3 * 365 * 24 * 3600,  # a request captured years ago, replayed
-    -16 * 60,
-    30 * 24 * 3600,  # a request prepared for later
-])
+@pytest.mark.parametrize(
+    "offset",
+    [
+        -3 * 365 * 24 * 3600,  # a request captured years ago, replayed
+        -16 * 60,
+        30 * 24 * 3600,  # a request prepared for later
+    ],
+)
 def test_signed_request_far_from_the_server_clock_is_refused(basin_emulator, monkeypatch, offset) -> None:
     from datetime import timedelta
 
@@ -367,8 +409,11 @@ def _raw_header_request(endpoint: str, request_line: str, headers: list[tuple[st
 
 @pytest.mark.parametrize("value", [b"\xb2", b"\xd9\xa3", b"+5", b"1_0", b"-1", b"0x10"])
 def test_content_length_that_is_not_ascii_digits_gets_a_400(open_emulator, value) -> None:
-    reply = _raw_header_request(open_emulator.endpoint, f"PUT /{BASIN_STORE}/k HTTP/1.1",
-                                [("Host", b"x"), ("Content-Length", value), ("Connection", b"close")])
+    reply = _raw_header_request(
+        open_emulator.endpoint,
+        f"PUT /{BASIN_STORE}/k HTTP/1.1",
+        [("Host", b"x"), ("Content-Length", value), ("Connection", b"close")],
+    )
     assert reply.startswith(b"HTTP/1.1 400") and b"Content-Length" in reply, reply
     status, _, _ = _raw(open_emulator.endpoint, "HEAD", f"/{BASIN_STORE}/k")
     assert status == 404  # and the server still answers
@@ -378,23 +423,30 @@ def test_content_length_that_is_not_ascii_digits_gets_a_400(open_emulator, value
 def test_part_number_must_be_ascii_digits_in_range(open_emulator, number) -> None:
     s3 = s3_client(open_emulator.endpoint)
     upload = s3.create_multipart_upload(Bucket=BASIN_STORE, Key="mpu")["UploadId"]
-    status, _, body = _raw(open_emulator.endpoint, "PUT",
-                           f"/{BASIN_STORE}/mpu?partNumber={number}&uploadId={upload}", b"abc")
+    status, _, body = _raw(
+        open_emulator.endpoint, "PUT", f"/{BASIN_STORE}/mpu?partNumber={number}&uploadId={upload}", b"abc"
+    )
     assert status == 400 and b"<Code>InvalidArgument</Code>" in body and b"partNumber" in body
 
 
 def test_complete_with_a_unicode_part_number_is_malformed(open_emulator) -> None:
     s3 = s3_client(open_emulator.endpoint)
     upload = s3.create_multipart_upload(Bucket=BASIN_STORE, Key="mpu")["UploadId"]
-    xml = "<CompleteMultipartUpload><Part><PartNumber>\u00b2</PartNumber><ETag>x</ETag></Part>" \
-          "</CompleteMultipartUpload>"
-    status, _, body = _raw(open_emulator.endpoint, "POST", f"/{BASIN_STORE}/mpu?uploadId={upload}",
-                           xml.encode())
+    xml = (
+        "<CompleteMultipartUpload><Part><PartNumber>\u00b2</PartNumber><ETag>x</ETag></Part>"
+        "</CompleteMultipartUpload>"
+    )
+    status, _, body = _raw(
+        open_emulator.endpoint, "POST", f"/{BASIN_STORE}/mpu?uploadId={upload}", xml.encode()
+    )
     assert status == 400 and b"MalformedXML" in body
 
 
 def test_range_with_unicode_digits_is_ignored_like_any_unparsable_range(open_emulator) -> None:
     _raw(open_emulator.endpoint, "PUT", f"/{BASIN_STORE}/r", b"0123456789")
-    reply = _raw_header_request(open_emulator.endpoint, f"GET /{BASIN_STORE}/r HTTP/1.1",
-                                [("Host", b"x"), ("Range", b"bytes=\xb2-"), ("Connection", b"close")])
+    reply = _raw_header_request(
+        open_emulator.endpoint,
+        f"GET /{BASIN_STORE}/r HTTP/1.1",
+        [("Host", b"x"), ("Range", b"bytes=\xb2-"), ("Connection", b"close")],
+    )
     assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"0123456789")

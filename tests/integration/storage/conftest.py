@@ -69,8 +69,13 @@ def unique_bucket() -> str:
 def make_s3_store(endpoint: str, prefix: str = "") -> Any:
     from modelopsx.storage.s3 import S3Store, make_s3_client
 
-    store = S3Store(make_s3_client(endpoint, S3_KEY, S3_SECRET), unique_bucket(), prefix, endpoint=endpoint,
-                    access_key=S3_KEY)
+    store = S3Store(
+        make_s3_client(endpoint, S3_KEY, S3_SECRET),
+        unique_bucket(),
+        prefix,
+        endpoint=endpoint,
+        access_key=S3_KEY,
+    )
     store.create_bucket()
     return store
 
@@ -83,11 +88,15 @@ def make_gcs_store(prefix: str = "") -> Any:
     return store
 
 
-def basin_settings(emulator: BasinEmulator, store: str = BASIN_STORE,
-                   access_key: str | None = BASIN_ACCESS_KEY,
-                   secret_key: str | None = BASIN_SECRET_KEY) -> BasinSettings:
-    return BasinSettings(endpoint=emulator.endpoint, access_key=access_key, secret_key=secret_key,
-                         store=store)
+def basin_settings(
+    emulator: BasinEmulator,
+    store: str = BASIN_STORE,
+    access_key: str | None = BASIN_ACCESS_KEY,
+    secret_key: str | None = BASIN_SECRET_KEY,
+) -> BasinSettings:
+    return BasinSettings(
+        endpoint=emulator.endpoint, access_key=access_key, secret_key=secret_key, store=store
+    )
 
 
 def make_basin_store(emulator: BasinEmulator, prefix: str = "", **kwargs: Any) -> Any:
@@ -99,8 +108,9 @@ def make_basin_store(emulator: BasinEmulator, prefix: str = "", **kwargs: Any) -
 
 
 @pytest.fixture
-def store_factory(request: pytest.FixtureRequest, tmp_path: Path,
-                  basin_emulator: BasinEmulator) -> Callable[[str, str], ObjectStore]:
+def store_factory(
+    request: pytest.FixtureRequest, tmp_path: Path, basin_emulator: BasinEmulator
+) -> Callable[[str, str], ObjectStore]:
     """make(kind, prefix) -> a fresh, empty store of that kind on a real server."""
     counter = iter(range(1000))
 

@@ -73,8 +73,9 @@ def test_listing_over_the_cap_is_sharded_complete_and_sorted(tmp_path: Path) -> 
         emulator.stop()
 
 
-def test_cid_mismatch_on_read_is_an_error(basin_emulator: BasinEmulator, moto_endpoint: str,
-                                          tmp_path: Path) -> None:
+def test_cid_mismatch_on_read_is_an_error(
+    basin_emulator: BasinEmulator, moto_endpoint: str, tmp_path: Path
+) -> None:
     # S3: an object written by a raw client whose declared cid does not match its bytes
     s3 = make_s3_store(moto_endpoint)
     good = s3.put("ok.bin", b"good bytes")
@@ -112,8 +113,9 @@ def test_object_over_the_size_limit_gets_a_clear_message(tmp_path: Path) -> None
         emulator.stop()
 
 
-def test_open_and_ensure_store_urls(basin_env: BasinEmulator, tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_and_ensure_store_urls(
+    basin_env: BasinEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = open_store(f"basin://{BASIN_STORE}/runs/1")
     store.put("a.json", json.dumps({"x": 1}).encode())
     assert json.loads(open_store(f"basin://{BASIN_STORE}/runs").get("1/a.json")) == {"x": 1}

@@ -15,8 +15,13 @@ from tests.fixtures_basin import BASIN_SECRET_KEY, BASIN_STORE
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "modelopsx.cli", *args], capture_output=True, text=True,
-                          timeout=120, env=os.environ | (env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "modelopsx.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | (env or {}),
+    )
 
 
 @pytest.fixture
@@ -45,8 +50,9 @@ def test_delete_on_basin_is_refused(src: Path, basin_env: BasinEmulator) -> None
 
 
 def test_wrong_key_is_access_denied_without_the_secret(src: Path, basin_env: BasinEmulator) -> None:
-    done = cli("sync", str(src), f"basin://{BASIN_STORE}/cli",
-               env={"MODELOPSX_BASIN_SECRET_KEY": "wrong-secret"})
+    done = cli(
+        "sync", str(src), f"basin://{BASIN_STORE}/cli", env={"MODELOPSX_BASIN_SECRET_KEY": "wrong-secret"}
+    )
     assert done.returncode != 0 and "access denied by" in done.stderr and "basin-test-access" in done.stderr
     assert "wrong-secret" not in done.stderr + done.stdout and BASIN_SECRET_KEY not in done.stderr
     assert "Traceback" not in done.stderr
@@ -62,8 +68,11 @@ def test_unknown_store_and_bad_urls(src: Path, basin_env: BasinEmulator) -> None
 
 
 def test_unreachable_endpoint_is_named(src: Path) -> None:
-    env = {"MODELOPSX_BASIN_ENDPOINT": "http://127.0.0.1:9", "MODELOPSX_BASIN_ACCESS_KEY": "k",
-           "MODELOPSX_BASIN_SECRET_KEY": "s"}
+    env = {
+        "MODELOPSX_BASIN_ENDPOINT": "http://127.0.0.1:9",
+        "MODELOPSX_BASIN_ACCESS_KEY": "k",
+        "MODELOPSX_BASIN_SECRET_KEY": "s",
+    }
     done = cli("sync", str(src), f"basin://{BASIN_STORE}/x", env=env)
     assert done.returncode != 0 and "cannot reach" in done.stderr and "127.0.0.1:9" in done.stderr
     assert "Traceback" not in done.stderr

@@ -53,8 +53,20 @@ def dvc_repo(tmp_path: Path, basin_env: BasinEmulator) -> Path:
     repo.mkdir()
     run(["git", "init", "-q"], repo)
     run([DVC, "init", "-q"], repo)
-    done = run([sys.executable, "-m", "modelopsx.cli", "dvc-remote", "--store", STORE_URL,
-                "--repo", str(repo), "--apply"], repo)
+    done = run(
+        [
+            sys.executable,
+            "-m",
+            "modelopsx.cli",
+            "dvc-remote",
+            "--store",
+            STORE_URL,
+            "--repo",
+            str(repo),
+            "--apply",
+        ],
+        repo,
+    )
     assert "configured DVC remote" in done.stdout and BASIN_SECRET_KEY not in done.stdout
     assert BASIN_SECRET_KEY not in (repo / ".dvc/config").read_text()  # secrets only in config.local
     assert BASIN_SECRET_KEY in (repo / ".dvc/config.local").read_text()
@@ -103,6 +115,10 @@ def test_remote_config_prints_commands_without_the_secret(basin_env: BasinEmulat
     assert config["url"] == f"s3://{BASIN_STORE}/dvc" and config["endpointurl"] == basin_env.endpoint
     text = "\n".join(config["commands"])
     assert "endpointurl" in text and BASIN_SECRET_KEY not in text
-    done = subprocess.run([sys.executable, "-m", "modelopsx.cli", "dvc-remote", "--store", STORE_URL],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "modelopsx.cli", "dvc-remote", "--store", STORE_URL],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "dvc remote add -d" in done.stdout and BASIN_SECRET_KEY not in done.stdout

@@ -83,8 +83,13 @@ def test_list_prefix_and_delimiter(store: ObjectStore) -> None:
     assert sorted(level.prefixes) == ["d/sub/"]
     root = store.list("", delimiter="/")
     assert sorted(o.key for o in root.objects) == ["dx.txt"] and sorted(root.prefixes) == ["d/", "e/"]
-    assert [o.key for o in store.iter_all("d")] == ["d/1.txt", "d/2.txt", "d/sub/3.txt", "d/sub/deep/4.txt",
-                                                    "dx.txt"]
+    assert [o.key for o in store.iter_all("d")] == [
+        "d/1.txt",
+        "d/2.txt",
+        "d/sub/3.txt",
+        "d/sub/deep/4.txt",
+        "dx.txt",
+    ]
     sizes = {o.key: o.size for o in store.iter_all()}
     assert sizes["e/5.txt"] == len(b"e/5.txt")
 

@@ -18,8 +18,14 @@ FILES = {
     "model/saved_model.pb": bytes(range(256)) * 40,
     "README": b"",
 }
-PAIRS = [("local", "basin"), ("basin", "local"), ("s3", "basin"), ("basin", "s3"), ("gs", "basin"),
-         ("basin", "gs")]
+PAIRS = [
+    ("local", "basin"),
+    ("basin", "local"),
+    ("s3", "basin"),
+    ("basin", "s3"),
+    ("gs", "basin"),
+    ("basin", "gs"),
+]
 
 
 @pytest.mark.parametrize(("src_kind", "dst_kind"), PAIRS, ids=[f"{a}-to-{b}" for a, b in PAIRS])
@@ -56,7 +62,8 @@ def test_basin_destination_is_never_overwritten_or_deleted(store_factory: Callab
 
 
 def test_s3_destination_without_manifest_is_compared_by_head(
-        store_factory: Callable[..., ObjectStore]) -> None:
+    store_factory: Callable[..., ObjectStore],
+) -> None:
     src, dst = store_factory("basin", "src"), store_factory("s3", "dst")
     for key, data in FILES.items():
         src.put(key, data)

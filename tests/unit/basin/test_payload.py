@@ -16,16 +16,20 @@ from modelopsx.basin.s3xml import S3Error
 
 def _decode_aws(framed: bytes) -> tuple[bytes, dict[str, str]]:
     trailers: dict[str, str] = {}
-    data = b"".join(iter_aws_chunked(iter([framed[i:i + 7000] for i in range(0, len(framed), 7000)]),
-                                     trailers, None, signed=False))
+    data = b"".join(
+        iter_aws_chunked(
+            iter([framed[i : i + 7000] for i in range(0, len(framed), 7000)]), trailers, None, signed=False
+        )
+    )
     return data, trailers
 
 
 @pytest.mark.parametrize("size", [0, 1, 65_536, 200_001])
 def test_botocore_aws_chunked_round_trip(size: int) -> None:
     data = bytes(i % 251 for i in range(size))
-    wrapper = AwsChunkedWrapper(io.BytesIO(data), checksum_cls=Crc32Checksum,
-                                checksum_name="x-amz-checksum-crc32", chunk_size=65_536)
+    wrapper = AwsChunkedWrapper(
+        io.BytesIO(data), checksum_cls=Crc32Checksum, checksum_name="x-amz-checksum-crc32", chunk_size=65_536
+    )
     decoded, trailers = _decode_aws(wrapper.read())
     assert decoded == data
     assert trailers["x-amz-checksum-crc32"] == base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
@@ -34,11 +38,14 @@ def test_botocore_aws_chunked_round_trip(size: int) -> None:
     checks.verify(trailers)
 
 
-@pytest.mark.parametrize("framed", [
-    b"zz\r\nabc\r\n0\r\n\r\n",  # size is not hex
-    b"5\r\nabc",  # body shorter than the chunk size
-    b"3\r\nabcXX0\r\n\r\n",  # chunk not followed by CRLF
-])
+@pytest.mark.parametrize(
+    "framed",
+    [
+        b"zz\r\nabc\r\n0\r\n\r\n",  # size is not hex
+        b"5\r\nabc",  # body shorter than the chunk size
+        b"3\r\nabcXX0\r\n\r\n",  # chunk not followed by CRLF
+    ],
+)
 def test_malformed_aws_chunked_is_rejected(framed: bytes) -> None:
     with pytest.raises(S3Error) as exc:
         _decode_aws(framed)

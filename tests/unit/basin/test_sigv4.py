@@ -15,7 +15,7 @@ HOST = "http://127.0.0.1:8014"
 
 
 def _split(request: AWSRequest) -> tuple[str, str, dict[str, list[str]]]:
-    url = request.url[len(HOST):]
+    url = request.url[len(HOST) :]
     path, _, query = url.partition("?")
     headers: dict[str, list[str]] = {"host": ["127.0.0.1:8014"]}
     for name, value in request.headers.items():
@@ -29,12 +29,15 @@ def _signed(method: str, path: str, body: bytes = b"", secret: str = SK, **heade
     return request
 
 
-@pytest.mark.parametrize("path", [
-    "/0xab.store/a/b.txt",
-    "/0xab.store/with%20space/%C3%BC.bin",
-    "/0xab.store?list-type=2&prefix=a%2Fb&delimiter=%2F&encoding-type=url",
-    "/0xab.store/k?uploads",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/0xab.store/a/b.txt",
+        "/0xab.store/with%20space/%C3%BC.bin",
+        "/0xab.store?list-type=2&prefix=a%2Fb&delimiter=%2F&encoding-type=url",
+        "/0xab.store/k?uploads",
+    ],
+)
 def test_botocore_signatures_verify(path: str) -> None:
     request = _signed("PUT", path, b"body", **{"x-amz-meta-cid": "bafkr4i", "Content-Type": "text/plain"})
     raw_path, query, headers = _split(request)
@@ -136,7 +139,8 @@ def test_presigned_url_with_a_malformed_expiry_is_refused(expires: str) -> None:
     raw_path, query, headers, signed_at = _presigned(expires=300)
     with pytest.raises(S3Error) as exc:
         SigV4Verifier(AK, SK, clock=lambda: signed_at).verify(
-            "GET", raw_path, query.replace("X-Amz-Expires=300", f"X-Amz-Expires={expires}"), headers)
+            "GET", raw_path, query.replace("X-Amz-Expires=300", f"X-Amz-Expires={expires}"), headers
+        )
     assert exc.value.code == "AuthorizationQueryParametersError" and exc.value.status == 400
 
 

@@ -116,7 +116,7 @@ def test_zip_declaring_a_gibibyte_from_a_megabyte_is_refused(tmp_path: Path) -> 
     gib = (1 << 30).to_bytes(4, "little")
     raw[22:26] = gib  # local file header: uncompressed size
     central = raw.rindex(b"PK\x01\x02")
-    raw[central + 24:central + 28] = gib  # central directory: uncompressed size
+    raw[central + 24 : central + 28] = gib  # central directory: uncompressed size
     path.write_bytes(bytes(raw))
     with pytest.raises(DatasetError, match=r"expands to 1 GiB"):
         extract_archive(path, tmp_path / "out")

@@ -27,7 +27,7 @@ RECT = (60.0, 30.0, 90.0, 100.0)  # x1, y1, x2, y2 (exclusive ends)
 
 def _scene() -> np.ndarray:
     img = np.full((H, W, 3), 90, np.uint8)
-    img[int(RECT[1]):int(RECT[3]), int(RECT[0]):int(RECT[2])] = (0, 0, 255)  # a red rectangle (BGR)
+    img[int(RECT[1]) : int(RECT[3]), int(RECT[0]) : int(RECT[2])] = (0, 0, 255)  # a red rectangle (BGR)
     return img
 
 
@@ -126,8 +126,10 @@ def test_augment_dataset_is_deterministic_and_records_its_source(tmp_path: Path)
     augment_dataset(tmp_path / "src", tmp_path / "b", copies=2, seed=9)
     augment_dataset(tmp_path / "src", tmp_path / "c", copies=2, seed=10)
     info = json.loads((tmp_path / "a/annotations.json").read_text())["info"]
-    assert info["source"] == {"path": str((tmp_path / "src").resolve()),
-                              "version": dataset_version_hash(tmp_path / "src")}
+    assert info["source"] == {
+        "path": str((tmp_path / "src").resolve()),
+        "version": dataset_version_hash(tmp_path / "src"),
+    }
     assert (tmp_path / "a/annotations.json").read_bytes() == (tmp_path / "b/annotations.json").read_bytes()
     augmented = [img for img in a.images if "augmented_from" in img.extra]
     assert len(augmented) == 6

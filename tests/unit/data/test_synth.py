@@ -63,7 +63,7 @@ def test_boxes_are_inside_and_tight_to_drawn_pixels() -> None:
         for person in frame.people:
             x, y, bw, bh = (int(v) for v in person["bbox"])
             assert x >= 0 and y >= 0 and x + bw <= w and y + bh <= h and bw > 0 and bh > 0
-            own = frame.id_map[y:y + bh, x:x + bw] == person["sprite"]
+            own = frame.id_map[y : y + bh, x : x + bw] == person["sprite"]
             # every edge of the box touches the person's own pixels, and nothing of it lies outside the box
             assert own[0].any() and own[-1].any() and own[:, 0].any() and own[:, -1].any()
             assert int(own.sum()) == int((frame.id_map == person["sprite"]).sum())

@@ -27,7 +27,7 @@ def _rect_dataset(root: Path, n: int = 4, extra_boxes: bool = False) -> Dataset:
     box_id = 1
     for i in range(n):
         img = np.full((H, W, 3), 90, np.uint8)
-        img[int(RECT[1]):int(RECT[3]), int(RECT[0]):int(RECT[2])] = (0, 0, 255)  # BGR red
+        img[int(RECT[1]) : int(RECT[3]), int(RECT[0]) : int(RECT[2])] = (0, 0, 255)  # BGR red
         cv2.imwrite(str(root / "images" / f"r{i}.png"), img)
         ds.images.append(ImageRecord(i + 1, f"r{i}.png", W, H))
         ds.annotations.append(Box(box_id, i + 1, [RECT[0], RECT[1], RECT[2] - RECT[0], RECT[3] - RECT[1]]))
@@ -47,8 +47,9 @@ def _all(ds: tf.data.Dataset) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 def test_element_shapes_dtypes_and_ranges(tmp_path: Path) -> None:
     generate_synthetic(tmp_path / "d", 6, seed=1, size=(96, 64))
     for training in (False, True):
-        ds = build_input_pipeline(tmp_path / "d", 4, (64, 96), training=training, seed=0, max_boxes=16,
-                                  cache_dir=tmp_path / "cache")
+        ds = build_input_pipeline(
+            tmp_path / "d", 4, (64, 96), training=training, seed=0, max_boxes=16, cache_dir=tmp_path / "cache"
+        )
         batches = list(ds)
         assert [b[0].shape[0] for b in batches] == [4, 2]  # one pass, last partial batch kept
         images, targets = batches[0]
@@ -67,7 +68,7 @@ def test_element_shapes_dtypes_and_ranges(tmp_path: Path) -> None:
 def test_eval_boxes_scale_with_resize_and_ignore_is_minus_one(tmp_path: Path) -> None:
     _rect_dataset(tmp_path / "d", n=2, extra_boxes=True)
     ds = build_input_pipeline(tmp_path / "d", 2, (60, 100), training=False, cache_dir=tmp_path / "c")
-    (images, boxes, labels), = _all(ds)
+    ((images, boxes, labels),) = _all(ds)
     assert list(labels[0][:3]) == [1, -1, -1] and (labels[0][3:] == 0).all()
     assert np.allclose(boxes[0][0], np.array(RECT) / 2)
     assert np.allclose(boxes[0][1], [75, 5, 85, 25])
@@ -79,9 +80,10 @@ def test_eval_boxes_scale_with_resize_and_ignore_is_minus_one(tmp_path: Path) ->
 @pytest.mark.parametrize("backend", ["opencv", "tf"])
 def test_augmented_boxes_follow_the_pixels(tmp_path: Path, backend: str) -> None:
     _rect_dataset(tmp_path / "d", n=8)
-    ds = build_input_pipeline(tmp_path / "d", 8, (H, W), training=True, seed=5, cache_dir=tmp_path / "c",
-                              warp_backend=backend)
-    (images, boxes, labels), = _all(ds)
+    ds = build_input_pipeline(
+        tmp_path / "d", 8, (H, W), training=True, seed=5, cache_dir=tmp_path / "c", warp_backend=backend
+    )
+    ((images, boxes, labels),) = _all(ds)
     moved = 0
     for im, bx, lb in zip(images, boxes, labels, strict=True):
         red = (im[:, :, 0] > 160) & (im[:, :, 1] < 110) & (im[:, :, 2] < 110)
@@ -100,9 +102,17 @@ def test_augmented_boxes_follow_the_pixels(tmp_path: Path, backend: str) -> None
 def test_no_rotation_keeps_boxes_tight_and_their_shape(tmp_path: Path, backend: str) -> None:
     """max_angle=0: flips, zoom and shift only, so every box is the red rectangle scaled, never loosened."""
     _rect_dataset(tmp_path / "d", n=8)
-    ds = build_input_pipeline(tmp_path / "d", 8, (H, W), training=True, seed=5, cache_dir=tmp_path / "c",
-                              warp_backend=backend, max_angle=0.0)
-    (images, boxes, _), = _all(ds)
+    ds = build_input_pipeline(
+        tmp_path / "d",
+        8,
+        (H, W),
+        training=True,
+        seed=5,
+        cache_dir=tmp_path / "c",
+        warp_backend=backend,
+        max_angle=0.0,
+    )
+    ((images, boxes, _),) = _all(ds)
     aspect = (RECT[2] - RECT[0]) / (RECT[3] - RECT[1])
     for im, bx in zip(images, boxes, strict=True):
         x1, y1, x2, y2 = bx[0]
@@ -115,8 +125,14 @@ def test_no_rotation_keeps_boxes_tight_and_their_shape(tmp_path: Path, backend: 
 
 def test_backends_agree(tmp_path: Path) -> None:
     generate_synthetic(tmp_path / "d", 4, seed=3, size=(96, 64))
-    runs = [_all(build_input_pipeline(tmp_path / "d", 4, (64, 96), training=True, seed=2,
-                                      cache_dir=tmp_path / "c", warp_backend=b)) for b in ("opencv", "tf")]
+    runs = [
+        _all(
+            build_input_pipeline(
+                tmp_path / "d", 4, (64, 96), training=True, seed=2, cache_dir=tmp_path / "c", warp_backend=b
+            )
+        )
+        for b in ("opencv", "tf")
+    ]
     (im_a, box_a, lab_a), (im_b, box_b, lab_b) = runs[0][0], runs[1][0]
     assert np.array_equal(lab_a, lab_b) and np.allclose(box_a, box_b, atol=1e-3)
     assert np.mean(np.abs(im_a - im_b)) < 3.0
@@ -126,8 +142,9 @@ def test_same_seed_same_batches_and_epochs_differ(tmp_path: Path) -> None:
     generate_synthetic(tmp_path / "d", 6, seed=4, size=(96, 64))
 
     def build(seed: int) -> tf.data.Dataset:
-        return build_input_pipeline(tmp_path / "d", 3, (64, 96), training=True, seed=seed,
-                                    cache_dir=tmp_path / "c")
+        return build_input_pipeline(
+            tmp_path / "d", 3, (64, 96), training=True, seed=seed, cache_dir=tmp_path / "c"
+        )
 
     a, b, c = build(7), build(7), build(8)
     first, again = _all(a), _all(b)
@@ -145,7 +162,7 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path: Path) -> None:
     (tmp_path / "d/images/r2.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)  # corrupt
     before = skipped_images_counter()
     pipeline = build_input_pipeline(tmp_path / "d", 4, (60, 100), training=False, cache_dir=tmp_path / "c")
-    (images, _, _), = _all(pipeline)
+    ((images, _, _),) = _all(pipeline)
     assert images.shape[0] == 2
     assert skipped_images_counter() == before + 2
     cache = write_tfrecords(ds.root, tmp_path / "c")
@@ -174,7 +191,8 @@ def test_more_boxes_than_max_keeps_pedestrians_first(tmp_path: Path) -> None:
     for i in range(6):  # three ignore regions listed before three pedestrians
         ds.annotations.append(Box(i + 1, 1, [10.0 + 20 * i, 10.0, 10.0, 30.0], ignore=int(i < 3)))
     ds.save()
-    (_, boxes, labels), = _all(build_input_pipeline(root, 1, (H, W), training=False, max_boxes=4,
-                                                     cache_dir=tmp_path / "c"))
+    ((_, boxes, labels),) = _all(
+        build_input_pipeline(root, 1, (H, W), training=False, max_boxes=4, cache_dir=tmp_path / "c")
+    )
     assert list(labels[0]) == [1, 1, 1, -1]
     assert np.allclose(boxes[0][:3, 0], [70, 90, 110])

@@ -15,8 +15,14 @@ import yaml
 from .conftest import MANIFESTS, load_yaml, render
 
 K8S_VERSION = "1.32"
-OFFLINE_OVERLAYS = ["kfp/local", "basin/base", "basin/overlays/emulator", "basin/overlays/adapter", "serving",
-                    "gpu/node-setup"]
+OFFLINE_OVERLAYS = [
+    "kfp/local",
+    "basin/base",
+    "basin/overlays/emulator",
+    "basin/overlays/adapter",
+    "serving",
+    "gpu/node-setup",
+]
 REMOTE_OVERLAYS = {"kfp/upstream": r"\?ref=2\.17\.0$", "gpu/device-plugin": r"/v0\.17\.1/"}
 
 
@@ -30,8 +36,12 @@ def test_overlay_renders_and_validates(overlay: str) -> None:
 
 
 def test_validation_rejects_a_broken_object() -> None:
-    broken = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
-              "spec": {"replicas": "two", "selector": {}, "template": {}}}
+    broken = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "x"},
+        "spec": {"replicas": "two", "selector": {}, "template": {}},
+    }
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
 
@@ -96,11 +106,23 @@ def test_model_puller_publishes_only_complete_versions(basin_env: object, tmp_pa
     # An interrupted deploy of version 2: files but no saved_model.pb yet.
     open_store("basin:///serving").put(f"{name}/2/variables/variables.index", b"partial")
 
-    env = {**os.environ, "SERVING_URI": "basin:///serving", "MODEL_NAME": name, "POLL_SECONDS": "0",
-           "STAGING_DIR": str(tmp_path / "staging"), "MODELS_DIR": str(tmp_path / "models"), "ONCE": "1",
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    result = subprocess.run(["sh", str(MANIFESTS / "serving" / "pull-models.sh")], env=env,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "SERVING_URI": "basin:///serving",
+        "MODEL_NAME": name,
+        "POLL_SECONDS": "0",
+        "STAGING_DIR": str(tmp_path / "staging"),
+        "MODELS_DIR": str(tmp_path / "models"),
+        "ONCE": "1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    result = subprocess.run(
+        ["sh", str(MANIFESTS / "serving" / "pull-models.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     published = tmp_path / "models" / name
     assert sorted(p.name for p in published.iterdir()) == ["1"]
@@ -148,13 +170,26 @@ def test_device_plugin_runs_under_the_nvidia_runtime_class(tmp_path: Path) -> No
     kustomization = load_yaml(MANIFESTS / "gpu/device-plugin/kustomization.yaml")
     kustomization["resources"] = ["daemonset.yaml"]
     (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
-    (tmp_path / "daemonset.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "apps/v1", "kind": "DaemonSet",
-        "metadata": {"name": "nvidia-device-plugin-daemonset", "namespace": "kube-system"},
-        "spec": {"selector": {"matchLabels": {"name": "p"}}, "template": {
-            "metadata": {"labels": {"name": "p"}},
-            "spec": {"containers": [{"name": "ctr", "image": "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"}]}}},
-    }))
+    (tmp_path / "daemonset.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "DaemonSet",
+                "metadata": {"name": "nvidia-device-plugin-daemonset", "namespace": "kube-system"},
+                "spec": {
+                    "selector": {"matchLabels": {"name": "p"}},
+                    "template": {
+                        "metadata": {"labels": {"name": "p"}},
+                        "spec": {
+                            "containers": [
+                                {"name": "ctr", "image": "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"}
+                            ]
+                        },
+                    },
+                },
+            }
+        )
+    )
     daemonset = render(tmp_path)[0]
     assert daemonset["spec"]["template"]["spec"]["runtimeClassName"] == runtime_class["metadata"]["name"]
     assert runtime_class["handler"] == "nvidia"

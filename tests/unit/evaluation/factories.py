@@ -10,13 +10,15 @@ import numpy as np
 from modelopsx.data.format import Box, Dataset, ImageRecord
 
 
-def box(bbox: list[float], *, ignore: int = 0, iscrowd: int = 0, visibility: float = 1.0,
-        height: float = 0.0) -> dict[str, Any]:
+def box(
+    bbox: list[float], *, ignore: int = 0, iscrowd: int = 0, visibility: float = 1.0, height: float = 0.0
+) -> dict[str, Any]:
     return {"bbox": bbox, "ignore": ignore, "iscrowd": iscrowd, "visibility": visibility, "height": height}
 
 
-def dataset(images: list[list[dict[str, Any]]], root: Path = Path("unused"), width: int = 640,
-            height: int = 480) -> Dataset:
+def dataset(
+    images: list[list[dict[str, Any]]], root: Path = Path("unused"), width: int = 640, height: int = 480
+) -> Dataset:
     """One entry per image (ids 1..n), each a list of `box(...)` dicts; annotation ids start at 1."""
     records, boxes = [], []
     for index, image_boxes in enumerate(images, start=1):
@@ -30,9 +32,14 @@ def det(image_id: int, bbox: list[float], score: float) -> dict[str, Any]:
     return {"image_id": image_id, "category_id": 1, "bbox": bbox, "score": score}
 
 
-def random_case(seed: int, n_images: int, max_boxes: int = 8, max_dets: int = 30,
-                score_decimals: int | None = None, many_dets_image: bool = False
-                ) -> tuple[Dataset, list[dict[str, Any]]]:
+def random_case(
+    seed: int,
+    n_images: int,
+    max_boxes: int = 8,
+    max_dets: int = 30,
+    score_decimals: int | None = None,
+    many_dets_image: bool = False,
+) -> tuple[Dataset, list[dict[str, Any]]]:
     """Random pedestrians (some crowd, some ignore regions) and detections near them or anywhere.
 
     Coordinates are rounded to 2 decimals so that the dataset's JSON (3 decimals) holds the same numbers.
@@ -44,11 +51,21 @@ def random_case(seed: int, n_images: int, max_boxes: int = 8, max_dets: int = 30
         boxes = []
         for _ in range(int(rng.integers(0, max_boxes + 1))):
             w = float(rng.uniform(5, 80))
-            b = [round(float(rng.uniform(0, 500)), 2), round(float(rng.uniform(0, 300)), 2), round(w, 2),
-                 round(w * float(rng.uniform(1.2, 3.0)), 2)]
+            b = [
+                round(float(rng.uniform(0, 500)), 2),
+                round(float(rng.uniform(0, 300)), 2),
+                round(w, 2),
+                round(w * float(rng.uniform(1.2, 3.0)), 2),
+            ]
             kind = rng.random()
-            boxes.append(box(b, iscrowd=int(kind < 0.08), ignore=int(0.08 <= kind < 0.16),
-                             visibility=round(float(rng.uniform(0.1, 1.0)), 3)))
+            boxes.append(
+                box(
+                    b,
+                    iscrowd=int(kind < 0.08),
+                    ignore=int(0.08 <= kind < 0.16),
+                    visibility=round(float(rng.uniform(0.1, 1.0)), 3),
+                )
+            )
         images.append(boxes)
         n_dets = int(rng.integers(0, max_dets + 1))
         if many_dets_image and image_id == 1:

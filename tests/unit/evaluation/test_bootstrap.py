@@ -54,8 +54,11 @@ def test_paired_difference_of_identical_detections_is_exactly_zero():
 def test_paired_bootstrap_detects_a_better_model():
     ds, dets = random_case(4, 100)
     # Model b adds a perfect, confident detection for every pedestrian: clearly better AP and miss rate.
-    extra = [{"image_id": b.image_id, "category_id": 1, "bbox": list(b.bbox), "score": 1.0}
-             for b in ds.annotations if not (b.iscrowd or b.ignore)]
+    extra = [
+        {"image_id": b.image_id, "category_id": 1, "bbox": list(b.bbox), "score": 1.0}
+        for b in ds.annotations
+        if not (b.iscrowd or b.ignore)
+    ]
     better = paired_bootstrap(ds, dets, dets + extra, "ap", n_resamples=200)
     assert better.delta > 0 and better.low > 0 and better.p_value < 0.05
     mr = paired_bootstrap(ds, dets, dets + extra, "mr2_all", n_resamples=200)
@@ -84,9 +87,18 @@ def test_image_weights_equal_literally_repeating_images():
     images, repeated = [], []
     for record, count in zip(ds.images, weights, strict=True):
         for _ in range(count):
-            images.append([{"bbox": b.bbox, "ignore": b.ignore, "iscrowd": b.iscrowd,
-                            "visibility": b.visibility, "height": b.height}
-                           for b in boxes_by_image[record.id]])
+            images.append(
+                [
+                    {
+                        "bbox": b.bbox,
+                        "ignore": b.ignore,
+                        "iscrowd": b.iscrowd,
+                        "visibility": b.visibility,
+                        "height": b.height,
+                    }
+                    for b in boxes_by_image[record.id]
+                ]
+            )
             repeated += [det(len(images), d["bbox"], d["score"]) for d in dets if d["image_id"] == record.id]
     weighted = compute_metrics(prepare(ds, dets), 0.5, weights[None, :].astype(float))
     literal = compute_metrics(prepare(dataset(images), repeated), 0.5)

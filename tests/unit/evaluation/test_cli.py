@@ -9,8 +9,12 @@ from tests.unit.evaluation.factories import box, dataset, det, random_case, writ
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "modelopsx.cli", "evaluate", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "modelopsx.cli", "evaluate", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -30,9 +34,22 @@ def test_evaluate_writes_metrics_json_and_report(tmp_path):
     dets_path = write(tmp_path / "dets.json", dets)
     baseline = write(tmp_path / "hog.json", dets[::3])
     out, report = tmp_path / "metrics.json", tmp_path / "report"
-    result = run_cli("--annotations", str(gt), "--detections", str(dets_path), "--score-threshold", "0.5",
-                     "--out", str(out), "--report", str(report), "--baseline", str(baseline),
-                     "--bootstrap", "50")
+    result = run_cli(
+        "--annotations",
+        str(gt),
+        "--detections",
+        str(dets_path),
+        "--score-threshold",
+        "0.5",
+        "--out",
+        str(out),
+        "--report",
+        str(report),
+        "--baseline",
+        str(baseline),
+        "--bootstrap",
+        "50",
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(out.read_text())
     assert list(payload["metrics"]) == list(METRIC_NAMES)
@@ -51,12 +68,18 @@ def test_evaluate_writes_metrics_json_and_report(tmp_path):
 @pytest.mark.parametrize(
     ("detections", "message"),
     [
-        ([det(1, [0, 0, 10, 20], 0.5), det(99, [0, 0, 10, 20], 0.5), det(123, [0, 0, 1, 1], 0.1)],
-         "not in the ground truth, e.g. [99, 123]"),
-        ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 20], "score": NaN}]',
-         "detections[0]: score is nan"),
-        ([det(1, [0, 0, 10, 20], 0.5), det(1, [0, 0, 10, -2], 0.5)],
-         "detections[1]: bbox [0, 0, 10, -2] has a negative"),
+        (
+            [det(1, [0, 0, 10, 20], 0.5), det(99, [0, 0, 10, 20], 0.5), det(123, [0, 0, 1, 1], 0.1)],
+            "not in the ground truth, e.g. [99, 123]",
+        ),
+        (
+            '[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 20], "score": NaN}]',
+            "detections[0]: score is nan",
+        ),
+        (
+            [det(1, [0, 0, 10, 20], 0.5), det(1, [0, 0, 10, -2], 0.5)],
+            "detections[1]: bbox [0, 0, 10, -2] has a negative",
+        ),
         ("this is not json", "not valid JSON"),
         ({"annotations": []}, "expected a JSON list"),
     ],
@@ -71,8 +94,15 @@ def test_bad_detections_fail_with_a_clear_message(tmp_path, gt_file, detections,
 
 def test_empty_detections_file_gives_undefined_precision(tmp_path, gt_file):
     out = tmp_path / "m.json"
-    result = run_cli("--annotations", str(gt_file), "--detections", str(write(tmp_path / "d.json", [])),
-                     "--out", str(out), "--quiet")
+    result = run_cli(
+        "--annotations",
+        str(gt_file),
+        "--detections",
+        str(write(tmp_path / "d.json", [])),
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(out.read_text())
     assert payload["metrics"]["precision"] is None

@@ -30,8 +30,14 @@ def pycocotools_eval(ds, dets):
 
 @pytest.mark.parametrize(
     ("seed", "n_images", "score_decimals", "many_dets"),
-    [(0, 12, None, False), (1, 30, None, True), (2, 25, 1, False), (3, 40, 2, True), (4, 8, None, False),
-     (5, 60, None, False)],
+    [
+        (0, 12, None, False),
+        (1, 30, None, True),
+        (2, 25, 1, False),
+        (3, 40, 2, True),
+        (4, 8, None, False),
+        (5, 60, None, False),
+    ],
 )
 def test_ap_equals_pycocotools_on_random_data(seed, n_images, score_decimals, many_dets):
     ds, dets = random_case(seed, n_images, score_decimals=score_decimals, many_dets_image=many_dets)
@@ -49,11 +55,20 @@ def test_unmatched_crowd_heavy_scene_equals_pycocotools():
     # Every detection sits on a crowd box or a pedestrian next to it: crowd absorption and the
     # "prefer a real pedestrian over a crowd" rule decide everything.
     crowd = [100.0, 100.0, 200.0, 200.0]
-    ds = dataset([[box(crowd, iscrowd=1), box([120.0, 120.0, 30.0, 60.0]), box([400.0, 100.0, 30.0, 60.0])],
-                  [box([10.0, 10.0, 40.0, 80.0], ignore=1)]])
-    dets = [det(1, [121.0, 121.0, 30.0, 60.0], 0.9), det(1, [122.0, 119.0, 30.0, 60.0], 0.8),
-            det(1, [150.0, 150.0, 30.0, 60.0], 0.85), det(1, [401.0, 100.0, 30.0, 60.0], 0.3),
-            det(2, [12.0, 12.0, 30.0, 60.0], 0.95), det(2, [300.0, 300.0, 30.0, 60.0], 0.2)]
+    ds = dataset(
+        [
+            [box(crowd, iscrowd=1), box([120.0, 120.0, 30.0, 60.0]), box([400.0, 100.0, 30.0, 60.0])],
+            [box([10.0, 10.0, 40.0, 80.0], ignore=1)],
+        ]
+    )
+    dets = [
+        det(1, [121.0, 121.0, 30.0, 60.0], 0.9),
+        det(1, [122.0, 119.0, 30.0, 60.0], 0.8),
+        det(1, [150.0, 150.0, 30.0, 60.0], 0.85),
+        det(1, [401.0, 100.0, 30.0, 60.0], 0.3),
+        det(2, [12.0, 12.0, 30.0, 60.0], 0.95),
+        det(2, [300.0, 300.0, 30.0, 60.0], 0.2),
+    ]
     reference = pycocotools_eval(ds, dets)
     ours = coco_ap(ds, dets)
     assert ours.ap == pytest.approx(reference.stats[0], abs=1e-6)
@@ -66,8 +81,12 @@ def test_hand_computed_ap():
     # 1, .5, .5, .5; recall .5, .5, .5, 1. The 51 recall points in [0, .5] read 1, the 50 in (.5, 1]
     # read .5: AP50 = 76/101, and since both hits are exact, every IoU threshold gives the same.
     ds = dataset([[box([0.0, 0.0, 10.0, 20.0]), box([100.0, 0.0, 10.0, 20.0])]])
-    dets = [det(1, [0.0, 0.0, 10.0, 20.0], 0.9), det(1, [1.0, 0.0, 10.0, 20.0], 0.8),
-            det(1, [200.0, 0.0, 10.0, 20.0], 0.7), det(1, [100.0, 0.0, 10.0, 20.0], 0.6)]
+    dets = [
+        det(1, [0.0, 0.0, 10.0, 20.0], 0.9),
+        det(1, [1.0, 0.0, 10.0, 20.0], 0.8),
+        det(1, [200.0, 0.0, 10.0, 20.0], 0.7),
+        det(1, [100.0, 0.0, 10.0, 20.0], 0.6),
+    ]
     result = coco_ap(ds, dets)
     assert result.ap50 == pytest.approx(76 / 101, abs=1e-12)
     assert result.ap == pytest.approx(76 / 101, abs=1e-12)

@@ -28,8 +28,13 @@ def _states(images, detections, thresholds=(0.5,), **kwargs):
 
 
 def test_greedy_matching_by_score_with_ignore_regions_and_crowds():
-    images = [[box([0.0, 0.0, 10.0, 20.0]), box([300.0, 0.0, 100.0, 100.0], ignore=1),
-               box([100.0, 0.0, 100.0, 100.0], iscrowd=1)]]
+    images = [
+        [
+            box([0.0, 0.0, 10.0, 20.0]),
+            box([300.0, 0.0, 100.0, 100.0], ignore=1),
+            box([100.0, 0.0, 100.0, 100.0], iscrowd=1),
+        ]
+    ]
     detections = [
         det(1, [1.0, 0.0, 10.0, 20.0], 0.5),  # 0: IoU .82 with the person, but 1 took it first -> FP
         det(1, [0.0, 0.0, 10.0, 20.0], 0.9),  # 1: exact -> TP
@@ -62,8 +67,11 @@ def test_matching_per_iou_threshold_and_max_dets():
 
 def test_detections_are_dropped_by_keep_mask_and_images_without_boxes_are_all_false_positives():
     images = [[], [box([0.0, 0.0, 10.0, 20.0])]]
-    detections = [det(1, [0.0, 0.0, 10.0, 20.0], 0.9), det(2, [0.0, 0.0, 10.0, 20.0], 0.8),
-                  det(2, [0.0, 0.0, 1.0, 1.0], 0.7)]
+    detections = [
+        det(1, [0.0, 0.0, 10.0, 20.0], 0.9),
+        det(2, [0.0, 0.0, 10.0, 20.0], 0.8),
+        det(2, [0.0, 0.0, 1.0, 1.0], 0.7),
+    ]
     match, states = _states(images, detections, det_keep=np.array([True, True, False]))
     assert states == {0: [FP], 1: [TP]}
     assert match.positives.tolist() == [0, 1]

@@ -13,15 +13,28 @@ from modelopsx.evaluation.metrics import (
 from tests.unit.evaluation.factories import box, dataset, det
 
 PEOPLE = [box([0.0, 0.0, 10.0, 20.0]), box([100.0, 0.0, 10.0, 20.0])]
-RANKED = [det(1, [0.0, 0.0, 10.0, 20.0], 0.9),  # TP
-          det(1, [1.0, 0.0, 10.0, 20.0], 0.8),  # FP: same person again
-          det(1, [200.0, 0.0, 10.0, 20.0], 0.7),  # FP: nobody there
-          det(1, [100.0, 0.0, 10.0, 20.0], 0.6)]  # TP
+RANKED = [
+    det(1, [0.0, 0.0, 10.0, 20.0], 0.9),  # TP
+    det(1, [1.0, 0.0, 10.0, 20.0], 0.8),  # FP: same person again
+    det(1, [200.0, 0.0, 10.0, 20.0], 0.7),  # FP: nobody there
+    det(1, [100.0, 0.0, 10.0, 20.0], 0.6),
+]  # TP
 
 
 def test_metric_names_and_docs_are_the_designed_ones():
-    assert METRIC_NAMES == ("precision", "recall", "f1", "accuracy", "ap50", "ap", "mr2_reasonable",
-                            "mr2_all", "mr2_heavy", "mr2_small", "score_threshold")
+    assert METRIC_NAMES == (
+        "precision",
+        "recall",
+        "f1",
+        "accuracy",
+        "ap50",
+        "ap",
+        "mr2_reasonable",
+        "mr2_all",
+        "mr2_heavy",
+        "mr2_small",
+        "score_threshold",
+    )
     assert all(doc and "\n" not in doc for doc in METRIC_DOCS.values())
 
 
@@ -34,7 +47,8 @@ def test_one_image_with_known_matches():
     assert at_half.counts["tp"] == 2 and at_half.counts["fp"] == 2 and at_half.counts["fn"] == 0
     at_075 = evaluate_detections(ds, RANKED, score_threshold=0.75)
     assert (at_075.metrics["precision"], at_075.metrics["recall"], at_075.metrics["f1"]) == pytest.approx(
-        (0.5, 0.5, 0.5))
+        (0.5, 0.5, 0.5)
+    )
     assert at_075.metrics["ap50"] == pytest.approx(76 / 101)  # AP ignores the threshold
     assert at_075.score_threshold_source == "given"
     json.dumps(at_075.to_json())  # plain JSON types only
@@ -48,19 +62,31 @@ def test_threshold_maximizes_f1_preferring_the_higher_score_on_ties():
     chosen = evaluate_detections(ds, RANKED)
     assert chosen.metrics["score_threshold"] == 0.9 and chosen.score_threshold_source == "max_f1"
     # A run of equal scores is kept or dropped as a whole.
-    tied = [det(1, [200.0, 0.0, 10.0, 20.0], 0.9), det(1, [0.0, 0.0, 10.0, 20.0], 0.9),
-            det(1, [100.0, 0.0, 10.0, 20.0], 0.5)]
+    tied = [
+        det(1, [200.0, 0.0, 10.0, 20.0], 0.9),
+        det(1, [0.0, 0.0, 10.0, 20.0], 0.9),
+        det(1, [100.0, 0.0, 10.0, 20.0], 0.5),
+    ]
     assert choose_score_threshold(ds, tied) == 0.5  # 0.9 -> 2/4; 0.5 -> 4/5
 
 
 def test_ignore_regions_and_crowds_absorb_detections():
-    ds = dataset([[box([0.0, 0.0, 10.0, 20.0]), box([50.0, 0.0, 100.0, 100.0], ignore=1),
-                   box([300.0, 0.0, 100.0, 100.0], iscrowd=1)]])
-    dets = [det(1, [60.0, 10.0, 10.0, 20.0], 0.9),  # in the ignore region
-            det(1, [0.0, 0.0, 10.0, 20.0], 0.8),  # TP
-            det(1, [45.0, 0.0, 10.0, 20.0], 0.7),  # half in the ignore region (IoA .5): absorbed
-            det(1, [310.0, 0.0, 10.0, 20.0], 0.65),  # in the crowd
-            det(1, [145.0, 0.0, 20.0, 20.0], 0.6)]  # IoA .25: FP
+    ds = dataset(
+        [
+            [
+                box([0.0, 0.0, 10.0, 20.0]),
+                box([50.0, 0.0, 100.0, 100.0], ignore=1),
+                box([300.0, 0.0, 100.0, 100.0], iscrowd=1),
+            ]
+        ]
+    )
+    dets = [
+        det(1, [60.0, 10.0, 10.0, 20.0], 0.9),  # in the ignore region
+        det(1, [0.0, 0.0, 10.0, 20.0], 0.8),  # TP
+        det(1, [45.0, 0.0, 10.0, 20.0], 0.7),  # half in the ignore region (IoA .5): absorbed
+        det(1, [310.0, 0.0, 10.0, 20.0], 0.65),  # in the crowd
+        det(1, [145.0, 0.0, 20.0, 20.0], 0.6),
+    ]  # IoA .25: FP
     result = evaluate_detections(ds, dets, score_threshold=0.5)
     assert result.counts["pedestrians"] == 1 and result.counts["ignored_boxes"] == 2
     assert result.metrics["precision"] == pytest.approx(0.5)

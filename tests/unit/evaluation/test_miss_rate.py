@@ -11,14 +11,19 @@ from tests.unit.evaluation.factories import box, dataset, det
 
 def scene():
     """Four images; the comments give each detection's fate under 'reasonable' and under 'all'."""
-    ds = dataset([
-        [box([0.0, 0.0, 40.0, 100.0]), box([100.0, 0.0, 40.0, 100.0]),  # P1, P2
-         box([200.0, 0.0, 12.0, 30.0]),  # S: 30 px, only a pedestrian under 'all'
-         box([300.0, 0.0, 18.0, 45.0])],  # M: 45 px, likewise
-        [box([0.0, 0.0, 40.0, 100.0]), box([300.0, 0.0, 100.0, 200.0], ignore=1)],  # P3 (never found), R
-        [],
-        [],
-    ])
+    ds = dataset(
+        [
+            [
+                box([0.0, 0.0, 40.0, 100.0]),
+                box([100.0, 0.0, 40.0, 100.0]),  # P1, P2
+                box([200.0, 0.0, 12.0, 30.0]),  # S: 30 px, only a pedestrian under 'all'
+                box([300.0, 0.0, 18.0, 45.0]),
+            ],  # M: 45 px, likewise
+            [box([0.0, 0.0, 40.0, 100.0]), box([300.0, 0.0, 100.0, 200.0], ignore=1)],  # P3 (never found), R
+            [],
+            [],
+        ]
+    )
     dets = [
         det(1, [0.0, 0.0, 40.0, 100.0], 0.95),  # P1: TP / TP
         det(1, [200.0, 0.0, 12.0, 30.0], 0.90),  # S: 30 px < 50 / 1.25 -> dropped / TP
@@ -69,8 +74,14 @@ def test_no_curve_point_below_a_reference_counts_as_a_full_miss():
 
 
 def test_heavy_and_small_setups_select_by_visibility_and_height():
-    ds = dataset([[box([0.0, 0.0, 40.0, 100.0], visibility=0.4),  # heavy only
-                   box([100.0, 0.0, 25.0, 60.0], visibility=0.9)]])  # small (and reasonable)
+    ds = dataset(
+        [
+            [
+                box([0.0, 0.0, 40.0, 100.0], visibility=0.4),  # heavy only
+                box([100.0, 0.0, 25.0, 60.0], visibility=0.9),
+            ]
+        ]
+    )  # small (and reasonable)
     dets = [det(1, [0.0, 0.0, 40.0, 100.0], 0.9)]
     assert mr(ds, dets, "heavy") == pytest.approx(1e-10)  # its only pedestrian found with no FP
     assert mr(ds, dets, "small") == pytest.approx(1.0)  # the 100 px detection is outside 50..75 * 1.25
@@ -104,8 +115,10 @@ def _loop_reference(ds, dets, setup):
     outcomes, positives = [], 0
     for image in sorted(ds.images, key=lambda r: r.id):
         gts = boxes_by_image.get(image.id, [])
-        ignored = [bool(g.iscrowd or g.ignore or not h_lo <= g.height <= h_hi
-                        or not v_lo <= g.visibility <= v_hi) for g in gts]
+        ignored = [
+            bool(g.iscrowd or g.ignore or not h_lo <= g.height <= h_hi or not v_lo <= g.visibility <= v_hi)
+            for g in gts
+        ]
         order = sorted(range(len(gts)), key=lambda k: ignored[k])
         gts, ignored = [gts[k] for k in order], [ignored[k] for k in order]
         positives += ignored.count(False)

@@ -31,13 +31,18 @@ def test_samples_draw_ground_truth_green_and_detections_red(tmp_path):
     from modelopsx.evaluation.plots import DET_COLOR, GT_COLOR, draw_samples
 
     ds = write_images(dataset([[box([20.0, 20.0, 40.0, 80.0])]], width=320, height=222), tmp_path / "ds")
-    path = draw_samples(ds, [det(1, [200.0, 50.0, 40.0, 80.0], 0.9), det(1, [100.0, 50.0, 40.0, 80.0], 0.1)],
-                        0.5, tmp_path / "s.png", n_samples=1)
+    path = draw_samples(
+        ds,
+        [det(1, [200.0, 50.0, 40.0, 80.0], 0.9), det(1, [100.0, 50.0, 40.0, 80.0], 0.1)],
+        0.5,
+        tmp_path / "s.png",
+        n_samples=1,
+    )
     grid = cv2.imread(str(path))
     colors = {tuple(int(c) for c in px) for px in grid.reshape(-1, 3)}
     assert GT_COLOR in colors and DET_COLOR in colors
     # The low-scoring detection (x 100..140 in a tile at scale 1) is not drawn.
-    assert not (grid[18 + 60:18 + 120, 100] == DET_COLOR).all(axis=1).any()
+    assert not (grid[18 + 60 : 18 + 120, 100] == DET_COLOR).all(axis=1).any()
 
 
 def test_report_for_undefined_metrics(tmp_path):

@@ -14,9 +14,23 @@ TINY_SIZE = (128, 192)  # (height, width) of both the images and the model input
 
 
 def tiny_config(**changes: object) -> TrainConfig:
-    base = TrainConfig(input_size=TINY_SIZE, alpha=0.35, output_stride=4, neck_channels=24, head_channels=24,
-                       epochs=4, steps_per_epoch=12, batch_size=4, learning_rate=6e-3, weights=None,
-                       augment=False, patience=100, lr_warmup_steps=6, bn_momentum=0.8, seed=0)
+    base = TrainConfig(
+        input_size=TINY_SIZE,
+        alpha=0.35,
+        output_stride=4,
+        neck_channels=24,
+        head_channels=24,
+        epochs=4,
+        steps_per_epoch=12,
+        batch_size=4,
+        learning_rate=6e-3,
+        weights=None,
+        augment=False,
+        patience=100,
+        lr_warmup_steps=6,
+        bn_momentum=0.8,
+        seed=0,
+    )
     return base.replace(**changes)
 
 

@@ -13,8 +13,9 @@ from tests.unit.model.conftest import make_tiny_split
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "modelopsx.cli", *args], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "modelopsx.cli", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 def _fails_cleanly(result: subprocess.CompletedProcess[str], *phrases: str) -> None:
@@ -33,8 +34,9 @@ def _empty_split(root: Path, annotations: dict) -> Path:
 
 
 def test_input_size_not_divisible_by_32(tmp_path: Path) -> None:
-    result = run_cli("train", "--data", str(tmp_path), "--out", str(tmp_path / "m"),
-                     "--input-size", "250x384")
+    result = run_cli(
+        "train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--input-size", "250x384"
+    )
     _fails_cleanly(result, "not divisible by the network stride 32", "224 or 256")
 
 
@@ -52,8 +54,10 @@ def test_split_without_pedestrians(tmp_path: Path) -> None:
 
 
 def test_missing_split_and_unknown_backbone(tmp_path: Path) -> None:
-    _fails_cleanly(run_cli("train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m")),
-                   "split directory not found")
+    _fails_cleanly(
+        run_cli("train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m")),
+        "split directory not found",
+    )
     hog = run_cli("train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--backbone", "hog")
     _fails_cleanly(hog, "not trainable")
 
@@ -69,7 +73,19 @@ def test_weights_file_that_does_not_fit(tmp_path: Path) -> None:
     split = make_tiny_split(tmp_path, n_images=4)
     weights = tmp_path / "other.weights.h5"
     weights.write_bytes(b"\x89HDF\r\n\x1a\n not really")
-    result = run_cli("train", "--data", str(split), "--out", str(tmp_path / "m"), "--weights", str(weights),
-                     "--input-size", "128x192", "--epochs", "1", "--quiet")
+    result = run_cli(
+        "train",
+        "--data",
+        str(split),
+        "--out",
+        str(tmp_path / "m"),
+        "--weights",
+        str(weights),
+        "--input-size",
+        "128x192",
+        "--epochs",
+        "1",
+        "--quiet",
+    )
     _fails_cleanly(result, "do not fit", "hint")
     assert not (tmp_path / "m" / "model.json").exists()

@@ -24,8 +24,9 @@ def test_model_builds_for_each_backbone(backbone: str) -> None:
 
 def test_random_init_lowers_batchnorm_momentum() -> None:
     model, _, _ = build_detector(TrainConfig(alpha=0.35, **TINY))
-    momenta = {layer.momentum for layer in _all_layers(model)
-               if isinstance(layer, keras.layers.BatchNormalization)}
+    momenta = {
+        layer.momentum for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)
+    }
     assert momenta == {0.9}
 
 

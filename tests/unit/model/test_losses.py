@@ -45,7 +45,8 @@ def test_giou_weighs_thin_boxes_harder_than_l1_on_log_sizes() -> None:
     thin_shifted = shifted.copy()
     thin_shifted[..., 1] -= np.log(3.0)
     assert float(size_l1_loss(thin_target, thin_shifted)[0]) == pytest.approx(
-        float(size_l1_loss(target, shifted)[0]))
+        float(size_l1_loss(target, shifted)[0])
+    )
     thin_giou = float(giou_loss_dense(thin_target, thin_shifted)[0])
     assert thin_giou > 2 * float(giou_loss_dense(target, shifted)[0])
 

@@ -12,9 +12,7 @@ from modelopsx.model.settings import train_config
 def test_train_config_layers_preset_parameters_overrides() -> None:
     local = TrainConfig.local_default()
     # named parameters at 0 / empty keep the preset's values
-    config = train_config(
-        {"epochs": 0, "backbone": "", "input_height": 0, "weights": ""}, None, "local"
-    )
+    config = train_config({"epochs": 0, "backbone": "", "input_height": 0, "weights": ""}, None, "local")
     assert config == local
     # set ones win, then overrides (a trial included); KFP's floats become integers again
     config = train_config(

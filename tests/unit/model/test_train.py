@@ -35,11 +35,17 @@ def test_tiny_model_overfits_and_finds_the_boxes(tiny_model, tiny_split: Path) -
     # inference mode (BatchNorm moving statistics), not training mode, must already work
     assert tiny_model.val_metrics["ap50"] > 0.8
     dataset = load_dataset(tiny_split / "train")
-    detections = [d for d in predict_dataset(tiny_model.model_dir, tiny_split / "train")
-                  if d["score"] >= tiny_model.score_threshold]
+    detections = [
+        d
+        for d in predict_dataset(tiny_model.model_dir, tiny_split / "train")
+        if d["score"] >= tiny_model.score_threshold
+    ]
     gt = [b for b in dataset.annotations if not b.ignore]
-    matched = sum(1 for b in gt if any(d["image_id"] == b.image_id and _iou(d["bbox"], b.bbox) >= 0.5
-                                       for d in detections))
+    matched = sum(
+        1
+        for b in gt
+        if any(d["image_id"] == b.image_id and _iou(d["bbox"], b.bbox) >= 0.5 for d in detections)
+    )
     assert matched >= 0.8 * len(gt)
 
 
@@ -75,8 +81,9 @@ def test_saved_model_signature_answers_on_image_bytes(tiny_model, tiny_split: Pa
     # a second, larger PNG in the same batch: variable sizes and formats are decoded in the graph
     png = tmp_png = tiny_split.parent / "big.png"
     image = tf.io.decode_jpeg(images[1].read_bytes())
-    tf.io.write_file(str(tmp_png), tf.io.encode_png(tf.image.resize(image, (256, 384), "nearest")
-                                                     .numpy().astype(np.uint8)))
+    tf.io.write_file(
+        str(tmp_png), tf.io.encode_png(tf.image.resize(image, (256, 384), "nearest").numpy().astype(np.uint8))
+    )
     out = serving(images=tf.constant([images[0].read_bytes(), png.read_bytes()]))
     boxes, scores, count = out["boxes"].numpy(), out["scores"].numpy(), out["count"].numpy()
     assert boxes.shape[0] == 2 and boxes.shape[2] == 4 and scores.shape == boxes.shape[:2]
@@ -91,8 +98,9 @@ def test_saved_model_signature_answers_on_image_bytes(tiny_model, tiny_split: Pa
         assert np.abs(np.array([b for b, _ in served]) - [x, y, x + w, y + h]).max(axis=1).min() < 1.0
 
 
-def test_predict_on_images_without_people_returns_no_boxes(tiny_model, tiny_split: Path,
-                                                           tmp_path: Path) -> None:
+def test_predict_on_images_without_people_returns_no_boxes(
+    tiny_model, tiny_split: Path, tmp_path: Path
+) -> None:
     from modelopsx.data.format import load_dataset
     from modelopsx.model.predict import predict_images
 
@@ -113,8 +121,9 @@ def test_predict_dataset_writes_coco_results(tiny_model, tiny_split: Path, tmp_p
     out = tmp_path / "dets.json"
     detections = predict_dataset(tiny_model.model_dir, tiny_split / "test", out_json=out)
     assert json.loads(out.read_text()) == detections
-    assert detections and all(d["score"] >= 0.01 and d["category_id"] == 1 and len(d["bbox"]) == 4
-                              for d in detections)
+    assert detections and all(
+        d["score"] >= 0.01 and d["category_id"] == 1 and len(d["bbox"]) == 4 for d in detections
+    )
     assert min(d["score"] for d in detections) < tiny_model.score_threshold  # low floor, not the threshold
 
 
@@ -123,7 +132,8 @@ class _Crash(Exception):
 
 
 def test_training_resumes_from_checkpoint_and_skips_unreadable_images(
-        tiny_split: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny_split: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import keras
 
     from modelopsx.model import train as train_module

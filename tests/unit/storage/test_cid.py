@@ -52,13 +52,16 @@ def test_verify_accepts_match_and_rejects_mismatch() -> None:
     assert HELLO_CID in info.value.message and info.value.hint
 
 
-@pytest.mark.parametrize("value", [
-    "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq",  # sha2-256 CID, not blake3
-    "QmSnuWmxptJZdLJpKRarxBMS2Ju2oANVrgbr2xWbie9b2D",  # CIDv0
-    "bafkr4i",
-    "",
-    "b!!!",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq",  # sha2-256 CID, not blake3
+        "QmSnuWmxptJZdLJpKRarxBMS2Ju2oANVrgbr2xWbie9b2D",  # CIDv0
+        "bafkr4i",
+        "",
+        "b!!!",
+    ],
+)
 def test_is_cid_rejects_other_identifiers(value: str) -> None:
     assert not is_cid(value)
     with pytest.raises(ValueError):

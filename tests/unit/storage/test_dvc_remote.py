@@ -13,7 +13,8 @@ from modelopsx.storage.dvc_remote import apply_remote_config, dvc_file, object_k
 def test_object_keys_follow_dvc3_remote_layout() -> None:
     assert object_key("3f2a" + "0" * 28) == "files/md5/3f/2a" + "0" * 28
     assert object_key("ab" * 16 + ".dir").endswith(".dir") and object_key("ab" * 16 + ".dir").startswith(
-        "files/md5/ab/")
+        "files/md5/ab/"
+    )
     assert dvc_file("x.dir", "data") == {"outs": [{"md5": "x.dir", "path": "data", "hash": "md5"}]}
 
 

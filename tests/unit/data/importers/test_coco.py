@@ -133,6 +133,7 @@ def test_file_name_outside_the_source_is_refused_and_not_read(tmp_path: Path, na
 
     def edit(data: dict) -> None:  # type: ignore[type-arg]
         data["images"][1]["file_name"] = name
+
     _edit_coco(src, edit)
     with pytest.raises(DatasetError, match="images\\[1\\]: file name .* (absolute path|climbs out)"):
         import_dataset(src, "coco", tmp_path / "out")
@@ -151,33 +152,40 @@ def test_symlinked_image_leading_outside_the_source_is_refused(tmp_path: Path) -
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("bbox", [[float("nan"), 0, 10, 10], [0, 0, float("inf"), 10],
-                                  [0, 0, 10, float("-inf")]])
+@pytest.mark.parametrize(
+    "bbox", [[float("nan"), 0, 10, 10], [0, 0, float("inf"), 10], [0, 0, 10, float("-inf")]]
+)
 def test_nan_or_infinite_box_is_refused_not_made_a_full_image_box(tmp_path: Path, bbox: list) -> None:  # type: ignore[type-arg]
     src = build_coco(tmp_path / "coco")
 
     def edit(data: dict) -> None:  # type: ignore[type-arg]
         data["annotations"][0]["bbox"] = bbox
+
     _edit_coco(src, edit)
     with pytest.raises(DatasetError, match=r"annotations\[0\]: bbox must be four finite numbers"):
         import_dataset(src, "coco", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("bbox", ["1", "2", "3", "4"], "bbox must be four finite numbers"),
-    ("bbox", [None, None, None, None], "bbox must be four finite numbers"),
-    ("bbox", [True, 0, 5, 5], "bbox must be four finite numbers"),
-    ("category_id", "1", "'category_id' must be an integer, got '1'"),
-    ("image_id", "139", "'image_id' must be an integer, got '139'"),
-    ("image_id", 139.5, "'image_id' must be an integer, got 139.5"),
-])
-def test_wrongly_typed_annotation_fields_are_clean_errors(tmp_path: Path, field: str, value: object,
-                                                          message: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("bbox", ["1", "2", "3", "4"], "bbox must be four finite numbers"),
+        ("bbox", [None, None, None, None], "bbox must be four finite numbers"),
+        ("bbox", [True, 0, 5, 5], "bbox must be four finite numbers"),
+        ("category_id", "1", "'category_id' must be an integer, got '1'"),
+        ("image_id", "139", "'image_id' must be an integer, got '139'"),
+        ("image_id", 139.5, "'image_id' must be an integer, got 139.5"),
+    ],
+)
+def test_wrongly_typed_annotation_fields_are_clean_errors(
+    tmp_path: Path, field: str, value: object, message: str
+) -> None:
     src = build_coco(tmp_path / "coco")
 
     def edit(data: dict) -> None:  # type: ignore[type-arg]
         data["annotations"][0][field] = value
+
     _edit_coco(src, edit)
     with pytest.raises(DatasetError, match=r"annotations\[0\]") as exc:
         import_dataset(src, "coco", tmp_path / "out")
@@ -190,6 +198,7 @@ def test_wrongly_typed_box_through_the_cli_exits_2_without_traceback(tmp_path: P
 
     def edit(data: dict) -> None:  # type: ignore[type-arg]
         data["annotations"][0]["bbox"] = ["a", None, 3, 4]
+
     _edit_coco(src, edit)
     result = run_cli("dataset", "import", src, "--format", "coco", "--out", tmp_path / "out")
     assert_clean_failure(result, "bbox must be four finite numbers")
