@@ -140,7 +140,10 @@ def serve(
             hint="another process may hold the port; pick another with --port, or 0",
         ) from None
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Both stop it cleanly; SIGINT explicitly too, since a process started in the background inherits it
+    # ignored and would otherwise never see Ctrl-C / `kill -INT`.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     mode = "read-only" if read_only else "read-write"
     if emulator.auth == "sigv4":
         auth = "SigV4 keys checked on every request, request time within 15 minutes"
