@@ -50,6 +50,10 @@ class TrainConfig:
     offset_loss_weight: float = 1.0
     giou_loss_weight: float = 0.0  # (1 - GIoU) of decoded boxes over the dense regression area
     time_limit_s: float | None = None  # stop training after this many seconds (whole epochs only)
+    # With a time limit, True makes the learning-rate decay follow the clock (a time *budget*: the whole decay
+    # fits the budget whatever the machine's speed); False decays by steps only and the limit is just a *cap*,
+    # so the same data and seed give the same model on a quiet or a loaded machine.
+    lr_follows_clock: bool = True
     steps_per_epoch: int | None = None  # None: one pass over the training split
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -86,6 +90,7 @@ class TrainConfig:
             head_channels=32,
             epochs=LOCAL_EPOCHS,
             time_limit_s=LOCAL_TIME_CAP_S,
+            lr_follows_clock=False,  # a cap, not a budget: the decay must not depend on the machine's load
             patience=4,
         )
 

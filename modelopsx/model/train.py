@@ -170,7 +170,7 @@ def _budget_schedule(
             if step < warmup:
                 return base_lr * (0.05 + 0.95 * step / warmup)
             progress = (step - warmup) / max(total - warmup, 1)
-            if self.phase_budget > 0:
+            if self.phase_budget > 0 and config.lr_follows_clock:
                 clock = (time.perf_counter() - self.phase_start) / self.phase_budget
                 progress = max(progress, self.phase_offset + (1.0 - self.phase_offset) * clock)
             progress = min(progress, 1.0)

@@ -35,3 +35,11 @@ def test_config_round_trips_through_json_and_rejects_bad_values() -> None:
         TrainConfig(epochs=0)
     local = TrainConfig.local_default()
     assert local.input_size[0] % 32 == 0 and local.time_limit_s is not None
+
+
+def test_local_preset_trains_by_epochs_and_its_time_limit_is_only_a_cap() -> None:
+    """make run promises the same metrics for the same data and seed on a quiet or a loaded machine: its
+    learning rate must decay by steps, never by the wall clock (the budget mode of cpu_default)."""
+    local = TrainConfig.local_default()
+    assert local.lr_follows_clock is False and local.time_limit_s is not None
+    assert TrainConfig.cpu_default().lr_follows_clock is True
