@@ -130,8 +130,9 @@ def artifacts_yaml(datasets: list[str], models: list[str]) -> str:
 
 
 def gitignore_lines(files: dict[str, str]) -> dict[str, set[str]]:
-    """Per folder, the `/<path>` entries that keep DVC-tracked outputs out of git (as `dvc add` writes)."""
-    entries: dict[str, set[str]] = {}
+    """Per folder, the `/<path>` entries that keep DVC-tracked outputs out of git (as `dvc add` writes), and
+    at the top `dvc plots diff`'s default output, so comparing models leaves the mirror clean for a sync."""
+    entries: dict[str, set[str]] = {"": {"/dvc_plots"}}
     for rel, text in files.items():
         if rel.endswith(".dvc") and text:
             folder, _, file_name = rel.rpartition("/")

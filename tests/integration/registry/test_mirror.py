@@ -148,15 +148,14 @@ def test_walkthrough_pull_any_version_compare_models_and_gto_stages(
     diff = json.loads(run([DVC, "metrics", "diff", f"{MODEL}@v1", f"{MODEL}@v2", "--json"], repo).stdout)
     f1 = diff[f"models/{MODEL}/metrics.json"]["f1"]
     assert (f1["old"], f1["new"]) == (populated.metrics[1]["f1"], populated.metrics[2]["f1"])
-    plots = tmp_path / "plots"
-    run([DVC, "plots", "diff", f"{MODEL}@v1", f"{MODEL}@v2", "-o", str(plots)], repo)
-    html = (plots / "index.html").read_text()
+    run([DVC, "plots", "diff", f"{MODEL}@v1", f"{MODEL}@v2"], repo)  # as the README: into dvc_plots/
+    html = (repo / "dvc_plots" / "index.html").read_text()
     assert "precision_recall" in html and "miss_rate_fppi" in html and f"{MODEL}@v1" in html
 
     current = champion(populated.registry, MODEL)
     assert current is not None and gto_prod_version(repo) == f"v{current['seq']}.0.0" == "v2.0.0"
 
-    # nothing new: nothing committed or tagged
+    # nothing new: nothing committed or tagged (the plots just written are ignored, not "uncommitted changes")
     head, tags = run(["git", "rev-parse", "HEAD"], repo).stdout, run(["git", "tag"], repo).stdout
     done = modelopsx("dvc-sync", "--repo", ".", cwd=repo)
     assert "0 new commit(s)" in done.stdout
