@@ -76,6 +76,16 @@ def pennfudan_zip(tmp_path: Path) -> bytes:
     return Path(archive).read_bytes()
 
 
+@pytest.fixture(autouse=True)
+def own_temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own temporary folder (CLI subprocesses included), so "nothing left behind" is checked
+    without seeing the downloads of tests running beside it on another worker."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+
+
 def leftovers() -> list[str]:
     return [p.name for p in Path(tempfile.gettempdir()).glob("modelopsx-download-*")]
 
