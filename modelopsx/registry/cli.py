@@ -233,20 +233,15 @@ def gate_cmd(
             "together"
         )
     if all(given) and champ_data is not None:
-        from modelopsx.evaluation.bootstrap import paired_bootstrap_metrics
-        from modelopsx.registry.compare import load_detections
+        from modelopsx.registry.compare import gate_bootstrap, load_detections
 
-        significance = gate_policy.significance
-        bootstrap = paired_bootstrap_metrics(
+        bootstrap = gate_bootstrap(
+            gate_policy,
             Path(str(annotations)),
             load_detections(Path(str(champion_detections)), "champion"),
+            _threshold_of(champ_data, "champion metrics"),
             load_detections(Path(str(candidate_detections)), "candidate"),
-            required,
-            threshold_a=_threshold_of(champ_data, "champion metrics"),
-            threshold_b=_threshold_of(cand_data, "candidate metrics"),
-            n_resamples=significance.n_resamples if significance else 1000,
-            seed=significance.seed if significance else 0,
-            undefined_as_worst=True,
+            _threshold_of(cand_data, "candidate metrics"),
         )
     decision = decide(cand, champ, gate_policy, bootstrap, champion_info=info)
     if out is not None:

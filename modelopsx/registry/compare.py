@@ -14,15 +14,26 @@ import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelopsx.gate import Decision, EvidenceError, GatePolicy, check_evidence, decide
+from modelopsx.gate import (
+    DEFAULT_SIGNIFICANCE_METRIC,
+    Decision,
+    EvidenceError,
+    GatePolicy,
+    SignificancePolicy,
+    check_evidence,
+    decide,
+)
 from modelopsx.jsonfile import read_json
 from modelopsx.registry.baseline import DetectFn
 from modelopsx.registry.champion import champion
 from modelopsx.registry.log import Registry
 from modelopsx.registry.models import evaluation_on_split, materialize_model, register_evaluation
 from modelopsx.registry.records import Lineage
+
+if TYPE_CHECKING:
+    from modelopsx.evaluation.bootstrap import PairedBootstrapResult
 
 PredictFn = Callable[[Path, Path], list[dict[str, Any]]]  # (model_dir, dataset_dir) -> COCO detections
 
@@ -53,6 +64,32 @@ def operating_threshold(value: Any, who: str) -> float:
             "test split would favour it. Re-run training (it stores the threshold in model.json)",
         )
     return float(value)
+
+
+def gate_bootstrap(
+    policy: GatePolicy,
+    test: Path,
+    reference: list[dict[str, Any]],
+    reference_threshold: float,
+    candidate: list[dict[str, Any]],
+    candidate_threshold: float,
+) -> dict[str, PairedBootstrapResult]:
+    """The paired bootstrap the gate reads: every metric the policy compares, candidate - reference, each
+    model at its own threshold, undefined values at their worst, resamples and seed from the policy."""
+    from modelopsx.evaluation.bootstrap import paired_bootstrap_metrics
+
+    significance = policy.significance or SignificancePolicy(DEFAULT_SIGNIFICANCE_METRIC)
+    return paired_bootstrap_metrics(
+        test,
+        reference,
+        candidate,
+        policy.compared_metrics(),
+        threshold_a=reference_threshold,
+        threshold_b=candidate_threshold,
+        n_resamples=significance.n_resamples,
+        seed=significance.seed,
+        undefined_as_worst=True,
+    )
 
 
 def compare_with_champion(
@@ -106,19 +143,8 @@ def compare_with_champion(
             )  # fmt: skip
     bootstrap = None
     if detections is not None:
-        from modelopsx.evaluation.bootstrap import paired_bootstrap_metrics
-
-        significance = policy.significance
-        bootstrap = paired_bootstrap_metrics(
-            Path(test_dir),
-            reference,
-            detections,
-            required,
-            threshold_a=threshold,
-            threshold_b=candidate_threshold,
-            n_resamples=significance.n_resamples if significance else 1000,
-            seed=significance.seed if significance else 0,
-            undefined_as_worst=True,
+        bootstrap = gate_bootstrap(
+            policy, Path(test_dir), reference, threshold, detections, candidate_threshold
         )
     return decide(
         candidate_metrics,
