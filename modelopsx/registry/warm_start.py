@@ -41,14 +41,15 @@ def architecture(parameters: dict[str, Any]) -> dict[str, Any]:
     return arch
 
 
-def _candidates(registry: Registry, model_name: str) -> list[tuple[dict[str, Any], str]]:
+def _source(registry: Registry, model_name: str) -> tuple[dict[str, Any], str] | None:
+    """The registered model to start from, and its role: the champion, else the latest version."""
     from modelopsx.registry.champion import champion
 
     champ = champion(registry, model_name)
     if champ is not None:
-        return [(champ, "champion")]
+        return champ, "champion"
     latest = registry.latest("models", model_name)
-    return [(latest, "latest trained version, no champion yet")] if latest is not None else []
+    return None if latest is None else (latest, "latest trained version, no champion yet")
 
 
 def choose_warm_start(
@@ -58,20 +59,19 @@ def choose_warm_start(
 
     `config_json` is TrainConfig.to_json(); its `weights` is the fallback when no registered model fits.
     """
-    wanted = architecture(config_json)
-    notes: list[str] = []
-    for record, role in _candidates(registry, model_name):
-        version = int(record["seq"])
-        label = f"{model_name} v{version} ({role})"
-        if architecture(record.get("parameters") or {}) != wanted:
-            notes.append(f"{label} has another architecture than this training")
-            continue
-        try:
-            model_dir = materialize_model(registry, model_name, version, into / f"v{version}")
-        except UserError as exc:
-            notes.append(f"{label} could not be fetched ({exc.message})")
-            log.warning("warm start: %s could not be fetched (%s); falling back", label, exc.message)
-            continue
-        return WarmStart(str(model_dir), label, version, tuple(notes))
     fallback = config_json.get("weights")
-    return WarmStart(fallback, str(fallback) if fallback else "scratch", None, tuple(notes))
+    label = str(fallback) if fallback else "scratch"
+    source = _source(registry, model_name)
+    if source is None:
+        return WarmStart(fallback, label)
+    record, role = source
+    version = int(record["seq"])
+    candidate = f"{model_name} v{version} ({role})"
+    if architecture(record.get("parameters") or {}) != architecture(config_json):
+        return WarmStart(fallback, label, notes=(f"{candidate} has another architecture than this training",))
+    try:
+        model_dir = materialize_model(registry, model_name, version, into / f"v{version}")
+    except UserError as exc:
+        log.warning("warm start: %s could not be fetched (%s); falling back", candidate, exc.message)
+        return WarmStart(fallback, label, notes=(f"{candidate} could not be fetched ({exc.message})",))
+    return WarmStart(str(model_dir), candidate, version)
