@@ -9,6 +9,7 @@ how the models differ, not which images happened to be drawn.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,7 @@ def paired_bootstrap(
         n_resamples,
         seed,
         confidence,
-        undefined_as_worst=False,
+        undefined_as=None,
     )[metric]
 
 
@@ -182,13 +183,13 @@ def paired_bootstrap_metrics(
     n_resamples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
-    undefined_as_worst: bool = False,
+    undefined_as: Mapping[str, float] | None = None,
 ) -> dict[str, PairedBootstrapResult]:
     """Paired differences b - a of several metrics on the same resamples, each model at its own threshold.
 
     The thresholds are required: choosing one on the test images themselves would favour that model.
-    `undefined_as_worst` scores an undefined value (precision with no detection, f1 with it) as the metric's
-    worst (0; 1 for miss rates), the gate's rule, instead of leaving the difference undefined.
+    `undefined_as` gives the value an undefined metric (precision with no detection, f1 with it) is scored as,
+    per metric (the gate passes each metric's worst), instead of leaving the difference undefined.
     """
     dataset = load_ground_truth(gt)
     return _paired(
@@ -200,7 +201,7 @@ def paired_bootstrap_metrics(
         n_resamples,
         seed,
         confidence,
-        undefined_as_worst,
+        undefined_as,
     )
 
 
@@ -213,7 +214,7 @@ def _paired(
     n_resamples: int,
     seed: int,
     confidence: float,
-    undefined_as_worst: bool,
+    undefined_as: Mapping[str, float] | None,
 ) -> dict[str, PairedBootstrapResult]:
     """p_value is the share of resamples in which b is not better than a (delta <= 0, or >= 0 for miss
     rates). Identical detections give delta 0 exactly and p_value 1."""
@@ -226,9 +227,9 @@ def _paired(
     _check_args(n_resamples, confidence)
 
     def scored(values: np.ndarray, metric: str) -> np.ndarray:
-        if not undefined_as_worst:
+        if undefined_as is None or metric not in undefined_as:
             return values
-        return np.where(np.isnan(values), 1.0 if metric in LOWER_IS_BETTER else 0.0, values)
+        return np.where(np.isnan(values), undefined_as[metric], values)
 
     point_a = compute_metrics(prep_a, thr_a, metrics=metrics)
     point_b = compute_metrics(prep_b, thr_b, metrics=metrics)

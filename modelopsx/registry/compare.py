@@ -24,6 +24,7 @@ from modelopsx.gate import (
     SignificancePolicy,
     check_evidence,
     decide,
+    worst_value,
 )
 from modelopsx.jsonfile import read_json
 from modelopsx.registry.baseline import DetectFn
@@ -88,7 +89,7 @@ def gate_bootstrap(
         threshold_b=candidate_threshold,
         n_resamples=significance.n_resamples,
         seed=significance.seed,
-        undefined_as_worst=True,
+        undefined_as={m: worst_value(m) for m in policy.compared_metrics()},
     )
 
 
