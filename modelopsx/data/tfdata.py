@@ -392,6 +392,9 @@ def build_input_pipeline(
     warp_backend: str = "opencv",
     augment: bool | None = None,
     max_angle: float = MAX_ANGLE_DEG,
+    drop_remainder: bool = False,
+    cache_images: bool = False,
+    wrap_to_full_batches: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (images float32 [B, H, W, 3] RGB 0..255, {"boxes": [B, max_boxes, 4] x1y1x2y2 input pixels,
     "labels": int32 [B, max_boxes] 1 pedestrian / -1 ignore or crowd / 0 padding}).
@@ -400,6 +403,11 @@ def build_input_pipeline(
     training=False: dataset order, no augmentation, last partial batch kept. `augment` overrides whether
     training applies augmentation; `max_angle` bounds the random rotation in degrees (0: none).
     Unreadable images are skipped and counted (`skipped_images_counter()`).
+
+    For one compiled shape on accelerators: `drop_remainder` drops a training epoch's last partial batch;
+    `wrap_to_full_batches` (evaluation) repeats the first images to fill the last batch instead, so every
+    image is still seen. `cache_images` keeps the decoded images in RAM after the first pass (shuffled and
+    augmented anew each epoch from there): decoding is then paid once per run, not once per epoch.
     """
     if warp_backend not in ("opencv", "tf"):
         raise ValueError(f"warp_backend must be 'opencv' or 'tf', not {warp_backend!r}")
@@ -428,15 +436,26 @@ def build_input_pipeline(
         )
     else:
         records = tf.data.TFRecordDataset(files, num_parallel_reads=None)  # shards in order
-    if training:
+    if training and not cache_images:
         records = records.shuffle(
             min(SHUFFLE_BUFFER, max(1, cache.count)), seed=seed, reshuffle_each_iteration=True
         )
     records = records.apply(tf.data.experimental.assert_cardinality(cache.count))
 
-    def prepare(record: tf.Tensor, rnd: tf.Tensor) -> tuple[Any, ...]:
+    def decode(record: tf.Tensor) -> tuple[Any, ...]:
         ex = tf.io.parse_single_example(record, _FEATURES)
         image = tf.io.decode_image(ex["image"], channels=3, expand_animations=False)
+        return image, ex["boxes"], ex["labels"]
+
+    decoded = records.map(decode, num_parallel_calls=autotune, deterministic=True)
+    if cache_images:
+        decoded = decoded.cache()
+        if training:  # the whole split is in RAM: shuffle all of it, anew each epoch
+            decoded = decoded.shuffle(max(1, cache.count), seed=seed, reshuffle_each_iteration=True)
+
+    def prepare(decoded_example: tuple[Any, ...], rnd: tf.Tensor) -> tuple[Any, ...]:
+        image, boxes, labels = decoded_example
+        ex = {"boxes": boxes, "labels": labels}
         if not do_augment:  # exactly decode_image_for_model, the serving path
             matrix = _affine(None, tf.shape(image)[:2], out_hw)
             return _resize(image, out_hw), ex["boxes"], ex["labels"], matrix
@@ -458,10 +477,14 @@ def build_input_pipeline(
         return tf.ensure_shape(pixels, [height, width, 3]), ex["boxes"], ex["labels"], matrix
 
     randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    elements = tf.data.Dataset.zip(records, randoms).map(
+    elements = tf.data.Dataset.zip(decoded, randoms).map(
         prepare, num_parallel_calls=autotune, deterministic=True
     )
-    batches = elements.batch(batch_size, drop_remainder=False)
+    if wrap_to_full_batches:
+        full = -(-cache.count // batch_size)
+        batches = elements.repeat().batch(batch_size, drop_remainder=True).take(full)
+    else:
+        batches = elements.batch(batch_size, drop_remainder=drop_remainder)
 
     def finish(
         images: tf.Tensor, boxes: tf.SparseTensor, labels: tf.SparseTensor, matrices: tf.Tensor

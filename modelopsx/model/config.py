@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelopsx.errors import ModelError
+from modelopsx.model.pretrained import check_fits as check_person_fits
+from modelopsx.model.pretrained import is_source as is_person_source
 
 NETWORK_STRIDE = 32
 BACKBONES = ("mobilenetv2", "mobilenet", "efficientnetb0", "resnet50")
 OUTPUT_STRIDES = (4, 8)
 LOCAL_EPOCHS = 6
 LOCAL_TIME_CAP_S = 600.0
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+PERSON_WEIGHTS = "ssdlite-person"  # converted person features (modelopsx.model.pretrained)
 
 
 @dataclass
@@ -55,6 +60,16 @@ class TrainConfig:
     # so the same data and seed give the same model on a quiet or a loaded machine.
     lr_follows_clock: bool = True
     steps_per_epoch: int | None = None  # None: one pass over the training split
+    # GPU settings. "auto": bfloat16 where the device computes it natively (compute capability >= 8.0),
+    # float16 with loss scaling on older GPUs, float32 on CPU.
+    precision: str = "auto"
+    # The learning rate is given for `lr_reference_batch` images per step; a larger global batch scales it by
+    # the square root of the ratio (Adam-type optimizers: linear scaling overshoots at large batches).
+    lr_reference_batch: int = 8
+    # One compiled shape: every training batch full (the last partial one dropped) and validation padded to
+    # full batches by wrapping around, so XLA compiles once (GPU preset).
+    fixed_batches: bool = False
+    cache_images: bool = False  # keep decoded training images in RAM after the first epoch (GPU preset)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -76,6 +91,14 @@ class TrainConfig:
             raise ModelError(f"learning rate must be > 0, got {self.learning_rate}")
         if not 0 < self.alpha <= 1.4:
             raise ModelError(f"alpha must be in (0, 1.4], got {self.alpha}")
+        if self.precision not in PRECISIONS:
+            raise ModelError(
+                f"unknown precision {self.precision!r}", hint=f"use one of {', '.join(PRECISIONS)}"
+            )
+        if self.lr_reference_batch < 1:
+            raise ModelError(f"lr_reference_batch must be >= 1, got {self.lr_reference_batch}")
+        if is_person_source(self.weights):
+            check_person_fits(self.backbone, self.alpha)
 
     @classmethod
     def local_default(cls) -> TrainConfig:
@@ -104,6 +127,34 @@ class TrainConfig:
         lose the most to squeezed widths and coarse centers)."""
         return cls(time_limit_s=540.0)
 
+    @classmethod
+    def gpu_default(cls) -> TrainConfig:
+        """The GPU preset (pipeline `train_preset: default`). Sized so a modern GPU has real work: MobileNetV2
+        at alpha 1.0 (the converted person features) on 384x576 (a 3:2 camera crop at which 25-pixel-tall
+        pedestrians still span several stride-4 cells), 96-channel neck and heads, 64 images per replica in
+        bfloat16 (float16 with loss scaling on pre-Ampere GPUs), learning rate scaled from batch 8 by
+        sqrt(64/8). Every batch has one shape (XLA compiles once) and decoded images stay in RAM after the
+        first epoch, so the input pipeline keeps up with the device."""
+        return cls(
+            alpha=1.0,
+            weights=PERSON_WEIGHTS,
+            input_size=(384, 576),
+            neck_channels=96,
+            head_channels=96,
+            batch_size=64,
+            learning_rate=2e-3,
+            epochs=40,
+            warmup_epochs=1,
+            patience=8,
+            bn_momentum=0.99,
+            fixed_batches=True,
+            cache_images=True,
+        )
+
+    def scaled_learning_rate(self, global_batch: int) -> float:
+        """The learning rate for `global_batch` images per step (sqrt scaling from lr_reference_batch)."""
+        return self.learning_rate * math.sqrt(max(global_batch, 1) / self.lr_reference_batch)
+
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["input_size"] = list(self.input_size)
@@ -118,7 +169,22 @@ class TrainConfig:
         return cls(**kwargs)
 
     def replace(self, **changes: Any) -> TrainConfig:
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **keep_weights_that_fit(self.to_json(), changes))
+
+
+def keep_weights_that_fit(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` to a preset, with the preset's person features swapped for "imagenet" when the changes pick
+    an architecture they do not fit and do not name weights themselves (a sweep over alpha, `--alpha 0.35`).
+    Weights asked for by name are never swapped: validation then refuses them, naming what fits."""
+    merged = {**current, **changes}
+    if "weights" in changes or not is_person_source(merged.get("weights")):
+        return changes
+    try:
+        check_person_fits(str(merged.get("backbone")), float(merged.get("alpha", 0.0)))
+    except ModelError:
+        return {**changes, "weights": "imagenet"}
+    return changes
 
 
 def nearest_valid_sizes(value: int, stride: int = NETWORK_STRIDE) -> tuple[int, int]:

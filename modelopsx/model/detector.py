@@ -7,6 +7,7 @@ KERAS_BACKEND=jax. The output is one float32 tensor [B, H/s, W/s, 5]: heatmap lo
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -20,6 +21,10 @@ from modelopsx.model.backbones import (
     set_bn_momentum,
 )
 from modelopsx.model.config import TrainConfig
+from modelopsx.model.pretrained import SOURCE_NAME as PERSON_SOURCE
+from modelopsx.model.pretrained import check_fits, is_source
+
+log = logging.getLogger(__name__)
 
 HEATMAP_PRIOR = 0.01  # initial foreground probability: keeps the focal loss stable at the start
 OUTPUT_CHANNELS = 5
@@ -57,13 +62,18 @@ def _head(x: Any, channels: int, out: int, name: str, bias: float = 0.0) -> Any:
     )(x)
 
 
-def build_detector(config: TrainConfig, imagenet: bool | None = None) -> tuple[Any, Any, bool]:
-    """Build the detector. Returns (model, backbone, pretrained) where pretrained says whether ImageNet
-    weights were loaded. `imagenet` defaults to config.weights == "imagenet"."""
+def build_detector(config: TrainConfig, imagenet: bool | None = None) -> tuple[Any, Any, str]:
+    """Build the detector. Returns (model, backbone, loaded): `loaded` names the pretrained backbone weights
+    that were loaded ("imagenet", or the converted person features' label), "" when none were.
+
+    `imagenet` (default: whether config.weights asks for a built-in source) False builds without any."""
     height, width = config.input_size
     shape = (height, width, 3)
-    use_imagenet = config.weights == "imagenet" if imagenet is None else imagenet
-    base, pretrained = build_application(config.backbone, shape, config.alpha, use_imagenet)
+    wanted = builtin_source(config.weights) if imagenet is None or imagenet else None
+    base, loaded = build_application(config.backbone, shape, config.alpha, wanted == "imagenet")
+    pretrained = "imagenet" if loaded else ""
+    if wanted == PERSON_SOURCE:
+        pretrained = load_person_features(base, config)
     backbone = feature_extractor(base, shape)
     if not pretrained:
         set_bn_momentum(backbone, config.bn_momentum)
@@ -80,6 +90,27 @@ def build_detector(config: TrainConfig, imagenet: bool | None = None) -> tuple[A
     model = keras.Model(inputs, outputs, name=f"centernet_{config.backbone}")
     set_bn_momentum_outside_backbone(model, config.bn_momentum)
     return model, backbone, pretrained
+
+
+def builtin_source(weights: str | None) -> str | None:
+    """ "imagenet" or the converted person features when `weights` names one; None for files, keys, none."""
+    if weights == "imagenet":
+        return "imagenet"
+    return PERSON_SOURCE if is_source(weights) else None
+
+
+def load_person_features(base: Any, config: TrainConfig) -> str:
+    """Load the converted person features into the backbone; a missing or tampered weights package is a
+    logged fallback to random initialisation (returns ""), as an offline ImageNet download is."""
+    from modelopsx.errors import ModelError
+    from modelopsx.model.pretrained import load_into
+
+    check_fits(config.backbone, config.alpha)  # asked for the wrong architecture: an error, not a fallback
+    try:
+        return load_into(base).label
+    except ModelError as exc:
+        log.warning("no %s weights (%s): training from scratch", PERSON_SOURCE, exc)
+        return ""
 
 
 def set_bn_momentum_outside_backbone(model: Any, momentum: float) -> None:

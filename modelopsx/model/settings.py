@@ -10,7 +10,7 @@ import dataclasses
 from typing import Any
 
 from modelopsx.errors import ModelError
-from modelopsx.model.config import TrainConfig
+from modelopsx.model.config import TrainConfig, keep_weights_that_fit
 
 # Named settings a pipeline (and a sweep trial) may set, besides any TrainConfig field.
 NAMED_SETTINGS = (
@@ -30,7 +30,11 @@ PRESETS = ("default", "local", "cpu")
 
 def preset_config(preset: str) -> TrainConfig:
     """The model's own presets: "default" (GPU), "local" (quick CPU run), "cpu" (longer CPU run)."""
-    makers = {"default": TrainConfig, "local": TrainConfig.local_default, "cpu": TrainConfig.cpu_default}
+    makers = {
+        "default": TrainConfig.gpu_default,
+        "local": TrainConfig.local_default,
+        "cpu": TrainConfig.cpu_default,
+    }
     if preset not in makers:
         raise ModelError(f"unknown training preset {preset!r}", hint=f"use one of: {', '.join(PRESETS)}")
     return makers[preset]()
@@ -55,6 +59,7 @@ def train_config(
     values = preset_config(preset).to_json()
     chosen = {k: v for k, v in params.items() if v not in UNSET}
     chosen.update(overrides)
+    chosen = keep_weights_that_fit(values, chosen)
     height, width = values["input_size"]
     for key, value in chosen.items():
         if key == "input_height":

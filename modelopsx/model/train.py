@@ -102,14 +102,29 @@ def configure_runtime(config: TrainConfig) -> tuple[Any, list[str]]:
     import keras
     import tensorflow as tf
 
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    devices = tf.config.list_physical_devices("GPU")
+    gpus = [d.name for d in devices]
     keras.utils.set_random_seed(config.seed)
     if gpus:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+        capabilities = [
+            tf.config.experimental.get_device_details(d).get("compute_capability") for d in devices
+        ]
+        policy = precision_policy(config.precision, capabilities)
+        keras.mixed_precision.set_global_policy(policy)  # mixed_float16: compile() adds loss scaling
+        log.info("GPU precision %s (compute capability %s)", policy, capabilities)
         return tf.distribute.MirroredStrategy(), gpus
     keras.mixed_precision.set_global_policy("float32")
     tf.config.experimental.enable_op_determinism()
     return tf.distribute.get_strategy(), gpus
+
+
+def precision_policy(precision: str, capabilities: list[Any]) -> str:
+    """The Keras dtype policy on GPU: "auto" is bfloat16 when every GPU computes it natively (compute
+    capability 8.0 and up: Ampere, Hopper), else float16 with loss scaling."""
+    if precision != "auto":
+        return precision
+    native_bf16 = bool(capabilities) and all(c is not None and tuple(c) >= (8, 0) for c in capabilities)
+    return "mixed_bfloat16" if native_bf16 else "mixed_float16"
 
 
 def compile_model(model: Any, config: TrainConfig, base_lr: float, jit: bool) -> None:
@@ -303,9 +318,11 @@ def train_model(
     quiet: bool = True,
     resume: bool = False,
     weights_label: str | None = None,
+    extra_callbacks: list[Any] | None = None,
 ) -> TrainResult:
     """Train on split_dir/train, validate on split_dir/val, export MODEL_DIR (see the contract) to out_dir.
 
+    `extra_callbacks` (Keras callbacks) run after the project's own in every phase (e.g. a learning curve).
     `weights_label` names where `config.weights` came from (e.g. a registry model version, when the weights
     are a temporary download); model.json records it as `initial_weights`, or "imagenet" / "scratch".
     """
@@ -340,6 +357,8 @@ def train_model(
         max_boxes=config.max_boxes,
         augment=config.augment,
         max_angle=config.rotation_deg,
+        drop_remainder=config.fixed_batches and len(train_set.images) >= global_batch,
+        cache_images=config.cache_images,
     )
     val_ds = training_dataset(
         split_dir / "val",
@@ -350,7 +369,23 @@ def train_model(
         seed=config.seed,
         max_boxes=config.max_boxes,
     )
-    steps_per_epoch = config.steps_per_epoch or max(1, math.ceil(len(train_set.images) / global_batch))
+    val_steps = None
+    if config.fixed_batches:  # one shape for XLA: wrap validation around to whole batches
+        val_steps = max(1, math.ceil(len(val_set.images) / global_batch))
+        val_ds = training_dataset(
+            split_dir / "val",
+            global_batch,
+            config.input_size,
+            config.output_stride,
+            training=False,
+            seed=config.seed,
+            max_boxes=config.max_boxes,
+            wrap_to_full_batches=True,
+        )
+    full_batches = len(train_set.images) // global_batch if config.fixed_batches else 0
+    steps_per_epoch = config.steps_per_epoch or max(
+        1, full_batches or math.ceil(len(train_set.images) / global_batch)
+    )
     if config.steps_per_epoch:
         train_ds = train_ds.repeat()
 
@@ -361,21 +396,20 @@ def train_model(
             pretrained = bool(state.get("pretrained", False))
             initial_weights = str(state.get("initial_weights", "unknown"))
         else:
-            model, backbone, imagenet_loaded = build_detector(config)
+            model, backbone, builtin_loaded = build_detector(config)
             loaded = load_initial_weights(model, backbone, config.weights)
-            pretrained = loaded or imagenet_loaded
+            pretrained = loaded or bool(builtin_loaded)
             # Provenance says what was loaded, never what was asked for (offline, "imagenet" means scratch).
             initial_weights = (
-                (weights_label or str(config.weights))
-                if loaded
-                else ("imagenet" if imagenet_loaded else "scratch")
+                (weights_label or str(config.weights)) if loaded else (builtin_loaded or "scratch")
             )
     if not quiet:
         print(f"initial weights: {initial_weights}", flush=True)
 
     warmup_epochs = min(config.warmup_epochs, config.epochs - 1) if pretrained else 0
-    phases = [(0, warmup_epochs, False, config.learning_rate)] if warmup_epochs > 0 else []
-    tune_lr = config.learning_rate * (config.fine_tune_lr_factor if pretrained else 1.0)
+    base_lr = config.scaled_learning_rate(global_batch)
+    phases = [(0, warmup_epochs, False, base_lr)] if warmup_epochs > 0 else []
+    tune_lr = base_lr * (config.fine_tune_lr_factor if pretrained else 1.0)
     phases.append((warmup_epochs, config.epochs, True, tune_lr))
 
     initial_epoch = int(state["epoch"]) if state else 0
@@ -413,7 +447,8 @@ def train_model(
             epochs=last,
             initial_epoch=max(first, initial_epoch),
             steps_per_epoch=steps_per_epoch if config.steps_per_epoch else None,
-            callbacks=callbacks,
+            validation_steps=val_steps,
+            callbacks=callbacks + list(extra_callbacks or []),
             verbose=verbose,
             shuffle=False,
         )

@@ -32,8 +32,10 @@ def fetch_basin_weights(key_url: str, into: Path) -> Path:
 
 def load_initial_weights(model: Any, backbone: Any, weights: str | None) -> bool:
     """Load a weights file into the detector or its backbone. Returns True when weights were loaded."""
-    if weights is None or weights == "imagenet" or weights == "":
-        return False
+    from modelopsx.model.detector import builtin_source
+
+    if weights is None or weights == "" or builtin_source(weights) is not None:
+        return False  # no file to load: built-in sources are loaded when the backbone is built
     if weights.startswith(BASIN_SCHEME):
         with tempfile.TemporaryDirectory() as tmp:
             return load_weights_file(model, backbone, fetch_basin_weights(weights, Path(tmp)), weights)

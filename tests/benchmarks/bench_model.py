@@ -1,10 +1,12 @@
-"""Detector quality and speed on CPU (`make bench` or `python -m tests.benchmarks bench_model`).
+"""Detector quality on scenes no model trained on (`make bench` or `python -m tests.benchmarks bench_model`).
 
-Synthetic dataset (2,000 images, seed 0), split val/test 15% each; the default CPU configuration trains
-within its 10-minute budget; test-split ap50 / mr2_reasonable against the targets and against OpenCV's HOG
-people detector on the same split; training images/s; SavedModel latency per image at batch 1 and 16.
-This bench deliberately exceeds the usual ~5 minutes: the quality target is defined for a 10-minute training.
-MODELOPSX_BENCH_IMAGES / MODELOPSX_BENCH_TIME_LIMIT shrink it for a quick look.
+Each CPU preset trains on the synthetic data it is made for (local: the 600 scenes of a first `make run`;
+cpu: 2,000 scenes), split val/test 15% each. Every model, and OpenCV's HOG people detector beside them, is
+scored on the same held-out scenes of a seed no training used, at the score threshold each chose on its own
+validation split. For the local preset the held-out quality is also traced after every epoch: quality against
+training minutes. Ends with the SavedModel's latency per image at batch 1 and 16.
+
+MODELOPSX_BENCH_PRESETS (default "local,cpu") and MODELOPSX_BENCH_HELD_OUT (images, default 400) shrink it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-TARGET_AP50 = 0.85
-TARGET_MR2 = 0.25
+HELD_OUT_SEED = 7  # never a training seed: make run and the benches train on seed 0
+TRAIN_IMAGES = {"local": 600, "cpu": 2000}
+TARGETS = {
+    "local": {"ap50": 0.5, "mr2_reasonable": 0.45, "f1_over_hog": 0.1},
+    "cpu": {"ap50": 0.85, "mr2_reasonable": 0.25},
+}
+COLUMNS = ("ap50", "mr2_reasonable", "precision", "recall", "f1", "accuracy")
 
 
 def _latency(saved_model: Path, images: list[Path], batch: int, repeats: int) -> float:
@@ -31,79 +39,149 @@ def _latency(saved_model: Path, images: list[Path], batch: int, repeats: int) ->
     return (time.perf_counter() - started) / (repeats * batch)
 
 
+def _fmt(value: Any, width: int) -> str:
+    return f"{'n/a' if value is None else f'{value:.3f}':>{width}}"
+
+
+def held_out_curve(config: Any, val_dir: Path, held_out: Path) -> Any:
+    """A Keras callback: after each epoch, the in-memory model's held-out quality at the threshold chosen on
+    validation, against the training seconds so far (its own scoring time left out)."""
+    import keras
+
+    from modelopsx.evaluation.metrics import choose_score_threshold, evaluate_detections
+    from modelopsx.model.predict import predict_with_model
+
+    class Curve(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[tuple[int, float, dict[str, Any]]] = []
+            self.started: float | None = None
+            self.scoring = 0.0
+
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.started = self.started or time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            begin = time.perf_counter()
+            trained = begin - (self.started or begin) - self.scoring
+            val, _ = predict_with_model(self.model, config, val_dir, batch_size=16)
+            threshold = float(choose_score_threshold(val_dir, val))
+            dets, _ = predict_with_model(self.model, config, held_out, batch_size=16)
+            metrics = evaluate_detections(held_out, dets, score_threshold=threshold).metrics
+            self.scoring += time.perf_counter() - begin
+            self.rows.append((epoch + 1, trained, metrics))
+
+    return Curve()
+
+
+def _hog(val_dir: Path, held_out: Path) -> dict[str, Any]:
+    from modelopsx.evaluation.metrics import choose_score_threshold, evaluate_detections
+    from modelopsx.model.predict import predict_dataset
+
+    threshold = float(choose_score_threshold(val_dir, predict_dataset(Path("hog"), val_dir)))
+    return evaluate_detections(
+        held_out, predict_dataset(Path("hog"), held_out), score_threshold=threshold
+    ).metrics
+
+
 def main() -> None:
     from modelopsx.data.split import split_dataset
     from modelopsx.data.synth import generate_synthetic
     from modelopsx.evaluation.metrics import evaluate_detections
-    from modelopsx.model.config import TrainConfig
-    from modelopsx.model.hog import HOG_THRESHOLD
     from modelopsx.model.predict import predict_dataset
+    from modelopsx.model.settings import preset_config
     from modelopsx.model.train import train_model
 
-    n_images = int(os.environ.get("MODELOPSX_BENCH_IMAGES", "2000"))
-    config = TrainConfig.cpu_default()
-    if os.environ.get("MODELOPSX_BENCH_TIME_LIMIT"):
-        config.time_limit_s = float(os.environ["MODELOPSX_BENCH_TIME_LIMIT"])
+    presets = [p.strip() for p in os.environ.get("MODELOPSX_BENCH_PRESETS", "local,cpu").split(",") if p]
+    n_held_out = int(os.environ.get("MODELOPSX_BENCH_HELD_OUT", "400"))
+    rows: list[tuple[str, dict[str, Any], str]] = []
+    curve_rows: list[tuple[int, float, dict[str, Any]]] = []
+    latency = None
     with tempfile.TemporaryDirectory(prefix="bench-model-") as tmp:
         root = Path(tmp)
-        generate_synthetic(root / "synthetic", n_images, seed=0)
-        counts = split_dataset(root / "synthetic", root / "split", val=0.15, test=0.15)["counts"]
+        held_out = root / "held-out"
+        generate_synthetic(held_out, n_held_out, seed=HELD_OUT_SEED)
         print(
-            f"dataset: {n_images} synthetic images, split "
-            + ", ".join(f"{k} {v['images']}" for k, v in counts.items()),
+            f"held-out: {n_held_out} synthetic scenes of seed {HELD_OUT_SEED} (no training uses it)",
             flush=True,
         )
+        hog_by_split: dict[int, dict[str, Any]] = {}
+        for preset in presets:
+            n_train = TRAIN_IMAGES[preset]
+            data = root / f"data-{n_train}"
+            if not data.exists():
+                generate_synthetic(data / "synthetic", n_train, seed=0)
+                split_dataset(data / "synthetic", data / "split", val=0.15, test=0.15)
+            config = preset_config(preset)
+            print(
+                f"\n[{preset}] {n_train} scenes (seed 0); {config.backbone} alpha {config.alpha}, input "
+                f"{config.input_size[0]}x{config.input_size[1]}, {config.epochs} epochs, "
+                f"weights {config.weights}",
+                flush=True,
+            )
+            curve = held_out_curve(config, data / "split" / "val", held_out) if preset == "local" else None
+            result = train_model(
+                data / "split",
+                root / f"model-{preset}",
+                config,
+                quiet=True,
+                extra_callbacks=[curve] if curve else None,
+            )
+            detections = predict_dataset(root / f"model-{preset}", held_out)
+            metrics = evaluate_detections(
+                held_out, detections, score_threshold=result.score_threshold
+            ).metrics
+            train_s = result.train_seconds - (curve.scoring if curve else 0.0)
+            rows.append(
+                (preset, metrics, f"{train_s:6.0f}s {result.epochs_run:>3} ep  {result.initial_weights[:28]}")
+            )
+            if curve is not None:
+                curve_rows = curve.rows
+            if n_train not in hog_by_split:
+                hog_by_split[n_train] = _hog(data / "split" / "val", held_out)
+            if latency is None:
+                images = sorted((held_out / "images").iterdir())
+                saved = root / f"model-{preset}" / "saved_model"
+                latency = (_latency(saved, images, 1, 20), _latency(saved, images, 16, 4))
+        hog = next(iter(hog_by_split.values()))
+
+    print(f"\nheld-out quality (seed {HELD_OUT_SEED}, each at its validation threshold)")
+    print(f"{'':10}" + "".join(f"{c[:9]:>10}" for c in COLUMNS) + "   training")
+    for name, metrics, note in [*rows, ("hog", hog, "")]:
+        print(f"{name:10}" + "".join(_fmt(metrics.get(c), 10) for c in COLUMNS) + f"   {note}")
+    hog_f1 = hog.get("f1") or 0.0
+    for name, metrics, _ in rows:
+        target = TARGETS[name]
+        ap50, mr2, f1 = metrics.get("ap50") or 0.0, metrics.get("mr2_reasonable"), metrics.get("f1") or 0.0
+        mr2 = 1.0 if mr2 is None else mr2
+        want_ap50, want_mr2 = target["ap50"], target["mr2_reasonable"]
+        checks = [
+            f"ap50 {ap50:.3f} >= {want_ap50}: {'PASS' if ap50 >= want_ap50 else 'MISS'}",
+            f"MR-2 {mr2:.3f} <= {want_mr2}: {'PASS' if mr2 <= want_mr2 else 'MISS'}",
+        ]
+        if "f1_over_hog" in target:
+            need = hog_f1 + target["f1_over_hog"]
+            checks.append(
+                f"f1 {f1:.3f} >= hog {hog_f1:.3f} + {target['f1_over_hog']}: "
+                + ("PASS" if f1 >= need else "MISS")
+            )
+        print(f"targets [{name}]: " + "; ".join(checks))
+    if curve_rows:
+        print("\nlocal preset: held-out quality against training minutes")
         print(
-            f"config: {config.backbone} alpha {config.alpha}, input {config.input_size}, stride "
-            f"{config.output_stride}, batch {config.batch_size}, budget {config.time_limit_s}s",
-            flush=True,
+            f"{'epoch':>6}{'minutes':>9}" + "".join(f"{c[:9]:>10}" for c in ("ap50", "mr2_reasonable", "f1"))
         )
-
-        result = train_model(root / "split", root / "model", config, quiet=False)
-        test = root / "split" / "test"
-        started = time.perf_counter()
-        detections = predict_dataset(root / "model", test)
-        predict_seconds = time.perf_counter() - started
-        model_eval = evaluate_detections(test, detections, score_threshold=result.score_threshold).metrics
-
-        started = time.perf_counter()
-        hog_detections = predict_dataset(Path("hog"), test)
-        hog_seconds = time.perf_counter() - started
-        hog_eval = evaluate_detections(test, hog_detections, score_threshold=HOG_THRESHOLD).metrics
-
-        test_images = sorted((test / "images").iterdir())
-        saved = root / "model" / "saved_model"
-        latency_1 = _latency(saved, test_images, 1, 20)
-        latency_16 = _latency(saved, test_images, 16, 4)
-
-    n_test = counts["test"]["images"]
-    ap50, mr2 = model_eval["ap50"] or 0.0, model_eval["mr2_reasonable"]
-    mr2_value = 1.0 if mr2 is None else mr2
-    print(
-        f"\ntraining: {result.epochs_run} epochs in {result.train_seconds:.0f}s "
-        f"({result.images_per_second:.1f} images/s), threshold {result.score_threshold:.3f} "
-        "(max F1 on val)"
-    )
-    print(f"{'':16}{'ap50':>8}{'mr2_reas':>10}{'ap':>8}{'precision':>11}{'recall':>8}{'s/image':>9}")
-    rows = (("detector", model_eval, predict_seconds), ("hog baseline", hog_eval, hog_seconds))
-    for name, metrics, seconds in rows:
-        cells = [metrics.get(k) for k in ("ap50", "mr2_reasonable", "ap", "precision", "recall")]
-        shown = "".join(
-            f"{'n/a' if v is None else f'{v:.3f}':>{w}}"
-            for v, w in zip(cells, (8, 10, 8, 11, 8), strict=True)
+        for epoch, seconds, metrics in curve_rows:
+            print(
+                f"{epoch:>6}{seconds / 60:>9.1f}"
+                + "".join(_fmt(metrics.get(c), 10) for c in ("ap50", "mr2_reasonable", "f1"))
+            )
+    if latency:
+        one, sixteen = latency
+        print(
+            f"\nSavedModel latency ({rows[0][0]} preset): batch 1 {one * 1000:.1f} ms/image, batch 16 "
+            f"{sixteen * 1000:.1f} ms/image (batching speed-up {one / sixteen:.1f}x)"
         )
-        print(f"{name:16}{shown}{seconds / n_test:9.3f}")
-    hog_ap50 = hog_eval["ap50"] or 0.0
-    print(f"ap50 ratio detector/hog: {ap50 / hog_ap50:.1f}x" if hog_ap50 else "hog ap50 is 0")
-    print(
-        f"targets: ap50 >= {TARGET_AP50}: {'PASS' if ap50 >= TARGET_AP50 else 'MISS'}; "
-        f"mr2_reasonable <= {TARGET_MR2}: {'PASS' if mr2_value <= TARGET_MR2 else 'MISS'}; "
-        f"training within 600s: {'PASS' if result.train_seconds <= 600 else 'MISS'}"
-    )
-    print(
-        f"SavedModel latency: batch 1 {latency_1 * 1000:.1f} ms/image, batch 16 {latency_16 * 1000:.1f} "
-        f"ms/image (batching speed-up {latency_1 / latency_16:.1f}x)"
-    )
 
 
 if __name__ == "__main__":
