@@ -158,8 +158,6 @@ class FsStore:
         except BaseException:
             self.root_lock.release()
             raise
-        if self.quarantine.entries:
-            log.warning("%s", self.quarantine.summary())
 
     def close(self) -> None:
         """Release the root for another process; this store must not be used afterwards."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +60,18 @@ def _upload_with_parts(s3: Any, key: str, parts: list[bytes]) -> tuple[str, list
     upload = str(s3.create_multipart_upload(Bucket=BASIN_STORE, Key=key)["UploadId"])
     listed = []
     for number, body in enumerate(parts, start=1):
-        etag = s3.upload_part(Bucket=BASIN_STORE, Key=key, UploadId=upload, PartNumber=number, Body=body)["ETag"]
-        listed.append({"PartNumber": number, "ETag": etag})
+        sent = s3.upload_part(Bucket=BASIN_STORE, Key=key, UploadId=upload, PartNumber=number, Body=body)
+        listed.append({"PartNumber": number, "ETag": sent["ETag"]})
     return upload, listed
 
 
 def _complete(s3: Any, key: str, upload: str, parts: list[dict[str, Any]]) -> Callable[[], Any]:
-    return lambda: s3.complete_multipart_upload(
-        Bucket=BASIN_STORE, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+    return partial(
+        s3.complete_multipart_upload,
+        Bucket=BASIN_STORE,
+        Key=key,
+        UploadId=upload,
+        MultipartUpload={"Parts": parts},
     )
 
 
@@ -92,7 +97,7 @@ def test_complete_against_abort_has_one_winner(s3: Any) -> None:
         key = f"complete-abort/{trial}"
         parts = [os.urandom(PART), os.urandom(PART)]
         upload, listed = _upload_with_parts(s3, key, parts)
-        abort = lambda: s3.abort_multipart_upload(Bucket=BASIN_STORE, Key=key, UploadId=upload)  # noqa: E731
+        abort = partial(s3.abort_multipart_upload, Bucket=BASIN_STORE, Key=key, UploadId=upload)
         completed, aborted = _race(_complete(s3, key, upload, listed), abort)
         assert sorted([completed, aborted]) in (
             [(200, ""), (404, "NoSuchUpload")],  # Complete won
@@ -111,8 +116,8 @@ def test_upload_part_against_complete_has_one_winner(s3: Any) -> None:
         parts = [os.urandom(PART), os.urandom(PART)]
         upload, listed = _upload_with_parts(s3, key, parts)
         replacement = os.urandom(PART)
-        resend = lambda: s3.upload_part(  # noqa: E731
-            Bucket=BASIN_STORE, Key=key, UploadId=upload, PartNumber=1, Body=replacement
+        resend = partial(
+            s3.upload_part, Bucket=BASIN_STORE, Key=key, UploadId=upload, PartNumber=1, Body=replacement
         )
         completed, uploaded = _race(_complete(s3, key, upload, listed), resend)
         assert (completed, uploaded) in (

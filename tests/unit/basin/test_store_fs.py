@@ -150,7 +150,7 @@ def test_a_second_store_on_the_root_is_refused_and_cleans_nothing(store: FsStore
         (lambda text: "{}", "names no key"),
         (lambda text: "[1, 2]", "not a JSON object"),
         (lambda text: json.dumps({**json.loads(text), "size": "many"}), "no valid size"),
-        (lambda text: json.dumps({**json.loads(text), "data_file": "../../x.data"}), "no data file of its own"),
+        (lambda text: json.dumps({**json.loads(text), "data_file": "../x.data"}), "no data file of its own"),
         (lambda text: json.dumps({**json.loads(text), "key": "other"}), "another key's name"),
     ],
 )
