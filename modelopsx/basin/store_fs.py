@@ -76,6 +76,9 @@ def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+_DATA_NAME = re.compile(r"[0-9a-f]{64}\.[0-9a-f]+\.data")  # <key hash>.<token>.data, never a path
+
+
 class DamagedRecord(ValueError):
     """An object's sidecar that cannot be trusted; the message says what is wrong with it."""
 
@@ -109,7 +112,7 @@ def read_record(path: Path) -> ObjectMeta:
     if not (has("cid", str) and has("content_type", str) and has("last_modified", (int, float))):
         raise DamagedRecord("the record lacks its cid, content type or time", key)
     data_file = raw.get("data_file")
-    if not isinstance(data_file, str) or not re.fullmatch(rf"{kh}\.[0-9a-f]+\.data", data_file):
+    if not (isinstance(data_file, str) and data_file.startswith(kh) and _DATA_NAME.fullmatch(data_file)):
         raise DamagedRecord("the record names no data file of its own", key)
     metadata = raw.get("metadata", {})
     if not isinstance(metadata, dict) or not all(
@@ -171,9 +174,9 @@ class FsStore:
         """Index a store's objects; quarantine every file that cannot be accounted for."""
         info: dict[str, ListedObject] = {}
         objects = self._bucket_dir(bucket) / "objects"
-        referenced: set[Path] = set()
+        referenced: set[str] = set()  # data file names (unique: each starts with its key's hash)
         damaged: list[tuple[Path, DamagedRecord]] = []
-        for meta_path in sorted(objects.glob("*/*.json")):
+        for meta_path in objects.glob("*/*.json"):
             try:
                 meta = read_record(meta_path)
                 data = meta_path.parent / meta.data_file
@@ -188,11 +191,11 @@ class FsStore:
             except DamagedRecord as exc:
                 damaged.append((meta_path, exc))
                 continue
-            referenced.add(data)
+            referenced.add(meta.data_file)
             info[meta.key] = ListedObject(meta.key, meta.size, meta.cid, meta.last_modified)
         unaccounted: dict[Path, list[Path]] = {}  # sidecar path -> its key's data files no record names
-        for data_path in sorted(objects.glob("*/*.data")):
-            if data_path not in referenced:
+        for data_path in objects.glob("*/*.data"):
+            if data_path.name not in referenced:
                 kh = data_path.name.split(".", 1)[0]
                 unaccounted.setdefault(data_path.parent / f"{kh}.json", []).append(data_path)
         for meta_path, problem in damaged:
