@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs, quote, unquote_to_bytes
 
 import blake3
@@ -64,6 +64,16 @@ def insufficient_storage(needed: int | None = None, free: int | None = None) -> 
         f"the disk that holds the Basin emulator's data is full{detail}; nothing was stored. Free space on "
         "it (or give the emulator a --root with room) and send the request again",
     )
+
+
+def _write_all(fh: BinaryIO, block: bytes) -> None:
+    """Write every byte: an unbuffered write may take only part of a block (a disk filling up)."""
+    view = memoryview(block)
+    while view:
+        written = fh.write(view)
+        if not written:  # a regular file that takes no byte has no room left
+            raise OSError(errno.ENOSPC, "no space left on device")
+        view = view[written:]
 
 
 def _size_text(n: int) -> str:
@@ -255,15 +265,18 @@ class _Handler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except OSError as exc:
-            if exc.errno not in _DISK_FULL:
-                log.exception("unexpected error handling %s %s", self.command, self.path)
-                self._send_error(S3Error(500, "InternalError", f"emulator error: {type(exc).__name__}"))
-            else:
+            if exc.errno in _DISK_FULL:
                 self._send_error(insufficient_storage())
-        except Exception as exc:  # a bug must still answer in S3 form, or clients hang and retry blindly
-            log.exception("unexpected error handling %s %s", self.command, self.path)
-            self._send_error(S3Error(500, "InternalError", f"emulator error: {type(exc).__name__}"))
+            else:
+                self._internal_error(exc)
+        except Exception as exc:
+            self._internal_error(exc)
         self._settle_body()
+
+    def _internal_error(self, exc: Exception) -> None:
+        """A bug must still answer in S3 form, or clients hang and retry blindly."""
+        log.exception("unexpected error handling %s %s", self.command, self.path)
+        self._send_error(S3Error(500, "InternalError", f"emulator error: {type(exc).__name__}"))
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -386,7 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
         disk_full = False
         try:
             blocks, trailers = self._body_blocks()
-            with tmp.open("wb") as fh:
+            with tmp.open("wb", buffering=0) as fh:  # unbuffered: a full disk shows at the write that hit it
                 for block in blocks:
                     size += len(block)
                     if size > max_size:
@@ -395,7 +408,7 @@ class _Handler(BaseHTTPRequestHandler):
                     if disk_full:  # read the rest so the client gets the answer, not a reset connection
                         continue
                     try:
-                        fh.write(block)
+                        _write_all(fh, block)
                     except OSError as exc:
                         if exc.errno not in _DISK_FULL:
                             raise
