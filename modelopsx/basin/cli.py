@@ -10,6 +10,8 @@ import typer
 
 from modelopsx.errors import UserError
 
+_QUARANTINE_LINES = 10  # quarantined objects named one per line at start; the rest are in report.json
+
 basin_app = typer.Typer(
     name="basin", help="Basin object storage: run the local emulator.", no_args_is_help=True
 )
@@ -135,6 +137,7 @@ def serve(
     try:
         emulator.start()
     except OSError as exc:
+        emulator.stop()
         raise UserError(
             f"cannot listen on {host}:{port}: {exc.strerror}",
             hint="another process may hold the port; pick another with --port, or 0",
@@ -156,6 +159,14 @@ def serve(
             "give --access-key and --secret-key to require signed requests",
             err=True,
         )
+    quarantine = emulator.quarantine
+    if quarantine.entries:
+        typer.echo(f"WARNING: {quarantine.summary()}", err=True)
+        for entry in quarantine.entries[:_QUARANTINE_LINES]:
+            key = repr(entry.key) if entry.key is not None else "(key unknown)"
+            typer.echo(f"  {entry.store} {key}: {entry.reason}", err=True)
+        if len(quarantine.entries) > _QUARANTINE_LINES:
+            typer.echo(f"  ... and {len(quarantine.entries) - _QUARANTINE_LINES} more", err=True)
     uploads, freed = emulator.abandoned_uploads_removed
     if uploads:
         typer.echo(

@@ -193,6 +193,44 @@ def list_multipart_uploads_xml(bucket: str, prefix: str, uploads: list[PendingUp
     return _doc(root)
 
 
+@dataclass(frozen=True)
+class UploadedPart:
+    """A part received for a multipart upload in progress."""
+
+    number: int
+    etag: str  # MD5 hex, as S3 gives a part's ETag
+    size: int
+    last_modified: float
+
+
+def list_parts_xml(
+    bucket: str, key: str, upload_id: str, parts: list[UploadedPart], marker: int, max_parts: int
+) -> bytes:
+    """ListPartsResult: the parts numbered above `marker`, at most `max_parts`, paginated as S3 does."""
+    after = [p for p in parts if p.number > marker]
+    page = after[:max_parts]
+    root = ET.Element("ListPartsResult", xmlns=S3_NS)
+    _sub(root, "Bucket", bucket)
+    _sub(root, "Key", key)
+    _sub(root, "UploadId", upload_id)
+    for role in ("Initiator", "Owner"):
+        el = _sub(root, role)
+        _sub(el, "ID", "basin")
+        _sub(el, "DisplayName", "basin")
+    _sub(root, "StorageClass", "STANDARD")
+    _sub(root, "PartNumberMarker", marker)
+    _sub(root, "NextPartNumberMarker", page[-1].number if page else marker)
+    _sub(root, "MaxParts", max_parts)
+    _sub(root, "IsTruncated", "true" if len(after) > len(page) else "false")
+    for part in page:
+        el = _sub(root, "Part")
+        _sub(el, "PartNumber", part.number)
+        _sub(el, "LastModified", iso8601(part.last_modified))
+        _sub(el, "ETag", f'"{part.etag}"')
+        _sub(el, "Size", part.size)
+    return _doc(root)
+
+
 def parse_decimal(text: str | None, what: str, status: int = 400, code: str = "InvalidArgument") -> int:
     """Like `decimal_or_none`, but an S3Error that names the field when the text is not a number."""
     value = decimal_or_none(text)

@@ -12,10 +12,12 @@ truncated bodies, latency) serves reliability tests.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import re
 import secrets
+import shutil
 import socket
 import threading
 import time
@@ -23,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs, quote, unquote_to_bytes
 
 import blake3
@@ -32,6 +34,7 @@ from modelopsx.basin import s3xml
 from modelopsx.basin.faults import FAULT_KINDS, EmulatorStats, FaultInjector
 from modelopsx.basin.numbers import decimal_or_none
 from modelopsx.basin.payload import BLOCK, Checksums, iter_aws_chunked, iter_exact, iter_http_chunked
+from modelopsx.basin.quarantine import Quarantine
 from modelopsx.basin.s3xml import S3Error, parse_decimal
 from modelopsx.basin.sigv4 import SigningContext, SigV4Verifier
 from modelopsx.basin.store_fs import OWNER_ADDRESS, PLAIN_ALIAS, FsStore, ObjectMeta, key_exists
@@ -49,6 +52,28 @@ _DRAIN_LIMIT = 1 << 20
 _RANGE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})")
 _WRITE_METHODS = {"PUT", "POST", "DELETE"}
 _STORED_HEADERS = ("content-type",)
+# A write that fails for want of space is the operator's to fix: answered 507, which clients do not retry.
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def insufficient_storage(needed: int | None = None, free: int | None = None) -> S3Error:
+    detail = f" ({_size_text(needed)} needed, {_size_text(free)} free)" if needed is not None and free else ""
+    return S3Error(
+        507,
+        "InsufficientStorage",
+        f"the disk that holds the Basin emulator's data is full{detail}; nothing was stored. Free space on "
+        "it (or give the emulator a --root with room) and send the request again",
+    )
+
+
+def _write_all(fh: BinaryIO, block: bytes) -> None:
+    """Write every byte: an unbuffered write may take only part of a block (a disk filling up)."""
+    view = memoryview(block)
+    while view:
+        written = fh.write(view)
+        if not written:  # a regular file that takes no byte has no room left
+            raise OSError(errno.ENOSPC, "no space left on device")
+        view = view[written:]
 
 
 def _size_text(n: int) -> str:
@@ -113,7 +138,7 @@ def classify(method: str, bucket: str, key: str, query: dict[str, list[str]]) ->
             return "UploadPart"
         return "PutObject" if not query else "Unsupported"
     if method == "GET":
-        return "Unsupported" if "uploadId" in query else "GetObject"
+        return "ListParts" if "uploadId" in query else "GetObject"
     if method == "HEAD":
         return "HeadObject"
     if method == "DELETE":
@@ -205,6 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.bucket, self.key = emu.resolve_store(bucket), key
         operation = classify(self.command, bucket, key, self.query)
+        if operation == "UploadPart" and "x-amz-copy-source" in self.hdrs:
+            operation = "UploadPartCopy"
         emu.stats.count_request(operation)
         if emu.latency_ms > 0:
             time.sleep(emu.latency_ms / 1000)
@@ -237,10 +264,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(err)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
-        except Exception as exc:  # a bug must still answer in S3 form, or clients hang and retry blindly
-            log.exception("unexpected error handling %s %s", self.command, self.path)
-            self._send_error(S3Error(500, "InternalError", f"emulator error: {type(exc).__name__}"))
+        except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                self._send_error(insufficient_storage())
+            else:
+                self._internal_error(exc)
+        except Exception as exc:
+            self._internal_error(exc)
         self._settle_body()
+
+    def _internal_error(self, exc: Exception) -> None:
+        """A bug must still answer in S3 form, or clients hang and retry blindly."""
+        log.exception("unexpected error handling %s %s", self.command, self.path)
+        self._send_error(S3Error(500, "InternalError", f"emulator error: {type(exc).__name__}"))
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -350,23 +386,40 @@ class _Handler(BaseHTTPRequestHandler):
         """Stream the body to a temp file -> (path, size, digest); checksums verified, no debris left.
         The digest is the CID, or for a multipart part the MD5 hex that S3 clients expect as its ETag."""
         emu = self.server.emulator
+        declared_size = self._declared_size()
+        if declared_size is not None:  # refused before the client sends a byte (Expect: 100-continue)
+            free = shutil.disk_usage(emu.store.tmp).free
+            if declared_size > free:
+                raise insufficient_storage(declared_size, free)
         tmp = emu.store.new_temp()
         payload_hash = (self.hdrs.get("x-amz-content-sha256") or [""])[0]
         checks = Checksums(self.hdrs, payload_hash)
         digest: Any = hashlib.md5(usedforsecurity=False) if part else blake3.blake3()
         size = 0
+        disk_full = False
         try:
             blocks, trailers = self._body_blocks()
-            with tmp.open("wb") as fh:
+            with tmp.open("wb", buffering=0) as fh:  # unbuffered: a full disk shows at the write that hit it
                 for block in blocks:
                     size += len(block)
                     if size > max_size:
                         self.close_connection = True
                         self._check_size(size)
-                    fh.write(block)
+                    if disk_full:  # read the rest so the client gets the answer, not a reset connection
+                        continue
+                    try:
+                        _write_all(fh, block)
+                    except OSError as exc:
+                        if exc.errno not in _DISK_FULL:
+                            raise
+                        disk_full = True
+                        fh.truncate(0)  # give the space back to the other writers at once
+                        continue
                     digest.update(block)
                     checks.update(block)
             self.body_state = "consumed"
+            if disk_full:
+                raise insufficient_storage()
             emu.stats.add_bytes(received=size)
             declared = self._declared_size()
             if declared is not None and declared != size:
@@ -522,7 +575,7 @@ class _Handler(BaseHTTPRequestHandler):
         if if_none_match not in ("", "*"):
             raise S3Error(501, "NotImplemented", "If-None-Match on PUT supports only '*'")
         if emu.store.exists(self.bucket, self.key):  # early answer; the commit below is the real guard
-            raise key_exists(self.bucket, self.key)
+            raise self._taken()
         declared_cid = self._declared_cid()
         tmp, size, cid = self._receive_body(emu.max_object_size)
         try:
@@ -533,20 +586,26 @@ class _Handler(BaseHTTPRequestHandler):
                     f"declared x-amz-meta-cid {declared_cid} does not match the content's CID {cid}",
                 )
             content_type = (self.hdrs.get("content-type") or ["binary/octet-stream"])[0]
-            emu.store.commit(self.bucket, self.key, tmp, size, cid, content_type, self._user_metadata())
+            self._commit(tmp, size, cid, content_type, self._user_metadata())
         finally:
             tmp.unlink(missing_ok=True)
         self._send(200, headers=[("ETag", self._etag(cid)), ("x-amz-meta-cid", cid)])
 
     def _op_HeadObject(self) -> None:
         meta = self.server.emulator.store.head(self.bucket, self.key)
-        self._check_conditions(meta)
+        if self._not_modified(meta):
+            self._start(304, [("ETag", self._etag(meta.cid))], 0)
+            return
         self._start(200, self._object_headers(meta, with_metadata=False), meta.size)
 
-    def _check_conditions(self, meta: ObjectMeta) -> None:
+    def _not_modified(self, meta: ObjectMeta) -> bool:
+        """Conditional read headers, as S3 applies them: If-Match failing is 412; If-None-Match
+        matching (the ETag, or * for any object) means the client's copy is current: 304."""
         if_match = (self.hdrs.get("if-match") or [""])[0]
         if if_match and if_match.strip() not in ("*", self._etag(meta.cid), meta.cid):
             raise S3Error(412, "PreconditionFailed", "If-Match does not match the object's ETag")
+        if_none_match = (self.hdrs.get("if-none-match") or [""])[0].strip()
+        return bool(if_none_match) and if_none_match in ("*", self._etag(meta.cid), meta.cid)
 
     def _parse_range(self, size: int) -> tuple[int, int] | None:
         header = (self.hdrs.get("range") or [""])[0].strip()
@@ -572,9 +631,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _op_GetObject(self) -> None:
         emu = self.server.emulator
         meta = emu.store.head(self.bucket, self.key)
-        self._check_conditions(meta)
-        if_none_match = (self.hdrs.get("if-none-match") or [""])[0].strip()
-        if if_none_match and if_none_match in ("*", self._etag(meta.cid), meta.cid):
+        if self._not_modified(meta):
             self._start(304, [("ETag", self._etag(meta.cid))], 0)
             return
         try:
@@ -615,6 +672,26 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 self._drop()
 
+    def _taken(self) -> S3Error:
+        """The answer to a write on a stored key: 412 when the client made it conditional on absence
+        (`If-None-Match: *`, as S3 answers), else Basin's 409 KeyExists."""
+        if (self.hdrs.get("if-none-match") or [""])[0].strip() == "*":
+            return S3Error(
+                412,
+                "PreconditionFailed",
+                f"If-None-Match: * failed: {self.key!r} is already stored",
+                f"/{self.bucket}/{self.key}",
+            )
+        return key_exists(self.bucket, self.key)
+
+    def _commit(self, tmp: Path, size: int, cid: str, content_type: str, metadata: dict[str, str]) -> None:
+        try:
+            self.server.emulator.store.commit(self.bucket, self.key, tmp, size, cid, content_type, metadata)
+        except S3Error as err:
+            if err.code == "KeyExists":  # another writer committed the key first
+                raise self._taken() from None
+            raise
+
     def _op_DeleteObject(self) -> None:
         self.server.emulator.store.delete(self.bucket, self.key)
         self._send(204)
@@ -638,44 +715,83 @@ class _Handler(BaseHTTPRequestHandler):
         number = decimal_or_none(self.query["partNumber"][0])
         if number is None or not 1 <= number <= 10_000:
             raise S3Error(400, "InvalidArgument", "partNumber must be an integer between 1 and 10000")
-        emu.store.upload_info(self.bucket, self.key, upload_id)
+        emu.store.upload_info(self.bucket, self.key, upload_id)  # early answer, before the body is read
         self._check_size(self._declared_size())
         tmp, _, md5_hex = self._receive_body(emu.max_object_size, part=True)
         try:
-            emu.store.save_part(upload_id, number, tmp, md5_hex)
+            with emu.store.upload_lock(upload_id):  # the upload may have been completed or aborted meanwhile
+                emu.store.upload_info(self.bucket, self.key, upload_id)
+                emu.store.save_part(upload_id, number, tmp, md5_hex)
         finally:
             tmp.unlink(missing_ok=True)
         self._send(200, headers=[("ETag", f'"{md5_hex}"')])
 
+    def _op_UploadPartCopy(self) -> None:
+        raise S3Error(
+            501,
+            "NotImplemented",
+            "UploadPartCopy is not part of the Basin S3 subset (nor is CopyObject): download the source and "
+            "upload its bytes",
+        )
+
+    def _op_ListParts(self) -> None:
+        emu = self.server.emulator
+        emu.store.require_bucket(self.bucket)
+        upload_id = self.query["uploadId"][0]
+        max_parts = parse_decimal((self.query.get("max-parts") or ["1000"])[0], "max-parts")
+        marker = parse_decimal((self.query.get("part-number-marker") or ["0"])[0], "part-number-marker")
+        parts = emu.store.list_parts(self.bucket, self.key, upload_id)
+        body = s3xml.list_parts_xml(self.bucket, self.key, upload_id, parts, marker, min(max_parts, 1000))
+        self._send(200, body)
+
     def _op_AbortMultipartUpload(self) -> None:
         emu = self.server.emulator
         upload_id = self.query["uploadId"][0]
-        emu.store.upload_info(self.bucket, self.key, upload_id)
-        emu.store.remove_upload(upload_id)
+        with emu.store.upload_lock(upload_id):  # after a Complete that holds it, the upload is gone: 404
+            emu.store.upload_info(self.bucket, self.key, upload_id)
+            emu.store.remove_upload(upload_id)
         self._send(204)
 
     def _op_CompleteMultipartUpload(self) -> None:
         emu = self.server.emulator
         upload_id = self.query["uploadId"][0]
-        info = emu.store.upload_info(self.bucket, self.key, upload_id)
+        emu.store.upload_info(self.bucket, self.key, upload_id)  # early answer, before the body is read
         parts = s3xml.parse_complete_multipart(self._read_small_body())
         numbers = [n for n, _ in parts]
         if numbers != sorted(set(numbers)):
             raise S3Error(400, "InvalidPartOrder", "parts must be listed once each, in ascending order")
+        # Held from the checks to the removal: a racing Complete, Abort or part sees the upload whole or gone.
+        with emu.store.upload_lock(upload_id):
+            info = emu.store.upload_info(self.bucket, self.key, upload_id)
+            cid = self._assemble(upload_id, info, parts)
+            emu.store.remove_upload(upload_id)
+        location = f"{emu.endpoint}/{self.bucket}/{quote(self.key)}"
+        self._send(
+            200,
+            s3xml.complete_multipart_xml(location, self.bucket, self.key, cid),
+            headers=[("x-amz-meta-cid", cid)],
+        )
+
+    def _assemble(self, upload_id: str, info: dict, parts: list[tuple[int, str]]) -> str:
+        """Concatenate the listed parts into the object and commit it; its CID."""
+        store = self.server.emulator.store
         total = 0
         for number, etag in parts:
-            if emu.store.part_etag(upload_id, number) != etag:
+            if store.part_etag(upload_id, number) != etag:
                 raise S3Error(400, "InvalidPart", f"part {number} was not uploaded or its ETag differs")
-            total += emu.store.part_path(upload_id, number).stat().st_size
+            total += store.part_path(upload_id, number).stat().st_size
         self._check_size(total)
-        if emu.store.exists(self.bucket, self.key):
-            raise key_exists(self.bucket, self.key)
-        tmp = emu.store.new_temp()
+        if store.exists(self.bucket, self.key):
+            raise self._taken()
+        free = shutil.disk_usage(store.tmp).free
+        if total > free:
+            raise insufficient_storage(total, free)
+        tmp = store.new_temp()
         hasher = blake3.blake3()
         try:
             with tmp.open("wb") as out:
                 for number, _ in parts:
-                    with emu.store.part_path(upload_id, number).open("rb") as part:
+                    with store.part_path(upload_id, number).open("rb") as part:
                         while block := part.read(BLOCK):
                             out.write(block)
                             hasher.update(block)
@@ -687,16 +803,10 @@ class _Handler(BaseHTTPRequestHandler):
                     "BadDigest",
                     f"declared x-amz-meta-cid {declared} does not match the content's CID {cid}",
                 )
-            emu.store.commit(self.bucket, self.key, tmp, total, cid, info["content_type"], info["metadata"])
+            self._commit(tmp, total, cid, info["content_type"], info["metadata"])
         finally:
             tmp.unlink(missing_ok=True)
-        emu.store.remove_upload(upload_id)
-        location = f"{emu.endpoint}/{self.bucket}/{quote(self.key)}"
-        self._send(
-            200,
-            s3xml.complete_multipart_xml(location, self.bucket, self.key, cid),
-            headers=[("x-amz-meta-cid", cid)],
-        )
+        return cid
 
 
 class BasinEmulator:
@@ -747,10 +857,14 @@ class BasinEmulator:
         self.verifier = SigV4Verifier(access_key, secret_key) if access_key and secret_key else None
         self.faults = FaultInjector(fail_rate, fail_seed, fault_kinds)
         self.stats = EmulatorStats()
-        self.store = FsStore(self.root)
+        self.store = FsStore(self.root)  # RootInUseError while another process serves this root
         self.abandoned_uploads_removed = (0, 0)  # (uploads, bytes) cleaned when the store opened
         if abandoned_upload_age is not None:
-            self.abandoned_uploads_removed = self.store.remove_abandoned_uploads(abandoned_upload_age)
+            try:
+                self.abandoned_uploads_removed = self.store.remove_abandoned_uploads(abandoned_upload_age)
+            except BaseException:
+                self.store.close()
+                raise
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -800,11 +914,21 @@ class BasinEmulator:
             raise
         return True
 
+    @property
+    def quarantine(self) -> Quarantine:
+        """What the store moved aside because it could not account for it (reported at start)."""
+        return self.store.quarantine
+
     def start(self) -> BasinEmulator:
         if self._server is not None:
             return self
+        if not self.store.root_lock.held:
+            raise RuntimeError("this emulator was stopped and its root released; create a new one")
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
+        self.store.root_lock.record(
+            endpoint=f"http://{self.host}:{self.port}", auth=self.auth, access_key=self.access_key
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.02},
@@ -815,8 +939,10 @@ class BasinEmulator:
         return self
 
     def stop(self) -> None:
+        """Stop serving and release the root (also for an emulator that was never started)."""
         server, self._server = self._server, None
         if server is None:
+            self.store.close()
             return
         server.shutdown()
         with server.connections_lock:
@@ -827,6 +953,7 @@ class BasinEmulator:
         server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.store.close()
 
     def __enter__(self) -> BasinEmulator:
         return self.start()

@@ -6,10 +6,15 @@ Layout under root:
   buckets/<bucket>/objects/<kh[:2]>/<kh>.<token>.data   the bytes
   uploads/<upload id>/                                  multipart uploads in progress
   tmp/                                                  bodies being received
+  server.lock                                           held by the one process that serves this root
+  quarantine/<time>-<pid>/                              files it could not account for (quarantine.py)
 where kh = sha256(key). The sidecar is the commit point: it is created with os.link from a complete temp
 file, which fails if the name exists, so concurrent writers of one key race safely (exactly one wins) and a
-reader never sees a half-written object. A data file without a sidecar is debris from a crash; it is removed
-when the store opens.
+reader never sees a half-written object. A data file without a valid sidecar, a damaged sidecar and a sidecar
+whose data is missing or of another size are moved to quarantine when the store opens, never deleted.
+
+Only one process opens a root (root_lock.py), so the per-upload locks here serialise everything that touches
+a multipart upload: Complete, Abort and a part being saved see each other whole, and exactly one wins.
 """
 
 from __future__ import annotations
@@ -19,16 +24,23 @@ import builtins
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from modelopsx.basin.s3xml import ListedObject, PendingUpload, S3Error
+from modelopsx.basin.quarantine import Quarantine
+from modelopsx.basin.root_lock import RootLock
+from modelopsx.basin.s3xml import ListedObject, PendingUpload, S3Error, UploadedPart
+
+log = logging.getLogger(__name__)
 
 T2_ADDRESS = re.compile(r"t2[a-z2-7]{38,41}")
 ALIAS_NAME = re.compile(r"0x[0-9a-fA-F]{40}\.[a-z0-9.-]{3,20}")
@@ -64,6 +76,54 @@ def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+_DATA_NAME = re.compile(r"[0-9a-f]{64}\.[0-9a-f]+\.data")  # <key hash>.<token>.data, never a path
+
+
+class DamagedRecord(ValueError):
+    """An object's sidecar that cannot be trusted; the message says what is wrong with it."""
+
+    def __init__(self, reason: str, key: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.key = key
+
+
+def read_record(path: Path) -> ObjectMeta:
+    """The object a sidecar describes, every field checked; DamagedRecord when it is torn or edited."""
+    try:
+        raw: Any = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        raise DamagedRecord("the record is not valid JSON (a torn write?)") from None
+    if not isinstance(raw, dict):
+        raise DamagedRecord("the record is not a JSON object")
+    key = raw.get("key")
+    if not isinstance(key, str):
+        raise DamagedRecord("the record names no key")
+    kh = path.name.removesuffix(".json")
+    if _key_hash(key) != kh:
+        raise DamagedRecord("the record is filed under another key's name", key)
+
+    def has(name: str, kind: type | tuple[type, ...]) -> bool:
+        value = raw.get(name)
+        return isinstance(value, kind) and not isinstance(value, bool)
+
+    if not has("size", int) or raw["size"] < 0:
+        raise DamagedRecord("the record has no valid size", key)
+    if not (has("cid", str) and has("content_type", str) and has("last_modified", (int, float))):
+        raise DamagedRecord("the record lacks its cid, content type or time", key)
+    data_file = raw.get("data_file")
+    if not (isinstance(data_file, str) and data_file.startswith(kh) and _DATA_NAME.fullmatch(data_file)):
+        raise DamagedRecord("the record names no data file of its own", key)
+    metadata = raw.get("metadata", {})
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise DamagedRecord("the record's user metadata is not a map of strings", key)
+    return ObjectMeta(
+        key, raw["size"], raw["cid"], raw["content_type"], float(raw["last_modified"]), data_file, metadata
+    )
+
+
 def _list_order(key: str) -> bytes:
     # Basin lists in no lexicographic order; a stable hash order makes that visible to clients (and tests).
     return hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
@@ -78,35 +138,76 @@ class FsStore:
         self.tmp = self.root / "tmp"
         self.uploads = self.root / "uploads"
         self._buckets_dir = self.root / "buckets"
-        for d in (self.tmp, self.uploads, self._buckets_dir):
-            d.mkdir(parents=True, exist_ok=True)
-        for leftover in self.tmp.iterdir():  # bodies of requests cut off by a crash
-            leftover.unlink(missing_ok=True)
-        self._lock = threading.Lock()
-        self._index: dict[str, list[str]] = {}  # bucket -> sorted keys
-        self._info: dict[str, dict[str, ListedObject]] = {}
-        for bucket_dir in sorted(self._buckets_dir.iterdir()):
-            if bucket_dir.is_dir():
-                self._load_bucket(bucket_dir.name)
+        self.root.mkdir(parents=True, exist_ok=True)
+        # First of all: the cleaning below would destroy the work of another server on this root.
+        self.root_lock = RootLock(self.root)
+        self.root_lock.acquire()
+        try:
+            for d in (self.tmp, self.uploads, self._buckets_dir):
+                d.mkdir(parents=True, exist_ok=True)
+            for leftover in self.tmp.iterdir():  # bodies of requests cut off by a crash, never objects
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+            self._lock = threading.Lock()
+            self._upload_locks: dict[str, threading.RLock] = {}
+            self._index: dict[str, list[str]] = {}  # bucket -> sorted keys
+            self._info: dict[str, dict[str, ListedObject]] = {}
+            self.quarantine = Quarantine(self.root)
+            for bucket_dir in sorted(self._buckets_dir.iterdir()):
+                if bucket_dir.is_dir():
+                    self._load_bucket(bucket_dir.name)
+        except BaseException:
+            self.root_lock.release()
+            raise
+
+    def close(self) -> None:
+        """Release the root for another process; this store must not be used afterwards."""
+        self.root_lock.release()
 
     # ---- buckets ---------------------------------------------------------------------------------------
     def _bucket_dir(self, bucket: str) -> Path:
         return self._buckets_dir / bucket
 
     def _load_bucket(self, bucket: str) -> None:
+        """Index a store's objects; quarantine every file that cannot be accounted for."""
         info: dict[str, ListedObject] = {}
         objects = self._bucket_dir(bucket) / "objects"
-        referenced: set[str] = set()
+        referenced: set[str] = set()  # data file names (unique: each starts with its key's hash)
+        damaged: list[tuple[Path, DamagedRecord]] = []
         for meta_path in objects.glob("*/*.json"):
             try:
-                meta = json.loads(meta_path.read_text())
-            except (OSError, ValueError):
+                meta = read_record(meta_path)
+                data = meta_path.parent / meta.data_file
+                try:
+                    on_disk = data.stat().st_size
+                except FileNotFoundError:
+                    raise DamagedRecord("its data file is missing", meta.key) from None
+                if on_disk != meta.size:
+                    raise DamagedRecord(
+                        f"its data file holds {on_disk} bytes, the record says {meta.size}", meta.key
+                    )
+            except DamagedRecord as exc:
+                damaged.append((meta_path, exc))
                 continue
-            referenced.add(meta["data_file"])
-            info[meta["key"]] = ListedObject(meta["key"], meta["size"], meta["cid"], meta["last_modified"])
+            referenced.add(meta.data_file)
+            info[meta.key] = ListedObject(meta.key, meta.size, meta.cid, meta.last_modified)
+        unaccounted: dict[Path, list[Path]] = {}  # sidecar path -> its key's data files no record names
         for data_path in objects.glob("*/*.data"):
             if data_path.name not in referenced:
-                data_path.unlink(missing_ok=True)
+                kh = data_path.name.split(".", 1)[0]
+                unaccounted.setdefault(data_path.parent / f"{kh}.json", []).append(data_path)
+        for meta_path, problem in damaged:
+            files = [meta_path, *unaccounted.pop(meta_path, [])]
+            self.quarantine.move(bucket, problem.key, f"damaged record: {problem.reason}", files)
+        for data_paths in unaccounted.values():
+            self.quarantine.move(
+                bucket,
+                None,
+                "data file that no record names (a write cut off by a crash, or a record removed by hand)",
+                data_paths,
+            )
         self._info[bucket] = info
         self._index[bucket] = sorted(info)
 
@@ -197,12 +298,20 @@ class FsStore:
         self.require_bucket(bucket)
         d, kh = self._paths(bucket, key)
         try:
-            raw = json.loads((d / f"{kh}.json").read_text())
+            meta = read_record(d / f"{kh}.json")
         except FileNotFoundError:
             raise no_such_key(bucket, key) from None
-        if raw.get("key") != key:  # sha256 collision: treat as absent rather than serve the wrong object
+        except DamagedRecord as exc:
+            # Damaged while serving: move the record aside so the key is free again (its data file, whose
+            # name only the record knew, is quarantined as unaccounted when the store next opens).
+            entry = self.quarantine.move(bucket, key, f"damaged record: {exc.reason}", [d / f"{kh}.json"])
+            if entry.files:
+                log.warning("quarantined the damaged record of %r in %s: %s", key, bucket, exc.reason)
+            self._forget(bucket, key)
+            raise no_such_key(bucket, key) from None
+        if meta.key != key:  # sha256 collision: treat as absent rather than serve the wrong object
             raise no_such_key(bucket, key)
-        return ObjectMeta(**raw)
+        return meta
 
     def data_path(self, bucket: str, meta: ObjectMeta) -> Path:
         d, _ = self._paths(bucket, meta.key)
@@ -216,6 +325,10 @@ class FsStore:
         except FileNotFoundError:
             raise no_such_key(bucket, key) from None
         (d / meta.data_file).unlink(missing_ok=True)
+        self._forget(bucket, key)
+
+    def _forget(self, bucket: str, key: str) -> None:
+        """Drop a key from the listing index."""
         with self._lock:
             if self._info[bucket].pop(key, None) is not None:
                 keys = self._index[bucket]
@@ -308,14 +421,24 @@ class FsStore:
             removed += 1
         return removed, freed
 
+    @contextlib.contextmanager
+    def upload_lock(self, upload_id: str) -> Iterator[None]:
+        """Hold one upload still: Complete, Abort, saving a part and listing parts take turns on it."""
+        with self._lock:
+            lock = self._upload_locks.setdefault(upload_id, threading.RLock())
+        with lock:
+            yield
+
     def upload_info(self, bucket: str, key: str, upload_id: str) -> dict:
         if not re.fullmatch(r"[0-9a-f]{32}", upload_id):
             raise no_such_upload(upload_id)
         try:
             info = json.loads((self.uploads / upload_id / "upload.json").read_text())
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise no_such_upload(upload_id) from None
-        if info["bucket"] != bucket or info["key"] != key:
+        except ValueError:  # torn record: the upload cannot be completed; ListMultipartUploads skips it too
+            raise no_such_upload(upload_id) from None
+        if not isinstance(info, dict) or info.get("bucket") != bucket or info.get("key") != key:
             raise no_such_upload(upload_id)
         return dict(info)
 
@@ -323,8 +446,19 @@ class FsStore:
         return self.uploads / upload_id / f"part-{number:05d}"
 
     def save_part(self, upload_id: str, number: int, body: Path, md5_hex: str) -> None:
-        os.replace(body, self.part_path(upload_id, number))
-        self.part_path(upload_id, number).with_suffix(".md5").write_text(md5_hex)
+        """Store a received part (replacing an earlier one of that number); NoSuchUpload once it is gone."""
+        path = self.part_path(upload_id, number)
+        etag_file = path.with_suffix(".md5")
+        with self.upload_lock(upload_id):
+            if not (self.uploads / upload_id / "upload.json").is_file():
+                raise no_such_upload(upload_id)
+            # Without its ETag file a part counts as not uploaded, so a crash between these steps can never
+            # pair the new bytes with the old ETag.
+            etag_file.unlink(missing_ok=True)
+            os.replace(body, path)
+            etag_tmp = self.new_temp()
+            etag_tmp.write_text(md5_hex)
+            os.replace(etag_tmp, etag_file)
 
     def part_etag(self, upload_id: str, number: int) -> str | None:
         try:
@@ -332,8 +466,30 @@ class FsStore:
         except FileNotFoundError:
             return None
 
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> builtins.list[UploadedPart]:
+        """The parts of an upload in progress, by number (what a resuming client still has to send)."""
+        with self.upload_lock(upload_id):
+            self.upload_info(bucket, key, upload_id)
+            parts = []
+            for path in sorted((self.uploads / upload_id).glob("part-[0-9][0-9][0-9][0-9][0-9]")):
+                etag = self.part_etag(upload_id, int(path.name[5:]))
+                if etag is None:
+                    continue
+                stat = path.stat()
+                parts.append(UploadedPart(int(path.name[5:]), etag, stat.st_size, stat.st_mtime))
+            return parts
+
     def remove_upload(self, upload_id: str) -> None:
-        shutil.rmtree(self.uploads / upload_id, ignore_errors=True)
+        """Remove an upload at once (a rename out of uploads/), then its files."""
+        doomed = self.tmp / f"{upload_id}.removed-{secrets.token_hex(4)}"
+        try:
+            os.rename(self.uploads / upload_id, doomed)
+        except FileNotFoundError:
+            return
+        finally:
+            with self._lock:
+                self._upload_locks.pop(upload_id, None)
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def key_exists(bucket: str, key: str) -> S3Error:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+# The embedded emulator checks SigV4 like the real adapter with these loopback-only keys.
+from modelopsx.basin.local import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 from modelopsx.errors import DatasetError, PipelineError
 from modelopsx.gate import Comparison
 from modelopsx.settings import DEFAULT_STORE, ENV_PREFIX, state_dir
@@ -30,10 +32,6 @@ SYNTHETIC_IMAGES = 600
 # Each later run of the built-in dataset publishes this many new street scenes as its next version: new data
 # arriving, on which the next model is trained from the champion and both are compared.
 SYNTHETIC_BATCH = 100
-# The embedded emulator checks SigV4 like the real adapter; these keys exist only on loopback.
-LOCAL_ACCESS_KEY = "modelopsx-local"
-LOCAL_SECRET_KEY = "modelopsx-local-secret"
-
 
 LOCAL_PIPELINES = ("training", "sweep")
 
@@ -97,6 +95,8 @@ def _basin(state: Path, endpoint: str | None) -> Iterator[str]:
 
     emulator = BasinEmulator(root=state / "basin", access_key=LOCAL_ACCESS_KEY, secret_key=LOCAL_SECRET_KEY)
     emulator.start()
+    if emulator.quarantine.entries:
+        print(f"warning: {emulator.quarantine.summary()}", file=sys.stderr, flush=True)
     try:
         with _environment(
             {

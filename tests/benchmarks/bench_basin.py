@@ -32,20 +32,23 @@ SHARDS = 16  # the populated keys sit under 16 prefixes, as a sharding client wo
 def _populate(root: Path) -> None:
     """10,000 objects written straight through the file store, so the listing bench needs no 10k PUTs."""
     store = FsStore(root)
-    store.create_bucket(BASIN_STORE)
-    for i in range(LISTED):
-        body = store.new_temp()
-        data = f"object {i}".encode()
-        body.write_bytes(data)
-        store.commit(
-            BASIN_STORE,
-            f"listed/{i % SHARDS:x}/{i:05d}",
-            body,
-            len(data),
-            cid_of_bytes(data),
-            "binary/octet-stream",
-            {},
-        )
+    try:
+        store.create_bucket(BASIN_STORE)
+        for i in range(LISTED):
+            body = store.new_temp()
+            data = f"object {i}".encode()
+            body.write_bytes(data)
+            store.commit(
+                BASIN_STORE,
+                f"listed/{i % SHARDS:x}/{i:05d}",
+                body,
+                len(data),
+                cid_of_bytes(data),
+                "binary/octet-stream",
+                {},
+            )
+    finally:
+        store.close()  # releases the root for the server started next
 
 
 def _serve(root: Path) -> tuple[subprocess.Popen[str], str]:

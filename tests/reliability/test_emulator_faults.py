@@ -3,6 +3,12 @@ seed, and never stores anything partial or corrupt."""
 
 from __future__ import annotations
 
+import http.client
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -219,3 +225,103 @@ def test_concurrent_mixed_load_under_faults_stays_consistent(tmp_path: Path) -> 
         assert emulator.stats.faults > 0
     finally:
         emulator.stop()
+
+
+# ---- a full disk ------------------------------------------------------------------------------------------
+def _can_mount_a_private_tmpfs() -> bool:
+    probe = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", "mount -t tmpfs tmpfs /mnt"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture
+def emulator_on_a_full_disk(tmp_path: Path) -> Iterator[str]:
+    """`basin serve` (no auth) whose root is a 1 MiB tmpfs in a private mount namespace: a real disk that
+    fills up, with no privileges needed and nothing mounted for anyone else."""
+    if not _can_mount_a_private_tmpfs():
+        pytest.skip("unprivileged user and mount namespaces are not available here")
+    root = tmp_path / "small-disk"
+    root.mkdir()
+    mount_then_serve = 'mount -t tmpfs -o size=1m tmpfs "$0" && exec "$@"'
+    serve = [sys.executable, "-m", "modelopsx.cli", "basin", "serve", "--root", str(root), "--port", "0"]
+    proc = subprocess.Popen(
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            mount_then_serve,
+            str(root),
+            *serve,
+            "--create-store",
+            BASIN_STORE,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    endpoint = proc.stdout.readline().strip()
+    try:
+        assert endpoint.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.stderr else ""
+        yield endpoint
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+
+
+def test_a_full_disk_is_507_insufficient_storage_not_retried_and_leaves_nothing(
+    emulator_on_a_full_disk: str,
+) -> None:
+    endpoint = emulator_on_a_full_disk
+    # botocore's legacy (default) and standard retry modes: each would send a 500 up to 5 times
+    for s3 in (s3_client(endpoint), s3_client(endpoint, max_attempts=5)):
+        with pytest.raises(ClientError) as exc:
+            s3.put_object(Bucket=BASIN_STORE, Key="too-big", Body=os.urandom(2 << 20))
+        response = exc.value.response
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 507
+        assert response["Error"]["Code"] == "InsufficientStorage"
+        assert "disk that holds the Basin emulator's data is full" in response["Error"]["Message"]
+        assert response["ResponseMetadata"]["RetryAttempts"] == 0
+
+    # a body of unannounced size fills the disk mid-stream: the rest is read, the answer is still a 507
+    host, port = endpoint.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.putrequest("PUT", f"/{BASIN_STORE}/streamed")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        for _ in range(32):
+            chunk = os.urandom(64 << 10)
+            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        conn.send(b"0\r\n\r\n")
+        answer = conn.getresponse()
+        assert answer.status == 507 and b"InsufficientStorage" in answer.read()
+    finally:
+        conn.close()
+
+    # the failed bodies gave their space back: what fits is stored, and nothing partial is listed
+    s3.put_object(Bucket=BASIN_STORE, Key="fits", Body=b"f" * (300 << 10))
+    assert s3.get_object(Bucket=BASIN_STORE, Key="fits")["Body"].read() == b"f" * (300 << 10)
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=BASIN_STORE)["Contents"]]
+    assert listed == ["fits"]
+
+    # assembling a multipart object needs its size again: refused before the disk fills
+    upload = s3.create_multipart_upload(Bucket=BASIN_STORE, Key="assembled")["UploadId"]
+    parts = []
+    for number in (1, 2):
+        etag = s3.upload_part(
+            Bucket=BASIN_STORE, Key="assembled", UploadId=upload, PartNumber=number, Body=b"p" * (250 << 10)
+        )["ETag"]
+        parts.append({"PartNumber": number, "ETag": etag})
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(
+            Bucket=BASIN_STORE, Key="assembled", UploadId=upload, MultipartUpload={"Parts": parts}
+        )
+    assert exc.value.response["Error"]["Code"] == "InsufficientStorage"
+    assert exc.value.response["ResponseMetadata"]["RetryAttempts"] == 0
+    s3.abort_multipart_upload(Bucket=BASIN_STORE, Key="assembled", UploadId=upload)

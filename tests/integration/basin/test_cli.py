@@ -137,3 +137,67 @@ def test_serving_without_keys_says_so_loudly(tmp_path: Path) -> None:
 )
 def test_nonsense_limits_are_refused(tmp_path: Path, option: str, value: str, named: str) -> None:
     assert named in _fails("--root", str(tmp_path / "b"), "--port", "0", option, value)
+
+
+def test_a_second_server_on_the_same_root_is_refused_naming_the_first(tmp_path: Path) -> None:
+    root = tmp_path / "basin"
+    first, endpoint = _serve(root, "--create-store", BASIN_STORE)
+    try:
+        s3 = s3_client(endpoint)
+        upload = s3.create_multipart_upload(Bucket=BASIN_STORE, Key="in-flight")["UploadId"]
+        part = s3.upload_part(Bucket=BASIN_STORE, Key="in-flight", UploadId=upload, PartNumber=1, Body=b"p")
+        second = subprocess.Popen(
+            [*CLI, "--root", str(root), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out, err = second.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # it serves: the defect this test is about
+            second.kill()
+            out, err = second.communicate()
+        err = " ".join(err.split())
+        assert second.returncode == 2 and out == "" and "Traceback" not in err, err
+        assert f"pid {first.pid}" in err and f"serving {endpoint}" in err, err
+        assert "one emulator serves a root at a time" in err and "another --root" in err
+        # the first server's work is intact: its upload completes
+        s3.complete_multipart_upload(
+            Bucket=BASIN_STORE,
+            Key="in-flight",
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+        )
+        assert s3.get_object(Bucket=BASIN_STORE, Key="in-flight")["Body"].read() == b"p"
+    finally:
+        _stop(first)
+    again, _ = _serve(root)  # the lock went with the first server
+    _stop(again)
+
+
+def test_damaged_records_are_quarantined_and_reported_at_start(tmp_path: Path) -> None:
+    import hashlib
+
+    root = tmp_path / "basin"
+    proc, endpoint = _serve(root, "--create-store", BASIN_STORE)
+    try:
+        s3 = s3_client(endpoint)
+        for key in ("torn", "emptied", "kept"):
+            s3.put_object(Bucket=BASIN_STORE, Key=key, Body=key.encode())
+    finally:
+        _stop(proc)
+    for key, damage in (("torn", b'{"key": "to'), ("emptied", b"{}")):
+        kh = hashlib.sha256(key.encode()).hexdigest()
+        (root / "buckets" / BASIN_STORE / "objects" / kh[:2] / f"{kh}.json").write_bytes(damage)
+    proc, endpoint = _serve(root)  # `{}` used to stop start-up with a KeyError traceback
+    try:
+        s3 = s3_client(endpoint)
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=BASIN_STORE)["Contents"]] == ["kept"]
+        s3.put_object(Bucket=BASIN_STORE, Key="torn", Body=b"written again")
+    finally:
+        err = " ".join(_stop(proc).split())
+    assert "WARNING: quarantined 2 damaged or unaccounted objects (11 bytes of data)" in err, err
+    assert "(key unknown): damaged record: the record is not valid JSON" in err
+    assert "(key unknown): damaged record: the record names no key" in err
+    assert err.count("quarantined 2") == 1  # said once
+    assert "nothing was deleted" in err and str(root / "quarantine") in err

@@ -65,3 +65,49 @@ def test_without_a_local_store_the_message_says_what_to_start(tmp_path: Path) ->
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "no local store" in done.stderr and "make run" in done.stderr
     assert not (tmp_path / ".modelopsx").exists()
+
+
+def _record_a_dataset(emulator, access_key: str, secret_key: str) -> None:
+    from modelopsx.settings import BasinSettings
+    from modelopsx.storage.basin_store import BasinStore
+
+    settings = BasinSettings(emulator.endpoint, access_key, secret_key, DEFAULT_STORE)
+    Registry(BasinStore.from_settings(settings=settings)).append(
+        "datasets", "synthetic", {"dvc_hash": "x.dir", "counts": {"images": 3}}, seq_fields=("version",)
+    )
+
+
+def test_while_a_run_holds_the_local_store_commands_use_its_server(tmp_path: Path) -> None:
+    from modelopsx.basin.local import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
+
+    # a `make run` in progress: its emulator holds .modelopsx/basin, with the run's loopback keys
+    emulator = start_emulator(
+        tmp_path / ".modelopsx" / "basin",
+        create_store=DEFAULT_STORE,
+        access_key=LOCAL_ACCESS_KEY,
+        secret_key=LOCAL_SECRET_KEY,
+    )
+    try:
+        _record_a_dataset(emulator, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
+        served_before = emulator.stats.requests
+        done = modelopsx("dataset", "list", "synthetic", "--json", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert '"version": 1' in done.stdout
+        err = " ".join(done.stderr.split())
+        assert f"pid {os.getpid()}, serving {emulator.endpoint}" in err, err
+        assert emulator.stats.requests > served_before  # the command asked the run's server
+    finally:
+        emulator.stop()
+
+
+def test_a_server_with_other_keys_holding_the_local_store_is_named(tmp_path: Path) -> None:
+    emulator = start_emulator(tmp_path / ".modelopsx" / "basin", create_store=DEFAULT_STORE)  # test keys
+    try:
+        done = modelopsx("registry", "list", "models", cwd=tmp_path)
+        err = " ".join(done.stderr.split())
+        assert done.returncode == 2 and "Traceback" not in err, err
+        assert f"pid {os.getpid()}, serving {emulator.endpoint}" in err
+        assert "keys this command does not know" in err
+        assert f"MODELOPSX_BASIN_ENDPOINT={emulator.endpoint}" in err
+    finally:
+        emulator.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -126,12 +127,33 @@ def test_declared_cid_mismatch_is_bad_digest_and_stores_nothing(basin_emulator) 
 
 def test_objects_are_immutable(basin_s3) -> None:
     basin_s3.put_object(Bucket=BASIN_STORE, Key="model/v1.json", Body=b"first")
-    for kwargs in ({}, {"IfNoneMatch": "*"}):
-        with pytest.raises(ClientError) as exc:
-            basin_s3.put_object(Bucket=BASIN_STORE, Key="model/v1.json", Body=b"second", **kwargs)
-        assert _code(exc) == "KeyExists" and _status(exc) == 409
-        assert "key exists" in exc.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as exc:
+        basin_s3.put_object(Bucket=BASIN_STORE, Key="model/v1.json", Body=b"second")
+    assert _code(exc) == "KeyExists" and _status(exc) == 409
+    assert "key exists" in exc.value.response["Error"]["Message"]
     assert basin_s3.get_object(Bucket=BASIN_STORE, Key="model/v1.json")["Body"].read() == b"first"
+
+
+def test_if_none_match_star_on_a_stored_key_is_412_as_s3_answers(basin_s3) -> None:
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="model/v1.json", Body=b"first")
+    with pytest.raises(ClientError) as exc:
+        basin_s3.put_object(Bucket=BASIN_STORE, Key="model/v1.json", Body=b"second", IfNoneMatch="*")
+    assert _code(exc) == "PreconditionFailed" and _status(exc) == 412
+    assert "already stored" in exc.value.response["Error"]["Message"]
+    upload = basin_s3.create_multipart_upload(Bucket=BASIN_STORE, Key="big")["UploadId"]
+    sent = basin_s3.upload_part(Bucket=BASIN_STORE, Key="big", UploadId=upload, PartNumber=1, Body=b"b")
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="big", Body=b"first")
+    with pytest.raises(ClientError) as exc:
+        basin_s3.complete_multipart_upload(
+            Bucket=BASIN_STORE,
+            Key="big",
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": sent["ETag"]}]},
+            IfNoneMatch="*",
+        )
+    assert _code(exc) == "PreconditionFailed" and _status(exc) == 412
+    assert basin_s3.get_object(Bucket=BASIN_STORE, Key="model/v1.json")["Body"].read() == b"first"
+    assert basin_s3.get_object(Bucket=BASIN_STORE, Key="big")["Body"].read() == b"first"
 
 
 def test_if_none_match_creates_absent_key(basin_s3) -> None:
@@ -259,7 +281,7 @@ def test_concurrent_put_if_absent_has_exactly_one_winner(basin_emulator) -> None
         t.join()
     winners = [i for i, r in results.items() if r == "won"]
     assert len(winners) == 1
-    assert sorted(r for r in results.values() if r != "won") == ["KeyExists"] * (n - 1)
+    assert sorted(r for r in results.values() if r != "won") == ["PreconditionFailed"] * (n - 1)
     body = (
         s3_client(basin_emulator.endpoint)
         .get_object(Bucket=BASIN_STORE, Key="registry/models/m/00000001.json")["Body"]
@@ -365,6 +387,8 @@ def test_restart_clears_debris_of_a_crash_but_keeps_objects(tmp_path) -> None:
     second = start_emulator(root, create_store=None)
     try:
         assert not orphan.exists() and not list((root / "tmp").iterdir())
+        (moved,) = second.quarantine.entries  # data no record names is set aside, not deleted
+        assert (second.quarantine.folder / moved.files[0]).read_bytes() == b"half an upload"
         s3 = s3_client(second.endpoint)
         assert [o["Key"] for o in s3.list_objects_v2(Bucket=BASIN_STORE)["Contents"]] == ["kept"]
         assert s3.get_object(Bucket=BASIN_STORE, Key="kept")["Body"].read() == b"kept"
@@ -461,3 +485,112 @@ def test_abandoned_uploads_are_cleaned_at_start_after_their_age(tmp_path) -> Non
         assert not list((root / "uploads").iterdir())
     finally:
         cleaned.stop()
+
+
+def _sidecar(root, key: str):
+    import hashlib
+
+    kh = hashlib.sha256(key.encode()).hexdigest()
+    return root / "buckets" / BASIN_STORE / "objects" / kh[:2] / f"{kh}.json"
+
+
+def test_a_torn_record_is_quarantined_at_start_and_its_key_is_written_again(tmp_path) -> None:
+    root = tmp_path / "basin"
+    first = start_emulator(root)
+    s3 = s3_client(first.endpoint)
+    for key in ("torn", "emptied", "kept"):
+        s3.put_object(Bucket=BASIN_STORE, Key=key, Body=f"{key} bytes".encode())
+    first.stop()
+    torn = _sidecar(root, "torn")
+    torn.write_bytes(torn.read_bytes()[:20])  # a crash mid-write on a filesystem without data journaling
+    _sidecar(root, "emptied").write_text("{}")
+    second = start_emulator(root, create_store=None)  # starts: neither record stops it
+    try:
+        s3 = s3_client(second.endpoint, max_attempts=1)
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket=BASIN_STORE)["Contents"]] == ["kept"]
+        entries = second.quarantine.entries
+        assert len(entries) == 2
+        assert second.quarantine.data_bytes == len(b"torn bytes") + len(b"emptied bytes")
+        moved = [second.quarantine.folder / f for e in entries for f in e.files]
+        kept_data = sorted(p.read_bytes() for p in moved if p.suffix == ".data")
+        assert kept_data == [b"emptied bytes", b"torn bytes"]  # nothing deleted
+        for key in ("torn", "emptied"):
+            for call in (s3.get_object, s3.head_object, s3.delete_object):
+                with pytest.raises(ClientError) as exc:
+                    call(Bucket=BASIN_STORE, Key=key)
+                assert _status(exc) == 404, (key, call)
+            s3.put_object(Bucket=BASIN_STORE, Key=key, Body=b"written again")
+            assert s3.get_object(Bucket=BASIN_STORE, Key=key)["Body"].read() == b"written again"
+        assert s3.get_object(Bucket=BASIN_STORE, Key="kept")["Body"].read() == b"kept bytes"
+    finally:
+        second.stop()
+
+
+def test_head_with_a_matching_if_none_match_is_304(basin_s3) -> None:
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="h", Body=b"cached")
+    etag = f'"{cid_of_bytes(b"cached")}"'
+    for value in (etag, "*"):
+        with pytest.raises(ClientError) as exc:
+            basin_s3.head_object(Bucket=BASIN_STORE, Key="h", IfNoneMatch=value)
+        assert _status(exc) == 304
+    other = f'"{cid_of_bytes(b"other")}"'
+    assert basin_s3.head_object(Bucket=BASIN_STORE, Key="h", IfNoneMatch=other)["ContentLength"] == 6
+    with pytest.raises(ClientError) as exc:
+        basin_s3.head_object(Bucket=BASIN_STORE, Key="h", IfMatch=other)
+    assert _status(exc) == 412
+
+
+def test_list_parts_pages_through_an_upload_in_progress(basin_s3) -> None:
+    upload = basin_s3.create_multipart_upload(Bucket=BASIN_STORE, Key="resume")["UploadId"]
+    sent = {}
+    for number in (1, 2, 4):
+        body = bytes([number]) * (100 * number)
+        etag = basin_s3.upload_part(
+            Bucket=BASIN_STORE, Key="resume", UploadId=upload, PartNumber=number, Body=body
+        )["ETag"]
+        sent[number] = (etag, len(body))
+    listed = basin_s3.list_parts(Bucket=BASIN_STORE, Key="resume", UploadId=upload)
+    assert {p["PartNumber"]: (p["ETag"], p["Size"]) for p in listed["Parts"]} == sent
+    assert listed["IsTruncated"] is False
+    paged = basin_s3.get_paginator("list_parts").paginate(
+        Bucket=BASIN_STORE, Key="resume", UploadId=upload, PaginationConfig={"PageSize": 2}
+    )
+    pages = [[p["PartNumber"] for p in page["Parts"]] for page in paged]
+    assert pages == [[1, 2], [4]]
+    basin_s3.abort_multipart_upload(Bucket=BASIN_STORE, Key="resume", UploadId=upload)
+    with pytest.raises(ClientError) as exc:
+        basin_s3.list_parts(Bucket=BASIN_STORE, Key="resume", UploadId=upload)
+    assert _code(exc) == "NoSuchUpload" and _status(exc) == 404
+
+
+def test_upload_part_copy_is_not_implemented_like_copy_object(basin_emulator, basin_s3) -> None:
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="src", Body=b"source bytes")
+    upload = basin_s3.create_multipart_upload(Bucket=BASIN_STORE, Key="dst")["UploadId"]
+    with pytest.raises(ClientError) as exc:
+        basin_s3.upload_part_copy(
+            Bucket=BASIN_STORE,
+            Key="dst",
+            UploadId=upload,
+            PartNumber=1,
+            CopySource={"Bucket": BASIN_STORE, "Key": "src"},
+        )
+    assert _code(exc) == "NotImplemented" and _status(exc) == 501
+    assert "UploadPartCopy" in exc.value.response["Error"]["Message"]
+    assert "Parts" not in basin_s3.list_parts(Bucket=BASIN_STORE, Key="dst", UploadId=upload)  # no empty part
+    basin_s3.abort_multipart_upload(Bucket=BASIN_STORE, Key="dst", UploadId=upload)
+
+
+def test_managed_copy_fails_cleanly_and_leaves_no_upload(basin_s3) -> None:
+    from boto3.s3.transfer import TransferConfig
+
+    body = os.urandom((5 << 20) + 10)
+    basin_s3.put_object(Bucket=BASIN_STORE, Key="big-src", Body=body)
+    multipart = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20)
+    for config in (multipart, TransferConfig()):  # UploadPartCopy, then CopyObject for a single request
+        with pytest.raises(ClientError) as exc:
+            basin_s3.copy({"Bucket": BASIN_STORE, "Key": "big-src"}, BASIN_STORE, "big-dst", Config=config)
+        assert _code(exc) == "NotImplemented"
+    assert "Uploads" not in basin_s3.list_multipart_uploads(Bucket=BASIN_STORE)
+    with pytest.raises(ClientError) as exc:
+        basin_s3.head_object(Bucket=BASIN_STORE, Key="big-dst")
+    assert _status(exc) == 404

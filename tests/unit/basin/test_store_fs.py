@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from modelopsx.basin.root_lock import RootInUseError
 from modelopsx.basin.s3xml import S3Error
 from modelopsx.basin.store_fs import FsStore, check_bucket_name
 
@@ -20,10 +24,19 @@ def _put(store: FsStore, key: str, data: bytes = b"x") -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FsStore:
+def store(tmp_path: Path) -> Iterator[FsStore]:
     s = FsStore(tmp_path)
     s.create_bucket(STORE)
-    return s
+    yield s
+    s.close()
+
+
+def _files(store: FsStore, key: str) -> tuple[Path, Path]:
+    """(sidecar, data file) of a stored key."""
+    meta = store.head(STORE, key)
+    return store.data_path(STORE, meta).with_name(meta.data_file.split(".")[0] + ".json"), store.data_path(
+        STORE, meta
+    )
 
 
 def test_bucket_names() -> None:
@@ -90,6 +103,7 @@ def test_listing_prefix_bounds_cap_and_order(store: FsStore) -> None:
 def test_reopen_rebuilds_index(store: FsStore) -> None:
     _put(store, "kept/a")
     _put(store, "kept/b")
+    store.close()
     reopened = FsStore(store.root)
     assert sorted(o.key for o in reopened.list(STORE, "", "", cap=10)[0]) == ["kept/a", "kept/b"]
     assert reopened.list_buckets()[0][0] == STORE
@@ -116,3 +130,91 @@ def test_remove_abandoned_uploads_keeps_young_ones_and_counts_bytes(store: FsSto
     assert removed == 2 and freed >= 500
     assert [u.key for u in store.list_uploads(STORE)] == ["young"]
     assert store.remove_abandoned_uploads(0)[0] == 1 and not list(store.uploads.iterdir())
+
+
+def test_a_second_store_on_the_root_is_refused_and_cleans_nothing(store: FsStore) -> None:
+    in_flight = store.new_temp()
+    in_flight.write_bytes(b"a body being received")
+    with pytest.raises(RootInUseError) as exc:
+        FsStore(store.root)
+    assert f"pid {os.getpid()}" in str(exc.value) and "one emulator serves a root at a time" in str(exc.value)
+    assert in_flight.read_bytes() == b"a body being received"
+    store.close()
+    FsStore(store.root).close()  # released: the root can be opened again
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda text: text[: len(text) // 2], "not valid JSON"),
+        (lambda text: "{}", "names no key"),
+        (lambda text: "[1, 2]", "not a JSON object"),
+        (lambda text: json.dumps({**json.loads(text), "size": "many"}), "no valid size"),
+        (lambda text: json.dumps({**json.loads(text), "data_file": "../x.data"}), "no data file of its own"),
+        (lambda text: json.dumps({**json.loads(text), "key": "other"}), "another key's name"),
+    ],
+)
+def test_a_damaged_record_is_quarantined_with_its_data_never_deleted(
+    store: FsStore, damage: Callable[[str], str], reason: str
+) -> None:
+    _put(store, "torn", b"precious bytes")
+    _put(store, "fine", b"other bytes")
+    sidecar, data = _files(store, "torn")
+    sidecar.write_text(damage(sidecar.read_text()))
+    store.close()
+    reopened = FsStore(store.root)
+    try:
+        (entry,) = reopened.quarantine.entries
+        assert reason in entry.reason and entry.data_bytes == len(b"precious bytes")
+        moved = [reopened.quarantine.folder / f for f in entry.files]
+        assert sorted(p.suffix for p in moved) == [".data", ".json"]
+        assert next(p for p in moved if p.suffix == ".data").read_bytes() == b"precious bytes"
+        report = json.loads((reopened.quarantine.folder / "report.json").read_text())
+        assert report["objects"][0]["files"] == list(entry.files)
+        assert not sidecar.exists() and not data.exists()
+        assert [o.key for o in reopened.list(STORE, "", "", cap=10)[0]] == ["fine"]
+        _put(reopened, "torn", b"written again")  # the key is free
+        assert reopened.head(STORE, "torn").size == len(b"written again")
+    finally:
+        reopened.close()
+
+
+def test_records_whose_data_is_missing_or_resized_and_unnamed_data_are_quarantined(store: FsStore) -> None:
+    _put(store, "missing", b"gone")
+    _put(store, "resized", b"twelve bytes")
+    _put(store, "kept", b"kept")
+    _files(store, "missing")[1].unlink()
+    _files(store, "resized")[1].write_bytes(b"six b")
+    shard = _files(store, "kept")[1].parent
+    (shard / ("0" * 64 + ".deadbeef.data")).write_bytes(b"renamed in, record never linked")
+    store.close()
+    reopened = FsStore(store.root)
+    try:
+        reasons = sorted(e.reason for e in reopened.quarantine.entries)
+        assert len(reasons) == 3
+        assert "data file is missing" in reasons[1] and "holds 5 bytes, the record says 12" in reasons[0]
+        assert "no record names" in reasons[2]
+        assert [o.key for o in reopened.list(STORE, "", "", cap=10)[0]] == ["kept"]
+        assert reopened.quarantine.data_bytes == len(b"six b") + len(b"renamed in, record never linked")
+    finally:
+        reopened.close()
+
+
+def test_a_record_damaged_while_serving_frees_its_key(store: FsStore) -> None:
+    _put(store, "k", b"first")
+    sidecar, data = _files(store, "k")
+    sidecar.write_text("{")
+    with pytest.raises(S3Error) as exc:
+        store.head(STORE, "k")
+    assert exc.value.code == "NoSuchKey"
+    assert store.list(STORE, "", "", cap=10)[0] == []
+    _put(store, "k", b"second")
+    assert store.head(STORE, "k").size == len(b"second") and data.read_bytes() == b"first"
+
+
+def test_a_clean_store_opens_without_a_quarantine(store: FsStore) -> None:
+    _put(store, "a")
+    store.close()
+    reopened = FsStore(store.root)
+    reopened.close()
+    assert reopened.quarantine.entries == [] and not (store.root / "quarantine").exists()
