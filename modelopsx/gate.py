@@ -504,6 +504,15 @@ class Decision:
         return json_path, md_path
 
 
+def decision_digest(decision: dict[str, Any]) -> str:
+    """SHA-256 of a decision's content (its JSON with sorted keys): what compare records in the registry and
+    deploy recomputes from the file it is handed, so an edited file matches no recorded decision."""
+    import hashlib
+
+    canonical = json.dumps(decision, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def _fmt(value: Any, signed: bool = False) -> str:
     if value is None:
         return "n/a"
