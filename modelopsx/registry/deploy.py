@@ -70,7 +70,8 @@ def deploy_model(
     if version < 1:
         raise ModelError(f"serving version must be a positive integer, got {version}")
     src = saved_model_dir(model_dir)
-    check_links_inside(src, f"SavedModel {src}", ModelError)  # serving gets the folder's own files only
+    # serving gets the folder's own files only (saved_model/ itself may not be a link out of it either)
+    check_links_inside(Path(model_dir), f"model folder {model_dir}", ModelError)
     store = store or open_serving_store(serving_uri)
     prefix = f"{model_name}/{version}/"
     files = sorted(p for p in src.rglob("*") if p.is_file())
