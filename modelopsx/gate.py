@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from modelopsx.errors import UserError
+from modelopsx.jsonfile import JSONContentError, parse_json
 
 Direction = Literal["higher_is_better", "lower_is_better"]
 DIRECTIONS: tuple[str, ...] = ("higher_is_better", "lower_is_better")
@@ -54,6 +55,9 @@ DEFAULT_METRICS = ("accuracy", "precision", "recall")
 # mission's three metrics, and sensitive to both of them (precision and recall).
 DEFAULT_SIGNIFICANCE_METRIC = "f1"
 DEFAULT_N_RESAMPLES = 1000
+# Bootstrap work and memory grow with resamples x test images; beyond this the interval no longer gets
+# tighter in any way that matters, while 10^8 takes minutes and gigabytes.
+N_RESAMPLES_RANGE = (10, 100_000)
 CONFIDENCE = 0.95
 BASELINES = ("hog", "none")
 DEFAULT_BASELINE = "hog"
@@ -132,8 +136,12 @@ def _significance(sig: Any) -> SignificancePolicy | None:
     sig = _check_keys(sig, {"metric", "n_resamples", "seed"}, "significance")
     n_resamples = sig.get("n_resamples", DEFAULT_N_RESAMPLES)
     seed = sig.get("seed", 0)
-    if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or n_resamples < 10:
-        raise _bad("gate policy: significance.n_resamples must be an integer >= 10")
+    low, high = N_RESAMPLES_RANGE
+    if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or not low <= n_resamples <= high:
+        raise _bad(
+            f"gate policy: significance.n_resamples must be an integer in {low}..{high:,}, "
+            f"got {n_resamples!r}"
+        )
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise _bad("gate policy: significance.seed must be an integer")
     return SignificancePolicy(
@@ -268,9 +276,9 @@ class GatePolicy:
         if not text.strip():
             return cls.default()
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise _bad(f"gate policy is not valid JSON: {exc}") from exc
+            data = parse_json(text)
+        except ValueError as exc:
+            raise _bad(f"gate policy is not valid JSON: {exc}") from None
         return cls.from_dict(data)
 
     @classmethod
@@ -283,10 +291,18 @@ class GatePolicy:
             raise PolicyError(
                 f"gate policy file {path} does not exist", hint="pass a YAML or JSON policy file"
             )
+        text = path.read_text(encoding="utf-8")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise _bad(f"gate policy file {path} is not valid YAML/JSON: {exc}") from exc
+            data = parse_json(text)  # JSON first, strictly: duplicate keys are refused, never one taken
+        except JSONContentError as exc:
+            raise _bad(f"gate policy file {path}: {exc}") from None
+        except ValueError:
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise _bad(f"gate policy file {path} is not valid YAML/JSON: {exc}") from None
+            except RecursionError:
+                raise _bad(f"gate policy file {path} is nested too deeply to read") from None
         return cls.from_dict(data or {})
 
     @classmethod
@@ -486,6 +502,15 @@ class Decision:
         json_path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
         md_path.write_text(self.to_markdown(), encoding="utf-8")
         return json_path, md_path
+
+
+def decision_digest(decision: dict[str, Any]) -> str:
+    """SHA-256 of a decision's content (its JSON with sorted keys): what compare records in the registry and
+    deploy recomputes from the file it is handed, so an edited file matches no recorded decision."""
+    import hashlib
+
+    canonical = json.dumps(decision, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _fmt(value: Any, signed: bool = False) -> str:

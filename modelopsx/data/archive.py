@@ -4,8 +4,9 @@ Archives come from outside, so every member is checked before anything is writte
 escapes, and links (symbolic or hard) that point outside the target are refused with a DatasetError that names
 the member. Device files and FIFOs are refused too. Size limits are checked on the sizes the archive declares
 (zipfile and tarfile never write more than that): too many members, too many bytes in all, more than the
-free disk space, or an expansion ratio only a decompression bomb has. Nothing is extracted unless every member
-and the totals pass.
+free disk space, or an expansion ratio only a decompression bomb has. A compressed tar is checked header by
+header, so a bomb is refused before its data is inflated. Nothing is extracted unless every member and the
+totals pass.
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ def _size(n: int) -> str:
 
 def check_limits(archive: Path, dest: Path, members: int, total_bytes: int, limits: ExtractionLimits) -> None:
     """Refuse, before anything is written, an archive whose declared contents break `limits`."""
+    check_declared(archive, members, total_bytes, limits)
+    free = shutil.disk_usage(dest).free
+    if total_bytes > free:
+        raise DatasetError(
+            f"{archive}: expands to {_size(total_bytes)} but only {_size(free)} is free at "
+            f"{dest}; nothing was extracted",
+            hint="free some disk space, or set TMPDIR",
+        )
+
+
+def check_declared(archive: Path, members: int, total_bytes: int, limits: ExtractionLimits) -> None:
+    """The count, total and ratio limits on what the members read so far declare."""
     hint = "if the archive is genuine, extract it yourself and import the folder"
     if members > limits.max_members:
         raise DatasetError(
@@ -68,13 +81,6 @@ def check_limits(archive: Path, dest: Path, members: int, total_bytes: int, limi
             f"({total_bytes / packed:.0f}:1, more than {limits.max_ratio:g}:1), as a "
             "decompression bomb does; nothing was extracted",
             hint=hint,
-        )
-    free = shutil.disk_usage(dest).free
-    if total_bytes > free:
-        raise DatasetError(
-            f"{archive}: expands to {_size(total_bytes)} but only {_size(free)} is free at "
-            f"{dest}; nothing was extracted",
-            hint="free some disk space, or set TMPDIR",
         )
 
 
@@ -164,14 +170,15 @@ def _safe_tar(archive: Path, dest: Path, limits: ExtractionLimits) -> None:
 def _tar_members(
     tf: tarfile.TarFile, archive: Path, dest: Path, limits: ExtractionLimits
 ) -> list[tarfile.TarInfo]:
-    """The members, read header by header so a bomb of empty entries is stopped at the count limit."""
+    """The members, read header by header and checked at each one: in a compressed tar, reaching the next
+    header means inflating this member's data, so a bomb is refused at the header that declares it, before
+    that data is inflated (and a bomb of empty entries at the count limit)."""
     members: list[tarfile.TarInfo] = []
     total = 0
     while (member := tf.next()) is not None:
         members.append(member)
         total += member.size
-        if len(members) > limits.max_members or total > limits.max_total_bytes:
-            break
+        check_declared(archive, len(members), total, limits)
     check_limits(archive, dest, len(members), total, limits)
     return members
 

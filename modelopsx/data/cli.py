@@ -6,6 +6,7 @@ TensorFlow Datasets, the synthetic renderer) load inside the commands so `modelo
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,13 @@ def _parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def _parse_bytes(text: str, option: str) -> int:
+    match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)i?B?\s*", text, re.IGNORECASE)
+    if match is None or int(match.group(1)) <= 0:
+        raise DatasetError(f"{option} {text!r} is not a size", hint="e.g. 500M or 20G (bytes without a unit)")
+    return int(match.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[match.group(2).upper()]
+
+
 @dataset_app.command("import")
 def import_command(
     src: str | None = typer.Argument(
@@ -79,17 +87,17 @@ def import_command(
     split: str | None = typer.Option(None, "--split", help="TFDS split, COCO file (val2017) or VOC list."),
     images_dir: Path | None = typer.Option(None, "--images-dir", help="COCO images folder (default: found)."),
     sha256: str | None = typer.Option(None, "--sha256", help="For a URL: the archive's expected SHA-256."),
+    max_download_size: str = typer.Option(
+        "64G", "--max-download-size", help="For a URL: refuse a larger download (bytes, or with K, M or G)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Convert Penn-Fudan, KITTI, COCO, Pascal VOC or a TFDS dataset into the canonical format."""
-    import shutil
-    import tempfile
-
-    from modelopsx.data.download import download, is_url
+    from modelopsx.data.download import is_url, temporary_download
     from modelopsx.data.importers import import_dataset
     from modelopsx.data.importers.common import check_output_dir
 
-    def run(source: Path | None) -> Any:
+    def run(source: Path | None, label: str | None = None) -> Any:
         return import_dataset(
             source,
             fmt.value,
@@ -99,15 +107,14 @@ def import_command(
             split=split,
             images_dir=images_dir,
             quiet=quiet,
+            source_label=label,
         )
 
     if src is not None and is_url(src):
         check_output_dir(out)  # before a long download
-        folder = Path(tempfile.mkdtemp(prefix="modelopsx-download-"))
-        try:
-            result = run(download(src, folder, sha256=sha256, quiet=quiet))
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        limit = _parse_bytes(max_download_size, "--max-download-size")
+        with temporary_download(src, sha256=sha256, quiet=quiet, max_bytes=limit) as archive:
+            result = run(archive, label=src)
     else:
         if sha256 is not None:
             raise DatasetError("--sha256 applies to URL sources only", hint="drop --sha256 for a local path")

@@ -16,6 +16,7 @@ from typing import Any
 
 from modelopsx.data.schema import annotation_entry_problems, image_entry_problems
 from modelopsx.errors import DatasetError
+from modelopsx.jsonfile import parse_json
 
 ANNOTATIONS_FILE = "annotations.json"
 IMAGES_DIR = "images"
@@ -192,17 +193,21 @@ def read_annotations(path: Path, expected: str | None = None) -> dict[str, Any]:
             if expected
             else f"a canonical dataset is a folder with {IMAGES_DIR}/ and {ANNOTATIONS_FILE}",
         )
+    hint = (
+        f"expected {expected}"
+        if expected
+        else "expected COCO-style JSON with images, annotations and categories"
+    )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not a text file ({exc.reason})", hint=f"expected {kind}") from None
     except json.JSONDecodeError as exc:
         raise DatasetError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-            hint=f"expected {expected}"
-            if expected
-            else "expected COCO-style JSON with images, annotations and categories",
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", hint=hint
         ) from None
+    except ValueError as exc:  # JSONContentError: a duplicate key, too deep, too long a number
+        raise DatasetError(f"{path}: cannot be read as annotations: {exc}", hint=hint) from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DatasetError(f"{path}: missing the 'images' list", hint=f"expected {kind}")
     if not isinstance(data.get("annotations", []), list):

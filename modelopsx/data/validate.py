@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from modelopsx.data.format import ANNOTATIONS_FILE, IMAGES_DIR, PEDESTRIAN_ID, read_annotations
+from modelopsx.data.image_limits import ImageTooLarge, header_size
 from modelopsx.data.paths import relative_name_problem
 from modelopsx.data.schema import annotation_entry_problems, image_entry_problems, is_integer
 from modelopsx.errors import DatasetError
@@ -186,7 +187,16 @@ def check_image_bytes(data: bytes) -> tuple[str | None, str | None, tuple[int, i
             return "truncated PNG (data ends before the IEND chunk)", None, None
     if end is not None and data[end:].strip(b"\x00\r\n "):
         warning = f"{len(data) - end} extra byte(s) after the end of the image"
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        header_size(data)
+    except ImageTooLarge as exc:
+        return str(exc), None, None
+    except Exception:  # noqa: BLE001 - a header Pillow cannot read: the decoder below judges the image
+        pass
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # e.g. OpenCV's own pixel limit, for a format Pillow does not read
+        return f"not a decodable image ({str(exc).strip().splitlines()[-1]})", None, None
     if image is None or image.size == 0:
         return "not a decodable image (corrupt or unsupported format)", None, None
     return None, warning, (int(image.shape[1]), int(image.shape[0]))

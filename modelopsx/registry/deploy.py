@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelopsx.data.paths import check_links_inside
 from modelopsx.errors import KeyExistsError, ModelError, StorageError, UserError
 from modelopsx.storage.base import ObjectStore
 
@@ -69,6 +70,8 @@ def deploy_model(
     if version < 1:
         raise ModelError(f"serving version must be a positive integer, got {version}")
     src = saved_model_dir(model_dir)
+    # serving gets the folder's own files only (saved_model/ itself may not be a link out of it either)
+    check_links_inside(Path(model_dir), f"model folder {model_dir}", ModelError)
     store = store or open_serving_store(serving_uri)
     prefix = f"{model_name}/{version}/"
     files = sorted(p for p in src.rglob("*") if p.is_file())
@@ -103,6 +106,7 @@ def repair_serving(registry: Registry, serving_uri: str, model_name: str) -> int
     no promotion yet. Afterwards serving's highest complete version is the latest promotion's seq.
     """
     from modelopsx.registry.models import materialize_model
+    from modelopsx.registry.records import promoted_version
 
     promotions = registry.records("promotions", model_name)
     if not promotions:
@@ -118,7 +122,7 @@ def repair_serving(registry: Registry, serving_uri: str, model_name: str) -> int
     with tempfile.TemporaryDirectory(prefix="modelopsx-repair-") as tmp:
         pulled: dict[int, Path] = {}
         for promo in todo:
-            model_version = int(promo["model_version"])
+            model_version = promoted_version(promo)
             if model_version not in pulled:
                 pulled[model_version] = materialize_model(
                     registry, model_name, model_version, Path(tmp) / str(model_version)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from modelopsx.errors import ModelError
 from modelopsx.registry.log import Registry
 from modelopsx.registry.records import EvaluationRecord, Lineage, ModelRecord
 from modelopsx.storage.base import ObjectStore
@@ -47,8 +48,10 @@ def register_model(
 
     parameters and score_threshold default to what MODEL_DIR/model.json records.
     """
+    from modelopsx.data.paths import check_links_inside
     from modelopsx.storage.dvc_remote import push_directory
 
+    check_links_inside(Path(model_dir), f"model folder {model_dir}", ModelError)  # before a byte is pushed
     model_json = read_model_json(model_dir)
     dvc_hash = push_directory(Path(model_dir), store, quiet=quiet)
     if score_threshold is None and isinstance(model_json.get("score_threshold"), int | float):

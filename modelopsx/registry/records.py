@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import modelopsx
+from modelopsx.errors import StorageError
 
 
 @lru_cache(maxsize=1)
@@ -142,3 +143,17 @@ class PromotionRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def promoted_version(promotion: dict[str, Any]) -> int:
+    """The model version a promotion record names; a damaged record is an error, never a guess."""
+    value = promotion.get("model_version")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        where = f"registry/promotions/{promotion.get('name', '?')}/{promotion.get('seq', '?')}"
+        raise StorageError(
+            f"promotion record {where} is damaged: model_version is "
+            f"{'missing' if 'model_version' not in promotion else repr(value)}, not a version number",
+            hint="records are never rewritten; make a valid version the champion again with "
+            "`modelopsx registry rollback NAME --to VERSION --reason ...`",
+        )
+    return value

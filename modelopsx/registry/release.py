@@ -3,8 +3,10 @@
 Like TFX's Pusher re-checking the blessing, `deploy_decision` does not trust that it was called for a reason:
 it reads the decision itself and refuses, before anything is written, unless it is a `promote` made for
 exactly this model name, version and content, against the champion that is still current (a decision taken
-against an older champion is stale). A retried step that finds its own promotion record only finishes the
-copy to serving.
+against an older champion is stale). Nor does it trust the file's verdict: the verdict must follow from the
+decision's own checks (every one passed), and the decision must be one that compare recorded in the registry
+(its digest in an evaluation record of this model version), so a hand-edited file deploys nothing. A retried
+step that finds its own promotion record only finishes the copy to serving.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from modelopsx.gate import decision_digest
 from modelopsx.registry.champion import champion, promote_model
 from modelopsx.registry.deploy import (
     ReleaseError,
@@ -23,8 +26,14 @@ from modelopsx.registry.deploy import (
 )
 from modelopsx.registry.log import Registry
 
+_EDITED_HINT = (
+    "deploy only the decision.json that the compare step wrote; to change a verdict, change the gate "
+    "policy and run compare again"
+)
 
-def _check_still_current(registry: Registry, decision: dict[str, Any], model_name: str) -> None:
+
+def _check_still_current(registry: Registry, decision: dict[str, Any], model_name: str) -> int:
+    """Refuse a stale decision; return the promotion seq of the champion it was made against (0: none)."""
     against = decision.get("champion") or {}  # the champion's identity, or the baseline's, or nothing
     expected = None if not against or against.get("baseline") else against.get("model_version")
     current = champion(registry, model_name)
@@ -36,6 +45,44 @@ def _check_still_current(registry: Registry, decision: dict[str, Any], model_nam
             f"{'none' if now is None else f'v{now}'}: the decision is stale",
             hint="run the compare step again so the candidate is gated against the current champion",
         )
+    return 0 if current is None else int(current["promotion"]["seq"])
+
+
+def check_verdict_follows_checks(decision: dict[str, Any]) -> None:
+    """A promote must follow from its checks: each one an object whose `passed` is true."""
+    checks = decision.get("checks")
+    if not isinstance(checks, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("passed"), bool) for c in checks
+    ):
+        raise ReleaseError(
+            "the promote decision has no well-formed checks to derive it from", hint=_EDITED_HINT
+        )
+    failed = [c for c in checks if not c["passed"]]
+    if failed:
+        shown = "; ".join(f"{c.get('kind')} {c.get('metric')}: {c.get('reason')}" for c in failed[:3])
+        raise ReleaseError(
+            f"the decision says 'promote' but {len(failed)} of its checks failed ({shown}): the verdict does "
+            "not follow from the checks, so the file was edited after the gate; nothing deployed",
+            hint=_EDITED_HINT,
+        )
+
+
+def check_recorded_by_compare(
+    registry: Registry, decision: dict[str, Any], model_name: str, model_version: int
+) -> None:
+    """The decision must be one compare recorded: its digest in an evaluation record of this version."""
+    try:
+        digest = decision_digest(decision)
+    except ValueError as exc:  # NaN or infinity: compare never writes them
+        raise ReleaseError(f"the decision is not strict JSON ({exc})", hint=_EDITED_HINT) from None
+    for record in reversed(registry.records("evaluations", model_name)):
+        if record.get("model_version") == model_version and record.get("decision_sha256") == digest:
+            return
+    raise ReleaseError(
+        f"no compare step recorded this decision for {model_name} version {model_version} (its digest "
+        f"{digest[:16]} is in no evaluation record): it was edited or made elsewhere; nothing deployed",
+        hint=_EDITED_HINT,
+    )
 
 
 def deploy_decision(
@@ -49,6 +96,7 @@ def deploy_decision(
     decision = read_decision(Path(decision_file))
     record = registry.get("models", model_name, model_version)
     check_promote_decision(decision, model_name, model_version, record.get("dvc_hash"))
+    check_verdict_follows_checks(decision)
     local_hash = directory_hash(Path(model_dir))
     if local_hash != record.get("dvc_hash"):
         raise ReleaseError(
@@ -60,13 +108,14 @@ def deploy_decision(
     latest = registry.latest("promotions", model_name)
     if (
         latest is not None
-        and int(latest["model_version"]) == model_version
-        and (latest.get("decision") or {}).get("created_at") == decision.get("created_at")
+        and latest.get("model_version") == model_version
+        and latest.get("decision") == decision
     ):
         # An earlier attempt of this very step recorded the promotion, then failed while copying.
         deploy_model(Path(model_dir), serving_uri, model_name, int(latest["seq"]))
         return latest
-    _check_still_current(registry, decision, model_name)
+    against = _check_still_current(registry, decision, model_name)
+    check_recorded_by_compare(registry, decision, model_name, model_version)
     check_serving_reachable(serving_uri, model_name)
     return promote_model(
         registry,
@@ -76,4 +125,5 @@ def deploy_decision(
         decision=decision,
         serving_uri=serving_uri,
         model_dir=Path(model_dir),
+        after_seq=against,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from modelopsx.data.paths import relative_name_problem
 from modelopsx.errors import IntegrityError, NotFoundError, StorageError, UserError
 from modelopsx.settings import BasinSettings
 from modelopsx.storage.base import ObjectStore
@@ -118,6 +119,14 @@ def pull_directory(dir_hash: str, store: ObjectStore, out_dir: Path, quiet: bool
                 hint="check the hash (registry record `dvc_hash`) and the store URL",
             ) from exc
         tree = Tree.load(odb, HashInfo("md5", dir_hash))
+        for key, _, _ in tree:  # a manifest's paths are data: the one path rule keeps them inside out_dir
+            problem = relative_name_problem("/".join(key))
+            if problem is not None:
+                raise IntegrityError(
+                    f"DVC directory {dir_hash} in {store.url} lists a file outside its folder: {problem}; "
+                    "nothing was written",
+                    hint="the manifest was not written by DVC for a folder; do not use this version",
+                )
         oids = sorted({hi.value for _, _, hi in tree if hi is not None and hi.value})
         iterator: Any = oids
         with ThreadPoolExecutor(8) as pool:

@@ -375,13 +375,60 @@ def _podman_gone_as_not_found() -> None:
     docker.api.client.create_api_error_from_http_exception = translate  # type: ignore[assignment]
 
 
+# What a step counts as when its exit code cannot be read: not 0, so never a success (Docker's own code
+# for "the container could not be run as asked").
+EXIT_CODE_UNKNOWN = 125
+
+
+def run_step_container(
+    client: Any, image: str, command: list[str], volumes: dict[str, Any], **container_run_args: Any
+) -> int:
+    """kfp.local's DockerRunner step, with the container kept until its exit code is read.
+
+    kfp.local starts each step with auto-remove and counts a container that is already gone at `wait` as a
+    success (exit 0), so a step the engine removed early passes whatever it did. Here the container is
+    removed only after its code is read, and one that disappears anyway counts as unknown: a failure."""
+    import contextlib
+
+    import docker.errors
+
+    container = client.containers.run(
+        image=image if ":" in image else f"{image}:latest",
+        command=command,
+        detach=True,
+        stdout=True,
+        stderr=True,
+        volumes=volumes,
+        auto_remove=False,
+        **container_run_args,
+    )
+    try:
+        with contextlib.suppress(docker.errors.NotFound):
+            for line in container.logs(stream=True, follow=True):
+                print(line.decode(errors="replace"), end="")
+        try:
+            return int(container.wait()["StatusCode"])
+        except docker.errors.NotFound:
+            print(
+                f"step container {container.short_id} was removed before its exit code was read: "
+                f"exit code unknown, counted as failed ({EXIT_CODE_UNKNOWN})",
+                flush=True,
+            )
+            return EXIT_CODE_UNKNOWN
+    finally:
+        with contextlib.suppress(docker.errors.APIError):  # NotFound included: already gone
+            container.remove(force=True)
+
+
 def run_pipeline(image_env: dict[str, str], network: str, root: Path, socket: str) -> list[StepResult]:
     """Every step of the compiled CPU pipeline, each in its own container of the image."""
     import docker
     from kfp import components, local
+    from kfp.local import docker_task_handler
 
     os.environ["DOCKER_HOST"] = socket
     _podman_gone_as_not_found()
+    docker_task_handler.run_docker_container = run_step_container
     params = pipeline_parameters(COMPILED_CPU)
     arguments = {k: v for k, v in TINY_PARAMS.items() if k in params}
     local.init(

@@ -318,7 +318,7 @@ def compare(
     keep decisions are on record too. Evidence that cannot be trusted (a missing or malformed evaluation or
     detections file, metrics out of range, no operating threshold, an evaluation of another test split) is
     an error: the step fails and nothing is deployed."""
-    from modelopsx.gate import GatePolicy
+    from modelopsx.gate import GatePolicy, decision_digest
     from modelopsx.registry.compare import compare_with_champion
     from modelopsx.registry.records import EvaluationRecord, Lineage
 
@@ -363,7 +363,13 @@ def compare(
         score_threshold=candidate.get("score_threshold"),
         lineage=Lineage.from_dict(model_record.get("lineage")),
     ).to_dict()
-    record.update({"decision": decision.to_json(), "artifacts_dvc_hash": evaluation_dvc_hash})
+    record.update(
+        {
+            "decision": decision.to_json(),
+            "decision_sha256": decision_digest(decision.to_json()),  # deploy matches its file against it
+            "artifacts_dvc_hash": evaluation_dvc_hash,
+        }
+    )
     seq = registry.append("evaluations", model_name, record)
     return {
         "decision": decision.decision,

@@ -268,6 +268,9 @@ def test_baseline_reference_is_named_in_the_reason() -> None:
         ({"baseline": "sift"}, "baseline must be one of"),
         ({"significance": None}, "it checks nothing, so it would promote any model"),
         ([1, 2], "must be a mapping"),
+        ({"significance": {"n_resamples": 10**8}}, "n_resamples must be an integer in 10..100,000"),
+        ({"significance": {"n_resamples": 10**12}}, "n_resamples must be an integer in 10..100,000"),
+        ({"significance": {"n_resamples": 9}}, "n_resamples must be an integer in 10..100,000"),
     ],
 )
 def test_invalid_policy_raises_user_error(policy: object, message: str) -> None:
@@ -342,6 +345,11 @@ def test_gate_cli_exits_zero_for_both_decisions(tmp_path: Path) -> None:
         ('{"accuracy": Infinity, "precision": 0.7, "recall": 0.6}', "not a finite number"),
         ('{"accuracy": 1.2, "precision": 0.7, "recall": 0.6}', "not a finite number in [0, 1]"),
         ("not json", "is not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        (
+            '{"accuracy": 0.1, "precision": 0.7, "recall": 0.6, "accuracy": 0.9}',
+            "'accuracy' appears more than once",
+        ),
     ],
 )
 def test_gate_cli_refuses_untrustworthy_champion_metrics(tmp_path: Path, content: str, message: str) -> None:
@@ -373,3 +381,15 @@ def test_gate_cli_bad_policy_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     missing = run_gate("--candidate", str(tmp_path / "nope.json"))
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
+
+
+def test_gate_cli_refuses_an_unbounded_bootstrap_before_any_work(tmp_path: Path) -> None:
+    cand = tmp_path / "cand.json"
+    cand.write_text(json.dumps(CHAMP))
+    policy = json.dumps({"require_improvement": ["f1"], "significance": {"n_resamples": 10**12}})
+    result = run_gate("--candidate", str(cand), "--champion-metrics", str(cand), "--policy", policy)
+    assert result.returncode == 2, result.stdout
+    assert (
+        "n_resamples must be an integer in 10..100,000" in result.stderr and "Traceback" not in result.stderr
+    )
+    assert GatePolicy.from_json_string(json.dumps({"significance": {"n_resamples": 100_000}})).significance

@@ -81,7 +81,13 @@ def import_coco(
 ) -> Dataset:
     ann_path = annotation_file or find_annotation_file(folder, split)
     data = read_annotations(ann_path, expected="COCO instances JSON")
-    categories = data.get("categories") or []
+    categories = data.get("categories", [])
+    if not isinstance(categories, list):
+        raise DatasetError(
+            f'{ann_path}: \'categories\' must be a list of {{"id", "name"}} objects, '
+            f"got {type(categories).__name__} {categories!r:.40}",
+            hint="check that this is a COCO instances file",
+        )
     person_ids = {
         c["id"]
         for c in categories

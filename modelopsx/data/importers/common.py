@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from modelopsx.data.format import ANNOTATIONS_FILE, IMAGES_DIR, Box, Dataset, ImageRecord
+from modelopsx.data.image_limits import ImageTooLarge, header_size
 from modelopsx.errors import DatasetError
 
 T = TypeVar("T")
@@ -33,9 +34,7 @@ def check_output_dir(out: Path) -> None:
 
 def image_size(source: Path | bytes, label: str | None = None) -> tuple[int, int]:
     """(width, height) from the image header (no full decode); DatasetError naming the file if unreadable."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     name = label or str(source if isinstance(source, Path) else "<image bytes>")
     try:
@@ -43,9 +42,9 @@ def image_size(source: Path | bytes, label: str | None = None) -> tuple[int, int
             raise DatasetError(
                 f"{name}: image file is empty (0 bytes)", hint="re-download or remove the image"
             )
-        handle = io.BytesIO(source) if isinstance(source, bytes) else source
-        with Image.open(handle) as img:
-            width, height = img.size
+        width, height = header_size(source)
+    except ImageTooLarge as exc:
+        raise DatasetError(f"{name}: {exc}", hint="remove this image from the source") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DatasetError(
             f"{name}: not a readable image ({exc})", hint="re-download the image or remove it from the source"

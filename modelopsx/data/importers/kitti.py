@@ -15,6 +15,8 @@ splits), else the image stem.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,31 @@ class KittiObject:
     bbox: tuple[float, float, float, float]  # left, top, right, bottom
 
 
+# KITTI writes plain ASCII decimals. Python's float() and int() also take "inf", "nan", "1e400" (= inf) and
+# digits of other scripts ("٣" is 3), which would import as numbers nobody wrote.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[0-9]+")
+
+
+def _finite(text: str, name: str, where: str) -> float:
+    value = float(text) if _NUMBER.fullmatch(text) else math.nan
+    if not math.isfinite(value):
+        raise DatasetError(
+            f"{where}: {name} is {text!r}, not a finite decimal number", hint="fix or remove this line"
+        )
+    return value
+
+
+def frame_number(text: str, where: str) -> int:
+    """A frame number as KITTI writes it: ASCII digits only."""
+    if not _INTEGER.fullmatch(text):
+        raise DatasetError(
+            f"{where}: frame {text!r} is not a number of ASCII digits (e.g. 000042)",
+            hint="rename the file or fix the line; KITTI frames are numbered 000000, 000001, ...",
+        )
+    return int(text)
+
+
 def parse_label_line(fields: list[str], where: str) -> KittiObject:
     """Parse the 15 object fields (already split); DatasetError naming `where` (file:line) if malformed."""
     if len(fields) != OBJECT_FIELDS:
@@ -44,14 +71,14 @@ def parse_label_line(fields: list[str], where: str) -> KittiObject:
             f"4 bbox, 3 dimensions, 3 location, rotation_y), found {len(fields)}",
             hint="fix or remove this line; KITTI label_2 lines have exactly 15 fields",
         )
-    try:
-        truncated = float(fields[1])
-        occluded = int(float(fields[2]))
-        left, top, right, bottom = (float(v) for v in fields[4:8])
-        [float(v) for v in fields[8:15]]
-    except ValueError as exc:
-        raise DatasetError(f"{where}: non-numeric field ({exc})", hint="fix or remove this line") from None
-    return KittiObject(fields[0], truncated, occluded, (left, top, right, bottom))
+    names = ("truncated", "occluded", "alpha", "left", "top", "right", "bottom")
+    values = [_finite(text, name, where) for text, name in zip(fields[1:8], names, strict=True)]
+    values += [_finite(text, "a 3D field", where) for text in fields[8:15]]
+    truncated, occluded = values[0], values[1]
+    if occluded != int(occluded):
+        raise DatasetError(f"{where}: occluded is {fields[2]!r}, not a whole number", hint="fix this line")
+    left, top, right, bottom = values[3:7]
+    return KittiObject(fields[0], truncated, int(occluded), (left, top, right, bottom))
 
 
 def _add_object(writer: DatasetWriter, image: ImageRecord, obj: KittiObject, where: str) -> None:
@@ -142,24 +169,20 @@ def _import_tracking_layout(root: Path, writer: DatasetWriter, quiet: bool) -> N
                     f"object fields), found {len(fields)}",
                     hint="fix or remove this line",
                 )
-            try:
-                frame = int(fields[0])
-            except ValueError:
-                raise DatasetError(f"{where}: frame {fields[0]!r} is not an integer") from None
+            frame = frame_number(fields[0], where)
             by_frame.setdefault(frame, []).append((parse_label_line(fields[2:], where), line_no))
         frames_dir = root / "image_02" / seq
         if not frames_dir.is_dir():
             raise DatasetError(f"{frames_dir}: image folder missing for sequence {seq}")
         for image_path in sorted(p for p in frames_dir.iterdir() if p.suffix.lower() in (".png", ".jpg")):
-            if not image_path.stem.isdigit():
-                raise DatasetError(f"{image_path}: frame file names must be numbers (e.g. 000042.png)")
+            frame = frame_number(image_path.stem, str(image_path))
             image = writer.add_image_file(
                 image_path,
                 group=f"kitti-seq-{seq}",
                 name=f"{seq}_{image_path.name}",
-                extra={"sequence": seq, "frame": int(image_path.stem)},
+                extra={"sequence": seq, "frame": frame},
             )
-            for obj, line_no in by_frame.get(int(image_path.stem), []):
+            for obj, line_no in by_frame.get(frame, []):
                 _add_object(writer, image, obj, f"{label_path.name}:{line_no}")
 
 

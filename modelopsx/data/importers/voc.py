@@ -1,8 +1,9 @@
 """Pascal VOC: `Annotations/*.xml` + `JPEGImages/` (optionally `ImageSets/Main/<split>.txt`).
 
 Only `person` objects are kept; `difficult=1` becomes an ignore box; `truncated` is kept as truncation
-(0 or 1) and `occluded=1` (VOC2010+) lowers visibility to 0.65. VOC pixel coordinates are 1-based and
-inclusive, so x = xmin - 1 and w = xmax - xmin + 1.
+(0 or 1) and `occluded=1` (VOC2010+) lowers visibility to 0.65; a flag other than 0 or 1 is an error. VOC
+pixel coordinates are 1-based and inclusive, so x = xmin - 1 and w = xmax - xmin + 1. ImageSets entries
+follow the dataset path rule (modelopsx.data.paths).
 """
 
 from __future__ import annotations
@@ -34,6 +35,20 @@ def _number(node: ET.Element | None, tag: str, where: str) -> float:
     return number
 
 
+_FLAGS = {"0": False, "1": True, "false": False, "true": True}
+
+
+def _flag(node: ET.Element, tag: str, where: str) -> bool:
+    """A VOC 0/1 flag; anything else is an error, never a quiet 0 (a difficult box would count as a miss)."""
+    value = _text(node, tag, "0")
+    if value.lower() not in _FLAGS:
+        raise DatasetError(
+            f"{where}: <{tag}> is {value!r}; expected 0 or 1",
+            hint=f"write <{tag}>1</{tag}> or <{tag}>0</{tag}>",
+        )
+    return _FLAGS[value.lower()]
+
+
 def import_voc(folder: Path, writer: DatasetWriter, split: str | None = None, quiet: bool = True) -> Dataset:
     root = descend_single_folder(folder, ("Annotations", "JPEGImages"))
     if root is None:
@@ -49,8 +64,9 @@ def import_voc(folder: Path, writer: DatasetWriter, split: str | None = None, qu
                 hint="use a split listed in ImageSets/Main (train, val, trainval, test)",
             )
         xml_files = [
-            root / "Annotations" / f"{line.split()[0]}.xml"
-            for line in listing.read_text().splitlines()
+            # an entry is an image id, data like a file name: the one path rule keeps it inside Annotations/
+            resolve_inside(root / "Annotations", f"{line.split()[0]}.xml", f"{listing}:{line_no}")
+            for line_no, line in enumerate(listing.read_text().splitlines(), start=1)
             if line.strip()
         ]
     else:
@@ -90,9 +106,9 @@ def import_voc(folder: Path, writer: DatasetWriter, split: str | None = None, qu
                 ymin - 1,
                 xmax - xmin + 1,
                 ymax - ymin + 1,
-                ignore=int(_text(obj, "difficult", "0") == "1"),
-                visibility=0.65 if _text(obj, "occluded", "0") == "1" else 1.0,
-                truncation=1.0 if _text(obj, "truncated", "0") == "1" else 0.0,
+                ignore=int(_flag(obj, "difficult", where)),
+                visibility=0.65 if _flag(obj, "occluded", where) else 1.0,
+                truncation=1.0 if _flag(obj, "truncated", where) else 0.0,
                 where=where,
             )
     return writer.commit()

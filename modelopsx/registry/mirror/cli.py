@@ -64,6 +64,6 @@ def dvc_sync_cmd(
             typer.echo(f"  skipped {key}: {reason}", err=True)
         raise StorageError(
             f"{len(summary.skipped)} registry record(s) were not mirrored; everything else is up to date",
-            hint="restore the missing objects in the store (e.g. publish the folder again), "
-            "then rerun: dvc-sync picks them up",
+            hint="restore the missing objects in the store (e.g. publish the folder again), then rerun: "
+            "dvc-sync picks them up; a damaged record is never rewritten, so it stays skipped",
         )

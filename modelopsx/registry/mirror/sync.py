@@ -5,7 +5,7 @@ rebuilt. Each dataset and model version not yet in the repository becomes one co
 for a model its metrics, curves and training-data pointer) tagged `<name>@v<N>` (plus GTO's `<name>@vN.0.0`);
 each promotion becomes GTO's stage assignment `<name>#prod#<seq>` on the model version's commit. What is done
 is read from the tags, so a re-sync reads only listings and commits nothing; a version whose objects are not
-in the store is reported and left for a later sync while the rest goes on.
+in the store, or a damaged record, is reported and left for a later sync while the rest goes on.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from modelopsx.registry.log import Registry
 from modelopsx.registry.mirror import layout
 from modelopsx.registry.mirror.git import GitRepo, MirrorError
 from modelopsx.registry.mirror.objects import ObjectChecker
+from modelopsx.registry.records import promoted_version
 
 VERSION_KINDS = ("datasets", "models")
 KIND_ORDER = {"datasets": 0, "models": 1, "promotions": 2}
@@ -175,8 +176,12 @@ class MirrorSync:
                         if kind == "promotions"
                         else {layout.version_tag(name, seq), layout.version_alias(name, seq)}
                     )
-                    if not wanted <= tags:
+                    if wanted <= tags:
+                        continue
+                    try:
                         events.append(Event(kind, name, seq, self.registry.get(kind, name, seq)))
+                    except UserError as exc:  # a damaged record: named, and the rest is synced
+                        self.summary.skipped.append((f"{kind}/{name}/{seq}", exc.message))
         return sorted(events, key=Event.order)
 
     def run(self) -> None:
@@ -201,14 +206,17 @@ class MirrorSync:
             except UserError as exc:
                 self.summary.skipped.append((event.key, exc.message))
                 continue
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a record of the wrong shape
+                self.summary.skipped.append((event.key, f"damaged record ({type(exc).__name__}: {exc})"))
+                continue
             clock = date
 
     def _version(self, event: Event, tags: set[str], recorded: dict[str, str], date: int) -> None:
         commit = recorded.get(event.key)  # committed by a sync that stopped before tagging
         if commit is None:
             files = self._files(event)
+            message = self._message(event)  # everything read from the record before a file is written
             self._write(files)
-            message = self._message(event)
             commit = self.git.commit(["."], message, event.key, date)
             self.summary.commits.append(message)
         annotation = f"{event.kind[:-1]} {event.name} version {event.seq} (registry {event.key})"
@@ -222,7 +230,7 @@ class MirrorSync:
                 self.summary.tags.append(tag)
 
     def _promotion(self, event: Event, tags: set[str], date: int) -> None:
-        version = int(event.record["model_version"])
+        version = promoted_version(event.record)
         target = layout.version_tag(event.name, version)
         if target not in tags:
             raise MirrorError(f"its model version {version} is not in the repository (see above)")
@@ -241,31 +249,46 @@ class MirrorSync:
     def _files(self, event: Event) -> dict[str, str]:
         record = event.record
         missing = self.objects.missing(str(record.get("dvc_hash") or ""))
-        if event.kind == "datasets":
-            files = layout.dataset_files(event.name, record)
-        else:
-            lineage_hash = (record.get("lineage") or {}).get("dataset_dvc_hash")
-            if lineage_hash:
-                missing += self.objects.missing(str(lineage_hash))
-            files = layout.model_files(event.name, record, self._plots(event))
+        lineage_hash = (
+            (record.get("lineage") or {}).get("dataset_dvc_hash") if event.kind == "models" else None
+        )
+        if lineage_hash:
+            missing += self.objects.missing(str(lineage_hash))
         if missing:
             shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
             raise MirrorError(f"{len(missing)} DVC object(s) missing in {self.registry.url}: {shown}")
-        return files
+        if event.kind == "datasets":
+            return layout.dataset_files(event.name, record)
+        return layout.model_files(event.name, record, self._plots(event))
 
     def _plots(self, event: Event) -> dict[str, list[dict[str, float]]]:
         """Curves from the evaluation artifacts the pipeline stored with this model version, if any."""
         from modelopsx.evaluation.curves import CURVES_FILE
 
         if event.name not in self._evaluations:
-            self._evaluations[event.name] = self.registry.records("evaluations", event.name)
+            self._evaluations[event.name] = self._readable_evaluations(event.name)
         for evaluation in reversed(self._evaluations[event.name]):
             if evaluation.get("model_version") == event.seq and evaluation.get("artifacts_dvc_hash"):
                 data = self.objects.read_file(str(evaluation["artifacts_dvc_hash"]), CURVES_FILE)
                 if data is not None:
-                    plots = json.loads(data)
+                    try:
+                        plots = json.loads(data)
+                    except ValueError:
+                        self.summary.notes.append(f"{event.key}: its {CURVES_FILE} is not JSON; no plots")
+                        return {}
                     return plots if isinstance(plots, dict) else {}
         return {}
+
+    def _readable_evaluations(self, name: str) -> list[dict[str, Any]]:
+        """The evaluation records of `name` (their curves become plots); a damaged one is noted and left out,
+        so it costs its plots, not the model versions."""
+        records = []
+        for seq in self.registry.sequence_numbers("evaluations", name):
+            try:
+                records.append(self.registry.get("evaluations", name, seq))
+            except UserError as exc:
+                self.summary.notes.append(f"evaluations/{name}/{seq} left out: {exc.message}")
+        return records
 
     def _write(self, files: dict[str, str]) -> None:
         root = self.git.root

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from modelopsx.data.synth import generate_synthetic
 from modelopsx.registry.champion import promote_model
 from modelopsx.registry.log import Registry
@@ -119,3 +121,30 @@ def test_bad_input_is_reported_without_traceback(tmp_path: Path) -> None:
     assert "no dataset named 'street'" not in fails(
         "registry", "list", "datasets", "street", "--store", store, "--bogus"
     )
+
+
+@pytest.mark.parametrize("model_version", [None, "two"], ids=["missing", "two"])
+def test_a_damaged_promotion_record_is_named_and_a_rollback_replaces_it(
+    store_url: str, tmp_path: Path, model_version: object
+) -> None:
+    registry = Registry(open_store(store_url))
+    for seed in (1, 2):
+        register_model(registry, "det", fake_model_dir(tmp_path, seed), registry.store, {"recall": 0.5})
+    promote_model(registry, "det", 1, "first")
+    damaged = {"seq": 2, "kind": "promotions", "name": "det", "action": "promote", "reason": "edited"}
+    if model_version is not None:
+        damaged["model_version"] = model_version
+    registry.store.put_if_absent("registry/promotions/det/00000002.json", json.dumps(damaged).encode())
+    shown = "missing" if model_version is None else "'two'"
+    message = f"promotion record registry/promotions/det/2 is damaged: model_version is {shown}"
+    candidate = tmp_path / "candidate.json"
+    candidate.write_text(json.dumps({"accuracy": 0.9, "precision": 0.9, "recall": 0.9, "f1": 0.9}))
+    for args in (
+        ("registry", "champion", "det"),
+        ("gate", "--candidate", str(candidate), "--champion", "det"),
+    ):
+        assert message in fails(*args)
+    assert "rolled back det to model version 2 (promotion 3)" in ok(
+        "registry", "rollback", "det", "--to", "2", "--reason", "replace the damaged record"
+    )
+    assert json.loads(ok("registry", "champion", "det", "--json"))["seq"] == 2

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from modelopsx.data.hashing import dataset_version_hash
 from modelopsx.data.synth import generate_synthetic
-from modelopsx.errors import NotFoundError
-from modelopsx.registry.champion import champion, promote_model, rollback
+from modelopsx.errors import IntegrityError, ModelError, NotFoundError
+from modelopsx.registry.champion import PromotionConflictError, champion, promote_model, rollback
 from modelopsx.registry.datasets import publish_dataset, pull_dataset, resolve_dataset
-from modelopsx.registry.deploy import highest_complete_version, repair_serving
+from modelopsx.registry.deploy import deploy_model, highest_complete_version, repair_serving
 from modelopsx.registry.log import Registry, RegistryError
 from modelopsx.registry.models import register_model
 from modelopsx.registry.records import Lineage
+from modelopsx.storage.base import ObjectInfo, ObjectStore
+from modelopsx.storage.dvc_remote import object_key
 from modelopsx.storage.stores import open_store
 from tests.integration.registry.helpers import fake_model_dir, serving_files, source_files
+from tests.store_wrappers import PassThroughStore
 
 
 def test_dataset_publish_resolve_pull(store_url: str, tmp_path: Path) -> None:
@@ -91,3 +98,86 @@ def test_promote_rollback_and_serving_versions(store_url: str, tmp_path: Path) -
     with pytest.raises(NotFoundError, match="existing versions: 1, 2"):
         rollback(registry, "det", 7, "no such model", serving)
     assert [p["seq"] for p in registry.records("promotions", "det")] == [1, 2, 3]
+
+
+class RaceBeforePromotion(PassThroughStore):
+    """Runs `race` once, right before the first promotion record is written through this store: another
+    operator's command that lands between this one's checks and its record."""
+
+    def __init__(self, inner: ObjectStore, race: Callable[[], object]) -> None:
+        super().__init__(inner)
+        self.race: Callable[[], object] | None = race
+
+    def put_if_absent(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> ObjectInfo:
+        if key.startswith("registry/promotions/") and self.race is not None:
+            race, self.race = self.race, None
+            race()
+        return self.inner.put_if_absent(key, data, metadata)
+
+
+@pytest.mark.parametrize("other_target", [1, 3], ids=["same-version", "another-version"])
+def test_of_two_concurrent_rollbacks_one_wins_and_the_other_records_nothing(
+    store_url: str, tmp_path: Path, other_target: int
+) -> None:
+    store = open_store(store_url)
+    registry = Registry(store)
+    for seed in (1, 2, 3):
+        register(registry, tmp_path, seed, 0.5)
+    promote_model(registry, "det", 1, "first")
+    promote_model(registry, "det", 2, "second")
+
+    def other_operator() -> None:
+        rollback(Registry(store), "det", other_target, "the other operator")
+
+    with pytest.raises(PromotionConflictError) as exc:
+        rollback(Registry(RaceBeforePromotion(store, other_operator)), "det", 1, "this operator")
+    assert "another promotion of 'det' was recorded first (promotion 3: rollback" in exc.value.message
+    records = Registry(store).records("promotions", "det")
+    assert [(r["seq"], r["model_version"], r["reason"]) for r in records] == [
+        (1, 1, "first"),
+        (2, 2, "second"),
+        (3, other_target, "the other operator"),
+    ]
+    assert records[2]["previous_model_version"] == 2  # never a v1 -> v1 record
+
+
+def test_a_model_folder_link_or_manifest_path_leading_outside_is_refused(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`variables.txt -> secret` once put the secret into the store and the serving folder (register,
+    deploy); a version whose stored manifest names `../../../escape.txt` was written outside at rollback."""
+    store = open_store(store_url)
+    registry = Registry(store)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0\n")
+    model_dir = fake_model_dir(tmp_path, 5)
+    (model_dir / "saved_model" / "variables" / "variables.txt").symlink_to(secret)
+    with pytest.raises(
+        ModelError, match=r"variables\.txt is a symbolic link to .*secret\.txt, which is outside"
+    ):
+        register_model(registry, "det", model_dir, store, {"recall": 0.5})
+    assert registry.records("models", "det") == [] and not list(store.iter_all("files/"))
+    with pytest.raises(ModelError, match="is a symbolic link"):
+        deploy_model(model_dir, str(tmp_path / "serving"), "det", 1)
+    assert not (tmp_path / "serving").exists()
+
+    register(registry, tmp_path, 1, 0.5)
+    promote_model(registry, "det", 1, "first")
+    pb = b"saved model"
+    for data in (secret.read_bytes(), pb):
+        store.put_if_absent(object_key(hashlib.md5(data).hexdigest()), data)
+    entries = [
+        {"md5": hashlib.md5(secret.read_bytes()).hexdigest(), "relpath": "../../../escape.txt"},
+        {"md5": hashlib.md5(pb).hexdigest(), "relpath": "saved_model/saved_model.pb"},
+    ]
+    manifest = json.dumps(entries).encode()
+    dir_hash = hashlib.md5(manifest).hexdigest() + ".dir"
+    store.put_if_absent(object_key(dir_hash), manifest)
+    registry.append("models", "det", {"dvc_hash": dir_hash, "dvc_remote": store_url}, seq_fields=("version",))
+    temp = tmp_path / "temp"  # the rollback's folder: temp/modelopsx-rollback-*/model
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with pytest.raises(IntegrityError, match="lists a file outside its folder"):
+        rollback(registry, "det", 2, "back to the crafted version")
+    assert not (tmp_path / "escape.txt").exists() and not list(tmp_path.rglob("escape.txt"))
+    assert [r["model_version"] for r in registry.records("promotions", "det")] == [1]

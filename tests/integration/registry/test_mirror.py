@@ -243,3 +243,28 @@ def test_push_sends_branch_and_tags_to_a_git_remote(tmp_path: Path, populated: P
     run(["git", "clone", "-q", "-b", "main", str(remote), str(clone)], tmp_path)
     assert f"{MODEL}@v2" in run(["git", "tag"], clone).stdout
     assert (clone / "models" / MODEL / "metrics.json").is_file()
+
+
+def test_damaged_records_are_named_and_every_other_version_is_synced(
+    tmp_path: Path, populated: Populated
+) -> None:
+    """A torn model record once stopped dvc-sync for every model with a traceback."""
+    store = populated.registry.store
+    store.put_if_absent(f"registry/models/{MODEL}/00000003.json", b'{"dvc_hash": "0123')
+    damaged = {"seq": 3, "kind": "promotions", "name": MODEL, "action": "promote", "model_version": "two"}
+    store.put_if_absent(f"registry/promotions/{MODEL}/00000003.json", json.dumps(damaged).encode())
+    store.put_if_absent(f"registry/evaluations/{MODEL}/00000003.json", b"[]")
+    summary = sync(tmp_path / "mirror")
+    skipped = dict(summary.skipped)
+    assert set(skipped) == {f"models/{MODEL}/3", f"promotions/{MODEL}/3"}
+    assert "is not valid JSON" in skipped[f"models/{MODEL}/3"]
+    assert "model_version is 'two', not a version number" in skipped[f"promotions/{MODEL}/3"]
+    assert any(note.startswith(f"evaluations/{MODEL}/3 left out") for note in summary.notes)
+    tags = set(run(["git", "tag"], tmp_path / "mirror").stdout.split())
+    assert {f"{DATASET}@v1", f"{DATASET}@v2", f"{MODEL}@v1", f"{MODEL}@v2", f"{MODEL}#prod#2"} <= tags
+    assert run(["git", "status", "--porcelain"], tmp_path / "mirror").stdout == ""
+    done = modelopsx("dvc-sync", "--repo", str(tmp_path / "mirror"), cwd=tmp_path, ok=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert (
+        f"skipped models/{MODEL}/3" in done.stderr and "2 registry record(s) were not mirrored" in done.stderr
+    )

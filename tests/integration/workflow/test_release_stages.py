@@ -159,3 +159,36 @@ def test_compare_refuses_missing_or_garbled_detections(basin: Any, tmp_path: Pat
     with pytest.raises(UserError, match="does not exist"):
         gate(evaluation, data_dir, version, tmp_path / "decision")
     nothing_released()
+
+
+def test_a_hand_edited_keep_decision_deploys_nothing(basin: Any, tmp_path: Path, data_dir: Path) -> None:
+    """A real keep (a candidate that finds nobody) edited to promote, candidate and champion fields filled
+    in: deploy once promoted it. The verdict must follow from the checks, and the decision must be the one
+    compare recorded."""
+    evaluation, version = candidate(tmp_path, data_dir)
+    missing = [{**d, "bbox": [0.0, 0.0, 2.0, 2.0]} for d in perfect_detections(data_dir / "test")]
+    result = evaluate_detections(data_dir / "test", missing, score_threshold=0.5)
+    record = {
+        **result.to_json(),
+        "test_hash": dataset_version_hash(data_dir / "test"),
+        "score_threshold": 0.5,
+    }
+    (evaluation / stages.EVALUATION_FILE).write_text(json.dumps(record))
+    (evaluation / stages.DETECTIONS_FILE).write_text(json.dumps(missing))
+    assert gate(evaluation, data_dir, version, tmp_path / "decision")["decision"] == "keep"
+    kept = json.loads((tmp_path / "decision" / "decision.json").read_text())
+    assert kept["candidate"]["model_version"] == version and kept["champion"]["baseline"] == "hog"
+    model_dir, serving = tmp_path / "model-1", str(tmp_path / "serving")
+
+    edited = {**kept, "decision": "promote"}
+    all_passed = {**edited, "checks": [{**c, "passed": True} for c in kept["checks"]]}
+    for name, decision, message in (
+        ("edited", edited, "the verdict does not follow from the checks"),
+        ("all-passed", all_passed, "no compare step recorded this decision"),
+    ):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "decision.json").write_text(json.dumps(decision))
+        with pytest.raises(UserError, match=message):
+            stages.deploy(model_dir, tmp_path / name, MODEL, version, serving)
+        nothing_released()
+        assert not (tmp_path / "serving").exists()

@@ -71,3 +71,17 @@ def assert_clean_failure(result: subprocess.CompletedProcess[str], *fragments: s
     assert "Traceback" not in result.stderr, result.stderr
     for fragment in fragments:
         assert fragment in " ".join(output.split()), output
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A structurally complete PNG whose header declares width x height but holds only a few rows of data:
+    a few hundred bytes that a decoder would expand to width * height pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    rows = zlib.compress(b"\x00" * (1 + width) * 4)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")

@@ -140,3 +140,21 @@ def test_tar_bomb_and_member_count_limits(tmp_path: Path) -> None:
         extract_archive(many, tmp_path / "c", ExtractionLimits(max_total_bytes=10))
     assert not any((tmp_path / "b").iterdir()) and not any((tmp_path / "c").iterdir())
     assert len(list(extract_archive(many, tmp_path / "d").iterdir())) == 20  # the defaults let it through
+
+
+def test_a_tar_gz_bomb_is_refused_at_its_header_before_its_data_is_inflated(tmp_path: Path) -> None:
+    """The member's header declares 1 GiB; the gzip stream holds the header and only the start of the data.
+    Refused at the header, the data is never inflated; reading on to the next header, as before, inflates
+    all of it (here: runs into the cut and fails as "not a readable tar file" instead)."""
+    import gzip
+
+    info = tarfile.TarInfo("PennFudanPed/zeros.bin")
+    info.size = 1 << 30
+    stream = gzip.compress(info.tobuf() + bytes(1 << 20))
+    bomb = tmp_path / "bomb.tar.gz"
+    bomb.write_bytes(stream[: len(stream) // 2])
+    with pytest.raises(
+        DatasetError, match=r"expands to 1 GiB \(\d+:1, more than 100:1\), as a decompression bomb"
+    ):
+        extract_archive(bomb, tmp_path / "out")
+    assert not any((tmp_path / "out").iterdir())

@@ -179,3 +179,23 @@ def test_second_quarantine_never_overwrites_the_first(tmp_path: Path) -> None:
     assert (root / "quarantine" / "report.json").read_text() == first_report
     assert (root / "quarantine" / "annotations.before-2.json").is_file()
     assert [img.file_name for img in load_dataset(root).images] == ["img_0002.jpg", "img_0003.jpg"]
+
+
+@pytest.mark.parametrize("size", [(50_000, 50_000), (10_000, 10_000)], ids=["pil-bomb", "over-the-limit"])
+def test_an_image_declaring_a_huge_size_is_refused_before_decoding(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    from tests.unit.data.data_io_fixtures import png_declaring
+
+    root = tmp_path / "ds"
+    make_dataset(root, n_images=2)
+    (root / "images" / "img_0000.jpg").write_bytes(png_declaring(*size))
+    error, _, _ = check_image_bytes(png_declaring(*size))
+    assert error is not None and "refused before decoding" in error
+    report = validate_dataset(root)
+    assert [e for e in report.errors if "refused before decoding" in e] == [
+        f"images/img_0000.jpg: images[0] id=1: {error}"
+    ]
+    result = run_cli("dataset", "validate", root, "-q")
+    assert_clean_failure(result, "refused before decoding")
+    assert result.returncode == 2

@@ -3,10 +3,15 @@ the rendered manifests, how it carries the host's pip settings into the build, a
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+import pytest
 
 from modelopsx.workflow import image_check as ic
 
@@ -93,3 +98,101 @@ def test_skips_with_a_clear_message_without_podman(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "SKIPPED: podman is not installed" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+class EngineAPI(http.server.ThreadingHTTPServer):
+    """The few Docker Engine API calls a kfp.local step makes, served on loopback for one container whose
+    fate the test sets: `exit_code` is what `wait` reads, or None when the container was removed once started
+    (auto-remove) before anyone read its code, as podman does for a step that exits quickly."""
+
+    exit_code: int | None
+    calls: list[str]
+    started: bool
+
+
+IMAGE = {"Id": "sha256:1", "RepoTags": ["step:latest"], "RepoDigests": []}
+
+
+class EngineHandler(http.server.BaseHTTPRequestHandler):
+    server: EngineAPI
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _answer(self, status: int, body: object = None) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _route(self, method: str) -> None:
+        path = self.path.split("?")[0]
+        path = path.split("/", 2)[2] if path.startswith("/v1.") else path.lstrip("/")
+        self.server.calls.append(f"{method} {path}")
+        if int(self.headers.get("Content-Length") or 0):
+            self.rfile.read(int(self.headers["Content-Length"]))
+        gone = self.server.exit_code is None and self.server.started
+        if path == "version":
+            self._answer(200, {"ApiVersion": "1.41", "Version": "20.10.0"})
+        elif path == "info":
+            self._answer(200, {"SecurityOptions": []})
+        elif path == "images/json":
+            self._answer(200, [IMAGE])
+        elif path == "images/sha256:1/json":
+            self._answer(200, IMAGE)
+        elif path == "containers/create":
+            self._answer(201, {"Id": "c0ffee", "Warnings": []})
+        elif path == "containers/c0ffee/start":
+            self.server.started = True
+            self._answer(204)
+        elif gone:
+            self._answer(404, {"message": "no such container: c0ffee"})
+        elif path == "containers/c0ffee/json":
+            self._answer(200, {"Id": "c0ffee", "Name": "/step", "Config": {"Tty": False}, "State": {}})
+        elif path == "containers/c0ffee/logs":
+            self._answer(200)
+        elif path == "containers/c0ffee/wait":
+            self._answer(200, {"StatusCode": self.server.exit_code, "Error": None})
+        elif path == "containers/c0ffee" and method == "DELETE":
+            self._answer(204)
+        else:
+            self._answer(500, {"message": f"unexpected {method} {path}"})
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "status"), [(None, "FAILURE"), (3, "FAILURE"), (0, "SUCCESS")], ids=["gone", "3", "0"]
+)
+def test_a_step_whose_exit_code_was_never_read_counts_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exit_code: int | None, status: str
+) -> None:
+    """kfp.local's DockerRunner took a container that auto-remove took before `wait` for a success."""
+    from kfp import local
+    from kfp.local import docker_task_handler
+
+    engine = EngineAPI(("127.0.0.1", 0), EngineHandler)
+    engine.exit_code, engine.calls, engine.started = exit_code, [], False
+    threading.Thread(target=engine.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{engine.server_address[1]}")
+        monkeypatch.setattr(docker_task_handler, "run_docker_container", ic.run_step_container)
+        handler = docker_task_handler.DockerTaskHandler(
+            image="step", full_command=["python", "-c", "pass"], pipeline_root=str(tmp_path),
+            runner=local.DockerRunner(),
+        )  # fmt: skip
+        assert handler.run().name == status
+    finally:
+        engine.shutdown()
+        engine.server_close()
+    assert "POST containers/create" in engine.calls and "POST containers/c0ffee/wait" in engine.calls
+    assert engine.calls[-1] == "DELETE containers/c0ffee"  # removed only once its code was read (or not)

@@ -67,3 +67,13 @@ def test_deploy_rejects_dirs_without_saved_model(tmp_path: Path) -> None:
         deploy_model(tmp_path / "empty", str(tmp_path / "serving"), "det", 1)
     with pytest.raises(ModelError, match="positive"):
         deploy_model(fake_model_dir(tmp_path, 1), str(tmp_path / "serving"), "det", 0)
+
+
+def test_deploy_refuses_a_saved_model_folder_that_is_a_link_out_of_the_model(tmp_path: Path) -> None:
+    elsewhere = fake_model_dir(tmp_path / "elsewhere", 3) / "saved_model"
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "saved_model").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(ModelError, match="saved_model is a symbolic link to .*, which is outside"):
+        deploy_model(model, str(tmp_path / "serving"), "det", 1)
+    assert not (tmp_path / "serving").exists()

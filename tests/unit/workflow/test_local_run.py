@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
+
+import pytest
 
 from modelopsx.workflow.local_run import _failure_details, _ProgressLog
 
@@ -27,3 +30,12 @@ def test_progress_log_keeps_everything_and_echoes_task_ends(tmp_path: Path) -> N
     progress.close()
     assert "epoch 1" in (tmp_path / "run.log").read_text()
     assert console.getvalue().split()[:2] == ["train", "done"] and "epoch" not in console.getvalue()
+
+
+def test_the_gate_policy_parameter_bounds_the_bootstrap_before_the_run() -> None:
+    from modelopsx.gate import PolicyError
+    from modelopsx.workflow.local_run import check_run_arguments
+
+    policy = json.dumps({"significance": {"metric": "f1", "n_resamples": 10**8}})
+    with pytest.raises(PolicyError, match=r"n_resamples must be an integer in 10\.\.100,000, got 100000000"):
+        check_run_arguments(None, None, {"gate_policy": policy})

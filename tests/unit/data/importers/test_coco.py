@@ -203,3 +203,39 @@ def test_wrongly_typed_box_through_the_cli_exits_2_without_traceback(tmp_path: P
     result = run_cli("dataset", "import", src, "--format", "coco", "--out", tmp_path / "out")
     assert_clean_failure(result, "bbox must be four finite numbers")
     assert result.returncode == 2
+
+
+def _deep(text: str) -> str:
+    return text.replace('"licenses": []', '"licenses": ' + "[" * 100_000 + "]" * 100_000)
+
+
+@pytest.mark.parametrize(
+    "rewrite, message",
+    [
+        (lambda t: t.replace('"categories": [', '"categories": 5, "_": ['), "'categories' must be a list"),
+        (
+            lambda t: t.replace('"id": 139', '"id": ' + "7" * 5000),
+            "a number has more digits than can be read",
+        ),
+        (_deep, "nested too deeply"),
+        (lambda t: t.replace('"licenses": []', '"images": []'), "key 'images' appears more than once"),
+    ],
+    ids=["categories-5", "5000-digit-id", "nested-100k-deep", "duplicate-key"],
+)
+def test_hostile_annotation_json_is_a_clean_error(tmp_path: Path, rewrite, message: str) -> None:  # type: ignore[no-untyped-def]
+    src = build_coco(tmp_path / "coco")
+    path = src / "annotations" / "instances_val2017.json"
+    path.write_text(rewrite(path.read_text()))
+    with pytest.raises(DatasetError) as exc:
+        import_dataset(src, "coco", tmp_path / "out")
+    assert message in exc.value.message and "instances_val2017.json" in exc.value.message
+    assert not (tmp_path / "out").exists()
+
+
+def test_deeply_nested_annotations_through_the_cli_exit_2_without_traceback(tmp_path: Path) -> None:
+    src = build_coco(tmp_path / "coco")
+    path = src / "annotations" / "instances_val2017.json"
+    path.write_text(_deep(path.read_text()))
+    result = run_cli("dataset", "import", src, "--format", "coco", "--out", tmp_path / "out")
+    assert_clean_failure(result, "nested too deeply")
+    assert result.returncode == 2

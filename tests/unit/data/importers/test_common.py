@@ -20,3 +20,15 @@ def test_a_non_finite_coordinate_is_an_error_not_a_full_image_box(tmp_path: Path
                 writer.add_box(image, *box, where="label_2/000001.txt line 3")
         assert writer.dataset.annotations == []
         writer.abort()
+
+
+def test_an_image_declaring_a_huge_size_is_refused_before_decoding(tmp_path: Path) -> None:
+    from tests.unit.data.data_io_fixtures import png_declaring
+
+    bomb = tmp_path / "src" / "bomb.png"
+    bomb.parent.mkdir()
+    bomb.write_bytes(png_declaring(50_000, 50_000))
+    with DatasetWriter(tmp_path / "out", {}) as writer, pytest.raises(DatasetError) as exc:
+        writer.add_image_file(bomb)
+    assert exc.value.message.startswith(f"{bomb}: the image header declares more than")
+    assert "refused before decoding" in exc.value.message

@@ -126,3 +126,43 @@ def test_devkit_mapping_groups_images_by_drive(tmp_path: Path) -> None:
         "kitti-2011_09_26_drive_0001_sync",
         "kitti-2011_09_26_drive_0002_sync",
     ]
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        (2, "inf", "occluded is 'inf', not a finite decimal number"),
+        (2, "1e400", "occluded is '1e400', not a finite decimal number"),
+        (2, "nan", "occluded is 'nan'"),
+        (2, "1.5", "occluded is '1.5', not a whole number"),
+        (1, "-inf", "truncated is '-inf'"),
+        (4, "٣", "left is '٣'"),
+    ],
+)
+def test_numbers_that_are_not_finite_ascii_decimals_are_clear_errors(
+    tmp_path: Path, field: int, value: str, message: str
+) -> None:
+    fields = kitti_line("Pedestrian", (1, 1, 20, 40)).split()
+    fields[field] = value
+    src = build_kitti(tmp_path / "kitti", {"000000": [" ".join(fields)]})
+    with pytest.raises(DatasetError, match="000000.txt:1: ") as exc:
+        import_dataset(src, "kitti", tmp_path / "out")
+    assert message in exc.value.message and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("frame", ["²", "٣", "3x"])
+def test_tracking_frames_must_be_named_with_ascii_digits(tmp_path: Path, frame: str) -> None:
+    """`٣.png` once imported as frame 3 (str.isdigit and int() read other scripts' digits); `².png` was a
+    traceback."""
+    root = tmp_path / "tracking" / "training"
+    write_image(root / "image_02" / "0000" / f"{frame}.png", 80, 40)
+    (root / "label_02").mkdir(parents=True)
+    (root / "label_02" / "0000.txt").write_text(f"3 1 {kitti_line('Pedestrian', (1, 2, 11, 32))}\n")
+    result = run_cli(
+        "dataset", "import", tmp_path / "tracking", "--format", "kitti", "--out", tmp_path / "out"
+    )
+    assert_clean_failure(result, f"frame {frame!r} is not a number of ASCII digits")
+    assert result.returncode == 2 and not (tmp_path / "out").exists()
+    (root / "label_02" / "0000.txt").write_text(f"٣ 1 {kitti_line('Pedestrian', (1, 2, 11, 32))}\n")
+    with pytest.raises(DatasetError, match="0000.txt:1: frame '٣' is not a number of ASCII digits"):
+        import_dataset(tmp_path / "tracking", "kitti", tmp_path / "out")

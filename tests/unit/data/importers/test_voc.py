@@ -84,3 +84,30 @@ def test_broken_xml_and_unknown_split(tmp_path: Path) -> None:
     (src / "VOCdevkit" / "VOC2007" / "Annotations" / "000001.xml").write_text("<annotation><object>")
     result = run_cli("dataset", "import", src, "--format", "voc", "--out", tmp_path / "out")
     assert_clean_failure(result, "000001.xml: not valid XML")
+
+
+@pytest.mark.parametrize("entry", ["../../../../outside", "ABSOLUTE"])
+def test_image_set_entries_outside_the_dataset_are_refused_and_not_read(tmp_path: Path, entry: str) -> None:
+    """A val.txt line once read any XML it pointed at and imported its boxes."""
+    src = build_voc(
+        tmp_path / "voc", {"000005": [{"name": "person", "xmin": 1, "ymin": 1, "xmax": 9, "ymax": 9}]}
+    )
+    outside = tmp_path / "outside.xml"
+    outside.write_text(voc_xml("000005", [{"name": "person", "xmin": 5, "ymin": 5, "xmax": 70, "ymax": 50}]))
+    line = str(tmp_path / "outside") if entry == "ABSOLUTE" else entry
+    listing = src / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main" / "val.txt"
+    listing.write_text(f"{line}\n")
+    with pytest.raises(DatasetError, match=r"val\.txt:1: file name .*(absolute path|climbs out)"):
+        import_dataset(src, "voc", tmp_path / "out", split="val")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("tag", ["difficult", "truncated"])
+def test_a_flag_other_than_0_or_1_is_an_error_never_false(tmp_path: Path, tag: str) -> None:
+    src = build_voc(
+        tmp_path / "voc",
+        {"000005": [{"name": "person", "xmin": 1, "ymin": 1, "xmax": 9, "ymax": 9, tag: "yes"}]},
+    )
+    result = run_cli("dataset", "import", src, "--format", "voc", "--out", tmp_path / "out")
+    assert_clean_failure(result, f"000005.xml: object[0]: <{tag}> is 'yes'; expected 0 or 1")
+    assert result.returncode == 2 and not (tmp_path / "out").exists()
