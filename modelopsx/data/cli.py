@@ -81,7 +81,10 @@ def import_command(
     sha256: str | None = typer.Option(None, "--sha256", help="For a URL: the archive's expected SHA-256."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Convert Penn-Fudan, KITTI, COCO, Pascal VOC or a TFDS dataset into the canonical format."""
+    """Convert a dataset into the canonical format.
+
+    Penn-Fudan, KITTI, COCO or Pascal VOC (a folder, an archive or a URL), or a prepared TFDS dataset.
+    """
     import shutil
     import tempfile
 
@@ -136,7 +139,10 @@ def validate_command(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Report every problem (file and entry); exit non-zero on errors unless --quarantine handled them."""
+    """Report every problem in a dataset, by file and entry.
+
+    Exits non-zero on errors unless --quarantine handled them.
+    """
     from modelopsx.data.validate import ERROR, validate_dataset
 
     report = validate_dataset(root, quarantine=quarantine, quiet=quiet)
@@ -182,7 +188,11 @@ def split_command(
     test: float = typer.Option(0.15, "--test", help="Fraction of groups for test, in [0, 1)."),
     salt: str = typer.Option("", "--salt", help="Changes the assignment (same salt, same split)."),
 ) -> None:
-    """Split by a stable hash of each image's group (no group spans two splits; old images never move)."""
+    """Split a dataset into train, val and test by group.
+
+    By a stable hash of each image's group: no group spans two splits, and adding images never moves old
+    ones.
+    """
     from modelopsx.data.split import split_dataset
 
     summary = split_dataset(root, out, val=val, test=test, salt=salt)
@@ -210,7 +220,10 @@ def synth_command(
     size: str = typer.Option("384x256", "--size", help="Image size WIDTHxHEIGHT."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Render procedural street scenes with pedestrians (exact boxes, visibility, groups)."""
+    """Render synthetic street scenes with pedestrians.
+
+    Procedural scenes with exact boxes, visibility and groups, deterministic by seed.
+    """
     from modelopsx.data.importers.common import check_output_dir
     from modelopsx.data.synth import generate_synthetic
 
@@ -230,7 +243,10 @@ def augment_command(
     seed: int = typer.Option(0, "--seed", help="Same seed, same output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Materialize box-aware augmented copies; the output records its source version."""
+    """Write box-aware augmented copies of a dataset.
+
+    The output records its source version.
+    """
     from modelopsx.data.augment import augment_dataset
     from modelopsx.data.importers.common import check_output_dir
 
@@ -262,7 +278,10 @@ def publish_cmd(
     description: str | None = typer.Option(None, "--description", help="free text for the record"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
 ) -> None:
-    """Validate a dataset, push it to the store (DVC layout) and record a new version; prints the version."""
+    """Publish a dataset folder as a new registry version.
+
+    Validates it, pushes it to the store (DVC layout), records a new version and prints it.
+    """
     from modelopsx.registry.datasets import publish_dataset
     from modelopsx.registry.store import open_registry_store
 

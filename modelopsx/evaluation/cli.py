@@ -90,7 +90,10 @@ def evaluate_command(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No table, no progress."),
 ) -> None:
-    """Compute precision, recall, F1, accuracy, AP50, AP and the miss rates; print a table, write JSON."""
+    """Score COCO-format detections against a ground truth.
+
+    Precision, recall, F1, accuracy, AP50, AP and the miss rates; prints a table, writes JSON.
+    """
     from rich.console import Console
 
     from modelopsx.evaluation.inputs import load_detections, load_ground_truth

@@ -15,7 +15,8 @@ from modelopsx.settings import REGISTRY_STORE_HELP
 commands = typer.Typer()  # top-level commands of this area
 registry_app = typer.Typer(
     name="registry",
-    help="Append-only records of datasets, models, evaluations and promotions.",
+    help="Records of datasets, models, evaluations and promotions. The registry is an append-only log in "
+    "the store: a record is never changed or removed.",
     no_args_is_help=True,
 )
 
@@ -56,7 +57,7 @@ def list_records(
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the records as JSON"),
 ) -> None:
-    """List the names of a kind, or every record (version) of one name."""
+    """List the names of a kind, or the records of one name."""
     from rich.console import Console
     from rich.table import Table
 
@@ -94,7 +95,10 @@ def show_champion(
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the record as JSON"),
 ) -> None:
-    """Show the current champion of a model (the model of the latest promotion)."""
+    """Show the current champion of a model.
+
+    The champion is the model version of the latest promotion (or rollback).
+    """
     from modelopsx.registry.champion import champion
 
     record = champion(_registry(store), name)
@@ -127,7 +131,10 @@ def rollback_cmd(
     ),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
-    """Make an older model the champion again: a new promotion record, plus a redeploy with --serving-uri."""
+    """Make an older model version the champion again.
+
+    Appends a new promotion record; with --serving-uri the model is also redeployed there.
+    """
     from modelopsx.registry.champion import rollback
 
     record = rollback(_registry(store), name, to, reason, serving_uri)
@@ -144,7 +151,10 @@ def repair_cmd(
     serving_uri: str = typer.Option(..., "--serving-uri", help="serving root to check and repair"),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
-    """Finish interrupted deploys and catch serving up with the registry's champion."""
+    """Finish interrupted deploys.
+
+    Catches the serving folder up with the registry's champion.
+    """
     from modelopsx.registry.deploy import repair_serving
 
     version = repair_serving(_registry(store), serving_uri, name)
@@ -193,7 +203,9 @@ def gate_cmd(
     out: Path | None = typer.Option(None, "--out", help="write decision.json and decision.md here"),
     as_json: bool = typer.Option(False, "--json", help="print the decision as JSON"),
 ) -> None:
-    """Decide promote or keep; both are normal outcomes and exit 0. Untrustworthy metrics exit 2.
+    """Decide whether a candidate model replaces the champion.
+
+    Promote and keep are both normal outcomes (exit 0); metrics it cannot trust exit 2.
 
     The default policy needs a paired bootstrap: pass --annotations with both --*-detections (each model
     scored at the score_threshold in its metrics file); without them the decision is keep. With --champion

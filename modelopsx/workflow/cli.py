@@ -40,7 +40,12 @@ def run(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print the summary."),
 ) -> None:
-    """Run the whole training pipeline locally (kfp.local) against Basin and print the outcome."""
+    """Run the whole pipeline locally and print what happened.
+
+    The training pipeline runs through kfp.local against Basin (an embedded emulator by default). The summary
+    names every step, the gate's decision and the champion, what to do next, and the HTML report's path;
+    `modelopsx runs` lists past runs.
+    """
     import tempfile
 
     from modelopsx.workflow.local_run import format_summary, local_pipeline, run_local
@@ -71,7 +76,10 @@ def run(
 def compile_command(
     out: Path = typer.Option(Path("pipelines/compiled"), "--out", help="Folder for the YAML files."),
 ) -> None:
-    """Compile the training (GPU and CPU) and sweep pipelines to KFP YAML."""
+    """Compile the pipelines to KFP YAML.
+
+    The training pipeline (GPU and CPU variants) and the sweep pipeline.
+    """
     from modelopsx.workflow.compile import compile_pipelines
 
     for path in compile_pipelines(out):
@@ -90,7 +98,11 @@ def submit(
     ),
     run_name: str | None = typer.Option(None, "--run-name", help="Name of the run (default: timestamped)."),
 ) -> None:
-    """Upload the compiled pipeline (a new version if it exists) and start a run or a recurring run."""
+    """Send the pipeline to Kubeflow Pipelines and start a run.
+
+    Uploads the compiled pipeline (a new version if it exists) and starts a run, or a recurring run with
+    --schedule.
+    """
     from modelopsx.workflow.submit import submit as submit_pipeline
 
     result = submit_pipeline(

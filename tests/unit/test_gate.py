@@ -296,8 +296,8 @@ def test_a_gain_that_could_be_chance_is_said_so() -> None:
         champion_info={"model_name": "m", "model_version": 2},
     )
     assert decision.summary_lines()[0] == (
-        "Keep: model v3 does not beat champion v2 (its f1 gain is too small to rule out chance), so champion v2 "
-        "stays the champion."
+        "Keep: model v3 does not beat champion v2 (its f1 gain is too small to rule out chance), so "
+        "champion v2 stays the champion."
     )
     assert "better, may be chance" in decision.summary_lines()[5]
 
