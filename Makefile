@@ -4,7 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+# Options for `modelopsx run`, e.g. make run ARGS="--dataset DIR" (all of them: `modelopsx run --help`).
+ARGS ?=
 
 .PHONY: setup run basin test lint bench compile images image-check kind-load kind-up kind-down submit serve gpu-check lock clean
 
@@ -15,11 +16,13 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# setuptools warns on every editable install of a package-dir mapping like ours (components/ and
+	@# pipelines/ install inside modelopsx); the layout is deliberate, so that one warning is silenced.
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 run: setup
-	$(BIN)/modelopsx run
+	$(BIN)/modelopsx run $(ARGS)
 
 # The store `make run` leaves in .modelopsx/basin, served on the default endpoint for modelopsx, dvc and gto.
 basin: setup

@@ -531,8 +531,8 @@ def _significance_metric(decision: Mapping[str, Any]) -> str | None:
 
 
 def metric_verdict(decision: Mapping[str, Any], row: Mapping[str, Any]) -> str:
-    """A word or two on one compared metric: better, worse or same, and for the tested metric whether the
-    difference is real or could be chance."""
+    """A word or two on one compared metric: better, worse or same, and where the row has a paired-bootstrap
+    interval, whether the difference is real (the whole interval on one side of 0) or may be chance."""
     metric = str(row.get("metric"))
     if row.get("candidate") is None:
         return "undefined"
@@ -542,17 +542,18 @@ def metric_verdict(decision: Mapping[str, Any], row: Mapping[str, Any]) -> str:
     failed_threshold = {
         str(c.get("metric")) for c in _failed(decision, "change") + _failed(decision, "value")
     }
-    if metric == _significance_metric(decision) and metric not in failed_threshold:
-        real = _interval_says(metric, row.get("low"), row.get("high"))
-        if real == "gain":
-            return "better (real gain)"
-        if real == "loss":
-            return "worse"
-        return "better, may be chance" if gain > 0 else "worse, may be chance" if gain < 0 else "same"
+    has_interval = row.get("low") is not None and row.get("high") is not None
+    real = _interval_says(metric, row.get("low"), row.get("high"))
     if gain > 0:
-        return "better" if metric not in failed_threshold else "not better enough"
+        if metric in failed_threshold:
+            return "not better enough"
+        return (
+            "better (real gain)" if real == "gain" else "better, may be chance" if has_interval else "better"
+        )
     if gain < 0:
-        return "worse" if metric in failed_threshold else "worse, within tolerance"
+        if metric not in failed_threshold and metric != _significance_metric(decision):
+            return "worse, within tolerance"
+        return "worse, may be chance" if has_interval and real != "loss" else "worse"
     return "same"
 
 

@@ -133,7 +133,10 @@ def evaluate_command(
         if report is not None:
             from modelopsx.evaluation.report import write_report
 
-            html_path = write_report(result, gt, dets, report, title=title, baseline=base_result)
+            shown = {k: (v[0], v[1]) for k, v in payload.get("intervals", {}).items()} if bootstrap else None
+            html_path = write_report(
+                result, gt, dets, report, title=title, baseline=base_result, intervals=shown
+            )
     finally:
         status.stop()
     if out is not None:

@@ -72,6 +72,46 @@ def run(
     typer.echo(format_summary(summary))
 
 
+@commands.command("runs")
+def runs_command(
+    as_json: bool = typer.Option(False, "--json", help="Print the run records as JSON."),
+) -> None:
+    """List past local runs, oldest first.
+
+    Each `make run` (or `modelopsx run`) in this folder: when it finished, the data and model versions, the
+    gate's decision, the champion after it, and its report.
+    """
+    import json
+
+    from modelopsx.gate import text_table
+    from modelopsx.settings import state_dir
+    from modelopsx.workflow.local_run import past_runs
+
+    runs = past_runs()
+    if as_json:
+        typer.echo(json.dumps(runs, indent=2))
+        return
+    if not runs:
+        typer.echo(f"no local runs recorded in {state_dir()} yet: start one with `make run`")
+        return
+    rows = []
+    for run in runs:
+        data, model = run.get("dataset") or {}, run.get("model") or {}
+        champion = run.get("champion_after")
+        rows.append(
+            [
+                str(run.get("finished_at", ""))[:16].replace("T", " "),
+                f"{data.get('name')} v{data.get('version')}",
+                "-" if model.get("version") is None else f"v{model['version']}",
+                str(run.get("decision", "")),
+                "none" if champion is None else f"v{champion}",
+                str(run.get("report") or run.get("log") or ""),
+            ]
+        )
+    header = ["finished (UTC)", "data", "model", "decision", "champion after", "report"]
+    typer.echo("\n".join(text_table(header, rows, indent="")))
+
+
 @commands.command(name="compile")
 def compile_command(
     out: Path = typer.Option(Path("pipelines/compiled"), "--out", help="Folder for the YAML files."),

@@ -1,5 +1,15 @@
+"""The `modelopsx` command line: usage errors, and help that reads like git's at 80 columns."""
+
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from modelopsx.cli import app
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -20,14 +30,6 @@ def test_unknown_command_fails_without_traceback() -> None:
 
 # ---------------------------------------------------------------------------------------------- help text
 
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import pytest  # noqa: E402
-import typer  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
-
-from modelopsx.cli import app  # noqa: E402
 
 ROOT_COMMAND = typer.main.get_command(app)
 

@@ -242,14 +242,28 @@ def test_each_compared_metric_is_shown_with_its_difference_and_interval() -> Non
     table = [line.split() for line in lines[2:]]
     assert table[0] == ["metric", "champion", "v1", "model", "v2", "difference", "95%", "interval", "verdict"]
     assert ["f1", "0.650", "0.700", "+0.050", "+0.011", "..", "+0.102", "better", "(real", "gain)"] in table
-    assert ["accuracy", "0.800", "0.900", "+0.100", "+0.020", "..", "+0.180", "better"] in table
+    assert [
+        "accuracy",
+        "0.800",
+        "0.900",
+        "+0.100",
+        "+0.020",
+        "..",
+        "+0.180",
+        "better",
+        "(real",
+        "gain)",
+    ] in table
     assert ["precision", "0.700", "0.700", "+0.000", "-0.030", "..", "+0.030", "same"] in table
     data = json.loads(json.dumps(decision.to_json()))
     assert data["decision"] == "promote" and data["champion_metrics"]["accuracy"] == 0.8
     assert [c["metric"] for c in data["comparisons"]] == ["precision", "recall", "f1", "accuracy"]
     assert {c["kind"] for c in data["checks"]} == {"change", "improvement", "significance"}
     md = decision.to_markdown()
-    assert "**promote**" in md and "| accuracy | 0.800 | 0.900 | +0.100 | +0.020 .. +0.180 | better |" in md
+    assert (
+        "**promote**" in md
+        and "| accuracy | 0.800 | 0.900 | +0.100 | +0.020 .. +0.180 | better (real gain) |" in md
+    )
     assert "| metric | champion v1 | model v2 | difference | 95% interval | verdict |" in md
     assert Comparison(**data["comparisons"][2]).line() == "f1 0.650 -> 0.700 (+0.050, 95% CI +0.011..+0.102)"
 
