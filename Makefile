@@ -42,7 +42,7 @@ bench: setup
 compile: setup
 	$(BIN)/modelopsx compile --out pipelines/compiled
 
-# ---- images and clusters (need docker or podman, kind, kubectl; see README "Kubernetes") ----
+# ---- images and clusters (need docker or podman, kind, kubectl; see docs/kubernetes.md) ----
 IMAGE ?= ghcr.io/modelopsx/modelopsx:0.1.0
 GPU_IMAGE ?= ghcr.io/modelopsx/modelopsx:0.1.0-gpu
 KFP_VERSION ?= 2.17.0
@@ -60,7 +60,7 @@ images:
 # Build images/Dockerfile with podman and run every step of the compiled CPU pipeline in it (kfp.local's
 # DockerRunner through podman's Docker API), plus the seed Job and the model puller, against the Basin
 # emulator in the same image. Skips, saying why, where podman (or debootstrap, for a stand-in base when the
-# official one cannot be pulled) cannot run. Not in CI: see README "What runs in a container".
+# official one cannot be pulled) cannot run. Not in CI: see docs/kubernetes.md.
 image-check: setup
 	$(BIN)/python -m modelopsx.workflow.image_check --image $(IMAGE)
 
