@@ -1,4 +1,4 @@
-"""Settings from environment variables. Every variable starts with MODELOPSX_ (documented in docs/development.md)."""
+"""Settings from environment variables. Every variable starts with MODELOPSX_ (see docs/development.md)."""
 
 from __future__ import annotations
 

@@ -101,7 +101,9 @@ def _row(kind: str, record: dict[str, Any], decisions: dict[int, dict[str, Any]]
         ]
     if kind == "evaluations":
         decision = record.get("decision") or {}
-        f1 = next((c for c in decision.get("comparisons") or [] if c.get("metric") == "f1"), {})
+        f1: dict[str, Any] = next(
+            (c for c in decision.get("comparisons") or [] if c.get("metric") == "f1"), {}
+        )
         difference = "-"
         if f1.get("delta") is not None:
             difference = f"{f1['delta']:+.3f}"
@@ -192,9 +194,8 @@ def show_champion(
         f"champion of {name}: model version {record['seq']} (promotion {promo['seq']}, {promo['action']}: "
         f"{promo['reason']})"
     )
-    typer.echo(
-        f"  files {labelled(DVC, record.get('dvc_hash'))}, scored on {labelled(TEST_SPLIT, record.get('test_split_hash'))}"
-    )
+    files, split = labelled(DVC, record.get("dvc_hash")), labelled(TEST_SPLIT, record.get("test_split_hash"))
+    typer.echo(f"  files {files}, scored on {split}")
     for metric, value in (record.get("metrics") or {}).items():
         typer.echo(f"  {metric}: {value}")
 
