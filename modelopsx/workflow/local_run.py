@@ -16,6 +16,7 @@ import re
 import shutil
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -463,6 +464,7 @@ def _summarize(
 # --------------------------------------------------------------------------------------------- the summary
 
 SHOWN_METRICS = ("precision", "recall", "f1", "accuracy", "ap50", "ap", "mr2_reasonable")
+SUMMARY_WIDTH = 110  # the decision's sentence is wrapped to this; tables and paths are not
 
 
 def _training_text(training: dict[str, Any]) -> str:
@@ -561,7 +563,9 @@ def format_summary(summary: LocalRunSummary) -> str:
     ]
     if decision:
         sentence, *table = render_lines(decision)
-        lines.append(f"decision   {sentence}")
+        lines.append(
+            textwrap.fill(sentence, SUMMARY_WIDTH, initial_indent="decision   ", subsequent_indent=" " * 11)
+        )
         test_split = (decision.get("candidate") or {}).get("test_split_hash")
         if table:
             lines += table + [f"  (both scored on the same {labelled(TEST_SPLIT, test_split)})"]
