@@ -194,10 +194,11 @@ def split_command(
     ones.
     """
     from modelopsx.data.split import split_dataset
+    from modelopsx.registry.hashes import short_hash
 
     summary = split_dataset(root, out, val=val, test=test, salt=salt)
     rows = {
-        name: {**counts, "content hash": summary["hashes"][name][:16]}
+        name: {**counts, "content hash": short_hash(summary["hashes"][name])}
         for name, counts in summary["counts"].items()
     }
     console.print(
@@ -264,10 +265,11 @@ def info_command(root: Path = typer.Argument(..., help="Canonical dataset folder
     """Counts and the content hash of a dataset."""
     from modelopsx.data.format import load_dataset
     from modelopsx.data.hashing import dataset_version_hash
+    from modelopsx.registry.hashes import short_hash
 
     dataset = load_dataset(root)
     console.print(_counts_table(f"{root}", {"dataset": _dataset_counts(dataset)}, COUNT_COLUMNS))
-    console.print(f"content hash: {dataset_version_hash(root)}")
+    console.print(f"content hash: {short_hash(dataset_version_hash(root))}")
 
 
 @dataset_app.command("publish")
@@ -289,13 +291,16 @@ def publish_cmd(
         raise UserError(
             f"{dataset_dir} is not a directory", hint="pass a dataset dir (images/ + annotations.json)"
         )
+    from modelopsx.registry.hashes import CONTENT, DVC, labelled
+
     record = publish_dataset(
         dataset_dir, name, open_registry_store(store), quiet=quiet, description=description
     )
     if record.get("unchanged"):
         typer.echo(f"{name}: unchanged, still version {record['version']}")
     else:
-        typer.echo(f"published {name} version {record['version']} ({record['dvc_hash']})")
+        hashes = f"{labelled(CONTENT, record.get('content_hash'))}, {labelled(DVC, record.get('dvc_hash'))}"
+        typer.echo(f"published {name} version {record['version']} ({hashes})")
 
 
 @dataset_app.command("list")
