@@ -46,7 +46,11 @@ def filtered_stderr() -> Iterator[None]:
     """Capture file descriptor 2 (C++ and Python writes alike); on exit, write back all but start-up log
     lines."""
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to protect (closed): nothing to filter
+        yield
+        return
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
