@@ -130,7 +130,7 @@ def _resolve_model(model: str | None, quiet: bool) -> str:
 @commands.command("predict")
 def predict_command(
     images: list[Path] | None = typer.Argument(
-        None, metavar="[IMAGE]...", help="Image files to detect pedestrians in."
+        None, metavar="IMAGE", help="Image files to detect pedestrians in."
     ),
     model: str | None = typer.Option(
         None,
