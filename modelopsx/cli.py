@@ -11,16 +11,42 @@ from modelopsx.errors import UserError
 
 app = typer.Typer(
     name="modelopsx",
-    help="MLOps pipeline for pedestrian detection: datasets, training, evaluation, Basin, KFP.",
+    help="Pedestrian detection MLOps: datasets, training, evaluation, the promotion gate, Basin and KFP.",
+    epilog="Start with `modelopsx run` (or `make run`); `modelopsx COMMAND --help` describes each command.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain help, as git, dvc and kubectl print it: flags without a value placeholder, text re-wrapped to the
+    # terminal, nothing cut off at 80 columns (tests/unit/test_cli.py checks every command).
+    rich_markup_mode=None,
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        import modelopsx
+
+        typer.echo(f"modelopsx {modelopsx.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
-    """MLOps pipeline for pedestrian detection: datasets, training, evaluation, Basin, KFP."""
+def _root(
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        envvar="MODELOPSX_VERBOSE",
+        help="Show TensorFlow's start-up logging, which is hidden by default (also: MODELOPSX_VERBOSE=1).",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Pedestrian detection MLOps: datasets, training, evaluation, the promotion gate, Basin and KFP."""
+    if not verbose:
+        from modelopsx.tensorflow_logging import quiet_tensorflow
+
+        quiet_tensorflow()  # before any command imports TensorFlow
 
 
 def _register_all() -> None:
@@ -34,7 +60,8 @@ def _register_all() -> None:
     from modelopsx.storage import cli as storage_cli
     from modelopsx.workflow import cli as workflow_cli
 
-    for module in (data_cli, basin_cli, storage_cli, evaluation_cli, model_cli, registry_cli, workflow_cli):
+    # The order of `modelopsx --help`: a first run and its outcome first, the building blocks after.
+    for module in (workflow_cli, model_cli, registry_cli, data_cli, evaluation_cli, storage_cli, basin_cli):
         for area_app in module.CLI:
             app.add_typer(area_app)
 

@@ -459,39 +459,25 @@ class Decision:
         }
 
     def summary_lines(self) -> list[str]:
-        """The decision for a terminal: verdict, reference, then one line per compared metric."""
-        return [f"{self.decision}: {self.reason}", f"against {self.reference}"] + [
-            "  " + c.line() for c in self.comparisons
-        ]
+        """The decision for a terminal: one plain sentence, then the table of compared metrics."""
+        return render_lines(self.to_json())
 
     def to_markdown(self) -> str:
-        head = "PROMOTE" if self.promote else "KEEP champion"
-        lines = [f"# Gate decision: **{head}**", "", f"{self.reason}", ""]
-        if self.champion is None and self.champion_metrics is None:
-            lines += ["No champion and no baseline: only value thresholds apply.", ""]
-        else:
-            lines += [f"Compared with the {self.reference} on the same test split.", ""]
-        if self.comparisons:
-            lines += [
-                "| metric | champion | candidate | difference | 95% interval |",
-                "|---|---:|---:|---:|---|",
-            ]
-            for c in self.comparisons:
-                interval = (
-                    f"{c.low:+.4f} .. {c.high:+.4f}" if c.low is not None and c.high is not None else "n/a"
-                )
-                lines.append(
-                    f"| {c.metric} | {_fmt(c.champion)} | {_fmt(c.candidate)} | "
-                    f"{_fmt(c.delta, signed=True)} | {interval} |"
-                )
-        else:
+        """The decision for the KFP UI: the same sentence and table, then every check with its reason."""
+        data = self.to_json()
+        lines = [f"# Gate decision: **{self.decision}**", "", plain_sentence(data), ""]
+        rows = table_rows(data)
+        if rows:
+            lines += ["| " + " | ".join(table_header(data)) + " |", "|---|---:|---:|---:|---|---|"]
+            lines += ["| " + " | ".join(row) + " |" for row in rows]
+        elif self.candidate_metrics:
             lines += ["| metric | candidate |", "|---|---:|"]
             lines += [
-                f"| {m} | {_fmt(v)} |" for m, v in self.candidate_metrics.items() if m in METRIC_DIRECTIONS
+                f"| {m} | {_fmt3(v)} |" for m, v in self.candidate_metrics.items() if m in METRIC_DIRECTIONS
             ]
         lines += ["", "| check | metric | result | detail |", "|---|---|---|---|"]
         for check in self.checks:
-            mark = "pass" if check.passed else "**FAIL**"
+            mark = "pass" if check.passed else "**fail**"
             lines.append(f"| {check.kind} | {check.metric} | {mark} | {check.reason} |")
         return "\n".join(lines) + "\n"
 
@@ -521,6 +507,195 @@ def _fmt(value: Any, signed: bool = False) -> str:
 
 def _fmt3(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+# ----------------------------------------------------------------------------------------------- rendering
+# One rendering of a decision record (its JSON) for the terminal, the KFP UI, `modelopsx run` and the HTML
+# report: one plain sentence and a table of the compared metrics. The reference is named for what it is, a
+# champion version or, before there is a champion, the HOG baseline.
+
+TABLE_HEADER = ("metric", "reference", "candidate", "difference", "95% interval", "verdict")
+BASELINE_NAMES = {"hog": "HOG baseline"}
+
+
+def reference_name(decision: Mapping[str, Any]) -> str:
+    """ "champion v3", "the HOG baseline", or "no reference" (no champion and no baseline)."""
+    champ = decision.get("champion") or {}
+    if champ.get("baseline"):
+        baseline = str(champ["baseline"])
+        return "the " + BASELINE_NAMES.get(baseline, f"{baseline} baseline")
+    if not champ:
+        return "no reference"
+    version = champ.get("model_version")
+    return "the champion" if version is None else f"champion v{version}"
+
+
+def candidate_name(decision: Mapping[str, Any]) -> str:
+    version = (decision.get("candidate") or {}).get("model_version")
+    return "the candidate" if version is None else f"model v{version}"
+
+
+def _gain(metric: str, delta: float | None) -> float | None:
+    """The difference with its sign turned so that positive is better."""
+    if delta is None:
+        return None
+    return -delta if METRIC_DIRECTIONS.get(metric) == "lower_is_better" else delta
+
+
+def _interval_says(metric: str, low: float | None, high: float | None) -> str:
+    """ "gain" or "loss" when the whole interval lies on one side of 0, else "" (could be chance)."""
+    if low is None or high is None:
+        return ""
+    lo, hi = sorted((_gain(metric, low) or 0.0, _gain(metric, high) or 0.0))
+    return "gain" if lo > 0 else "loss" if hi < 0 else ""
+
+
+def _failed(decision: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
+    return [c for c in decision.get("checks") or [] if c.get("kind") == kind and not c.get("passed")]
+
+
+def _significance_metric(decision: Mapping[str, Any]) -> str | None:
+    significance = (decision.get("policy") or {}).get("significance")
+    return (
+        str(significance["metric"]) if isinstance(significance, dict) and significance.get("metric") else None
+    )
+
+
+def metric_verdict(decision: Mapping[str, Any], row: Mapping[str, Any]) -> str:
+    """A word or two on one compared metric: better, worse or same, and where the row has a paired-bootstrap
+    interval, whether the difference is real (the whole interval on one side of 0) or may be chance."""
+    metric = str(row.get("metric"))
+    if row.get("candidate") is None:
+        return "undefined"
+    gain = _gain(metric, row.get("delta"))
+    if gain is None:
+        return "n/a"
+    failed_threshold = {
+        str(c.get("metric")) for c in _failed(decision, "change") + _failed(decision, "value")
+    }
+    has_interval = row.get("low") is not None and row.get("high") is not None
+    real = _interval_says(metric, row.get("low"), row.get("high"))
+    if gain > 0:
+        if metric in failed_threshold:
+            return "not better enough"
+        return (
+            "better (real gain)" if real == "gain" else "better, may be chance" if has_interval else "better"
+        )
+    if gain < 0:
+        if metric not in failed_threshold and metric != _significance_metric(decision):
+            return "worse, within tolerance"
+        return "worse, may be chance" if has_interval and real != "loss" else "worse"
+    return "same"
+
+
+def table_rows(decision: Mapping[str, Any]) -> list[list[str]]:
+    """One row per compared metric, in TABLE_HEADER's order."""
+    rows = []
+    for row in decision.get("comparisons") or []:
+        low, high = row.get("low"), row.get("high")
+        reference = _fmt3(row.get("champion"))
+        if row.get("champion") is None and row.get("candidate") is not None and row.get("delta") is not None:
+            reference = f"n/a (as {worst_value(str(row.get('metric'))):g})"
+        rows.append(
+            [
+                str(row.get("metric")),
+                reference,
+                _fmt3(row.get("candidate")),
+                "n/a" if row.get("delta") is None else f"{row['delta']:+.3f}",
+                "n/a" if low is None or high is None else f"{low:+.3f} .. {high:+.3f}",
+                metric_verdict(decision, row),
+            ]
+        )
+    return rows
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _why_not(decision: Mapping[str, Any]) -> list[str]:
+    """The failed checks in plain words."""
+    why: list[str] = []
+    worse = [
+        str(c["metric"])
+        for c in _failed(decision, "change")
+        if (_gain(str(c["metric"]), c.get("delta")) or 0) < 0
+    ]
+    short = [str(c["metric"]) for c in _failed(decision, "change") if str(c["metric"]) not in worse]
+    if worse:
+        why.append(f"worse on {_and(worse)}")
+    if short:
+        why.append(f"not better enough on {_and(short)}")
+    for check in _failed(decision, "value"):
+        why.append(f"{check['metric']} is outside its required range")
+    for check in _failed(decision, "improvement"):
+        metrics = (check.get("threshold") or {}).get("any_of") or [check.get("metric")]
+        why.append(f"better on none of {_and([str(m) for m in metrics])}")
+    for check in _failed(decision, "significance"):
+        metric = str(check.get("metric"))
+        interval = check.get("interval")
+        if not interval:
+            why.append(f"{metric} could not be compared image by image")
+        elif _interval_says(metric, interval[0], interval[1]) == "loss":
+            if metric not in worse:
+                why.append(f"{metric} is worse")
+        elif (_gain(metric, check.get("delta")) or 0) > 0:
+            why.append(f"its {metric} gain is too small to rule out chance")
+        else:
+            why.append(f"{metric} is not better")
+    return why
+
+
+def plain_sentence(decision: Mapping[str, Any]) -> str:
+    """The decision in one sentence a newcomer can read."""
+    cand, ref = candidate_name(decision), reference_name(decision)
+    promote = decision.get("decision") == "promote"
+    why = _why_not(decision)
+    because = f" ({'; '.join(why)})" if why else ""
+    if not decision.get("champion"):
+        if promote:
+            return f"Promote: {cand} passes the value thresholds and becomes the champion (no reference)."
+        return f"Keep: {cand} fails the value thresholds{because}, so it does not become the champion."
+    baseline = bool((decision.get("champion") or {}).get("baseline"))
+    if promote:
+        rows = decision.get("comparisons") or []
+        better = [str(r["metric"]) for r in rows if (_gain(str(r["metric"]), r.get("delta")) or 0) > 0]
+        gains = f": better on {_and(better)}" if better else ""
+        sig = _significance_metric(decision)
+        if sig and any(str(r.get("metric")) == sig for r in rows):
+            gains += f", and the {sig} gain is real"
+        if baseline:
+            return f"Promote: {cand} beats {ref}{gains}, so it becomes the first champion."
+        return f"Promote: {cand} beats {ref}{gains}, so it becomes the new champion."
+    if baseline:
+        return f"Keep: {cand} does not beat {ref} yet{because}, so there is no champion yet."
+    stays = "the champion stays" if ref == "the champion" else f"{ref} stays the champion"
+    return f"Keep: {cand} does not beat {ref}{because}, so {stays}."
+
+
+def text_table(header: Iterable[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
+    """A plain text table with columns padded to their widest cell."""
+    table = [list(header), *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    return [
+        indent + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table
+    ]
+
+
+def table_header(decision: Mapping[str, Any]) -> list[str]:
+    """TABLE_HEADER with the reference and the candidate named, e.g. "HOG baseline" and "model v1"."""
+    ref = reference_name(decision).removeprefix("the ")
+    ref = "reference" if ref == "no reference" else ref
+    return ["metric", ref, candidate_name(decision).removeprefix("the "), *TABLE_HEADER[3:]]
+
+
+def render_lines(decision: Mapping[str, Any]) -> list[str]:
+    """The sentence, then the table of compared metrics."""
+    lines = [plain_sentence(decision)]
+    rows = table_rows(decision)
+    if rows:
+        lines += ["", *text_table(table_header(decision), rows)]
+    return lines
 
 
 # ------------------------------------------------------------------------------------------------ evidence
@@ -599,9 +774,13 @@ def _change_check(name: str, cand: float | None, champ: float, t: ChangeThreshol
     higher = t.direction == "higher_is_better"
     problems = []
     if t.absolute is not None and not (delta >= t.absolute if higher else delta <= t.absolute):
-        problems.append(f"change {delta:+.4f} {'<' if higher else '>'} required {t.absolute:+.4f}")
+        problems.append(
+            f"difference {delta:+.4f}, needs {'at least' if higher else 'at most'} {t.absolute:+.4f}"
+        )
     if t.relative is not None and not (rel >= t.relative if higher else rel <= t.relative):
-        problems.append(f"relative change {rel:+.2%} {'<' if higher else '>'} required {t.relative:+.2%}")
+        problems.append(
+            f"relative difference {rel:+.2%}, needs {'at least' if higher else 'at most'} {t.relative:+.2%}"
+        )
     if problems:
         worse = "worse than" if (delta < 0 if higher else delta > 0) else "not enough better than"
         reason = f"{name} {cand:.4f} is {worse} the {reference} {champ:.4f}: " + "; ".join(problems)
@@ -631,7 +810,7 @@ def _improvement_check(
         )
     reason = (
         f"not strictly better than the {reference} on any of {', '.join(policy.require_improvement)} "
-        "(a tie keeps the champion)"
+        "(a tie is not enough)"
     )
     return Check(label, "improvement", False, reason, threshold=threshold)
 
@@ -652,13 +831,17 @@ def _significance_check(sig_policy: SignificancePolicy, result: SignificanceResu
     interval = (low, high)
     if sig_policy.direction == "higher_is_better":
         ok = low > 0
-        reason = f"{name} gain {delta:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}] " + (
-            "excludes 0" if ok else "includes 0 or is negative: not significant"
+        reason = f"{name} gain {delta:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}]: " + (
+            "a real gain (the interval lies above 0)"
+            if ok
+            else "not a real gain (the interval must lie above 0)"
         )
     else:
         ok = high < 0
-        reason = f"{name} change {delta:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}] " + (
-            "below 0" if ok else "not entirely below 0: not significant"
+        reason = f"{name} difference {delta:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}]: " + (
+            "a real gain (the interval lies below 0)"
+            if ok
+            else "not a real gain (the interval must lie below 0)"
         )
     return Check(name, "significance", ok, reason, delta=delta, threshold=threshold, interval=interval)
 
@@ -683,7 +866,7 @@ def _comparisons(
         note = ""
         if champ is None:
             why = undefined.get(name)
-            note = f"champion undefined{f' ({why})' if why else ''}: counts as {worst_value(name):g}"
+            note = f"reference undefined{f' ({why})' if why else ''}: counts as {worst_value(name):g}"
         elif cand is None:
             note = "candidate undefined"
         rows.append(Comparison(name, champ, cand, delta, low, high, note=note))
@@ -713,7 +896,8 @@ def decide(
         champion = check_evidence(champion, "champion metrics", required)
     reference = "champion"
     if champion_info and champion_info.get("baseline"):
-        reference = f"{champion_info['baseline']} baseline"
+        baseline = str(champion_info["baseline"])
+        reference = BASELINE_NAMES.get(baseline, f"{baseline} baseline")
     checks: list[Check] = []
     for name, t in policy.metrics.items():
         if t.value is not None:

@@ -1,4 +1,4 @@
-"""Settings from environment variables. Every variable starts with MODELOPSX_ (documented in README)."""
+"""Settings from environment variables. Every variable starts with MODELOPSX_ (see docs/development.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 ENV_PREFIX = "MODELOPSX_"
 DEFAULT_BASIN_ENDPOINT = "http://127.0.0.1:8014"
 DEFAULT_STORE = "0x0000000000000000000000000000000000000001.modelopsx"
+# The registry name the pipelines train under, and the model `modelopsx predict` uses by default.
+DEFAULT_MODEL_NAME = "pedestrian-detector"
 
 
 def env(name: str, default: str | None = None) -> str | None:

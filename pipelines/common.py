@@ -6,6 +6,8 @@ from typing import Any
 
 from kfp import dsl, kubernetes
 
+from modelopsx.settings import DEFAULT_MODEL_NAME
+
 # The Kubernetes Secret holding Basin credentials, and how its keys map to the environment the library reads
 # (modelopsx.settings.BasinSettings). manifests/ create a Secret with exactly these names.
 BASIN_SECRET = "modelopsx-basin"
@@ -29,7 +31,7 @@ DEFAULT_GPU_TOLERATIONS: list[dict[str, str]] = [
 ]
 
 DEFAULT_DATASET = "synthetic"
-DEFAULT_MODEL_NAME = "pedestrian-detector"
+__all__ = ["DEFAULT_MODEL_NAME"]  # defined with the library's settings; the pipelines' default model name
 
 
 def with_basin(task: dsl.PipelineTask, retry: bool = True) -> dsl.PipelineTask:

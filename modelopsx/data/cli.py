@@ -92,7 +92,10 @@ def import_command(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Convert Penn-Fudan, KITTI, COCO, Pascal VOC or a TFDS dataset into the canonical format."""
+    """Convert a dataset into the canonical format.
+
+    Penn-Fudan, KITTI, COCO or Pascal VOC (a folder, an archive or a URL), or a prepared TFDS dataset.
+    """
     from modelopsx.data.download import is_url, temporary_download
     from modelopsx.data.importers import import_dataset
     from modelopsx.data.importers.common import check_output_dir
@@ -143,7 +146,10 @@ def validate_command(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Report every problem (file and entry); exit non-zero on errors unless --quarantine handled them."""
+    """Report every problem in a dataset, by file and entry.
+
+    Exits non-zero on errors unless --quarantine handled them.
+    """
     from modelopsx.data.validate import ERROR, validate_dataset
 
     report = validate_dataset(root, quarantine=quarantine, quiet=quiet)
@@ -189,12 +195,17 @@ def split_command(
     test: float = typer.Option(0.15, "--test", help="Fraction of groups for test, in [0, 1)."),
     salt: str = typer.Option("", "--salt", help="Changes the assignment (same salt, same split)."),
 ) -> None:
-    """Split by a stable hash of each image's group (no group spans two splits; old images never move)."""
+    """Split a dataset into train, val and test by group.
+
+    By a stable hash of each image's group: no group spans two splits, and adding images never moves old
+    ones.
+    """
     from modelopsx.data.split import split_dataset
+    from modelopsx.registry.hashes import short_hash
 
     summary = split_dataset(root, out, val=val, test=test, salt=salt)
     rows = {
-        name: {**counts, "content hash": summary["hashes"][name][:16]}
+        name: {**counts, "content hash": short_hash(summary["hashes"][name])}
         for name, counts in summary["counts"].items()
     }
     console.print(
@@ -217,7 +228,10 @@ def synth_command(
     size: str = typer.Option("384x256", "--size", help="Image size WIDTHxHEIGHT."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Render procedural street scenes with pedestrians (exact boxes, visibility, groups)."""
+    """Render synthetic street scenes with pedestrians.
+
+    Procedural scenes with exact boxes, visibility and groups, deterministic by seed.
+    """
     from modelopsx.data.importers.common import check_output_dir
     from modelopsx.data.synth import generate_synthetic
 
@@ -237,7 +251,10 @@ def augment_command(
     seed: int = typer.Option(0, "--seed", help="Same seed, same output."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Materialize box-aware augmented copies; the output records its source version."""
+    """Write box-aware augmented copies of a dataset.
+
+    The output records its source version.
+    """
     from modelopsx.data.augment import augment_dataset
     from modelopsx.data.importers.common import check_output_dir
 
@@ -255,10 +272,11 @@ def info_command(root: Path = typer.Argument(..., help="Canonical dataset folder
     """Counts and the content hash of a dataset."""
     from modelopsx.data.format import load_dataset
     from modelopsx.data.hashing import dataset_version_hash
+    from modelopsx.registry.hashes import short_hash
 
     dataset = load_dataset(root)
     console.print(_counts_table(f"{root}", {"dataset": _dataset_counts(dataset)}, COUNT_COLUMNS))
-    console.print(f"content hash: {dataset_version_hash(root)}")
+    console.print(f"content hash: {short_hash(dataset_version_hash(root))}")
 
 
 @dataset_app.command("publish")
@@ -269,7 +287,10 @@ def publish_cmd(
     description: str | None = typer.Option(None, "--description", help="free text for the record"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
 ) -> None:
-    """Validate a dataset, push it to the store (DVC layout) and record a new version; prints the version."""
+    """Publish a dataset folder as a new registry version.
+
+    Validates it, pushes it to the store (DVC layout), records a new version and prints it.
+    """
     from modelopsx.registry.datasets import publish_dataset
     from modelopsx.registry.store import open_registry_store
 
@@ -277,13 +298,16 @@ def publish_cmd(
         raise UserError(
             f"{dataset_dir} is not a directory", hint="pass a dataset dir (images/ + annotations.json)"
         )
+    from modelopsx.registry.hashes import CONTENT, DVC, labelled
+
     record = publish_dataset(
         dataset_dir, name, open_registry_store(store), quiet=quiet, description=description
     )
     if record.get("unchanged"):
         typer.echo(f"{name}: unchanged, still version {record['version']}")
     else:
-        typer.echo(f"published {name} version {record['version']} ({record['dvc_hash']})")
+        hashes = f"{labelled(CONTENT, record.get('content_hash'))}, {labelled(DVC, record.get('dvc_hash'))}"
+        typer.echo(f"published {name} version {record['version']} ({hashes})")
 
 
 @dataset_app.command("list")

@@ -90,7 +90,10 @@ def evaluate_command(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No table, no progress."),
 ) -> None:
-    """Compute precision, recall, F1, accuracy, AP50, AP and the miss rates; print a table, write JSON."""
+    """Score COCO-format detections against a ground truth.
+
+    Precision, recall, F1, accuracy, AP50, AP and the miss rates; prints a table, writes JSON.
+    """
     from rich.console import Console
 
     from modelopsx.evaluation.inputs import load_detections, load_ground_truth
@@ -130,7 +133,10 @@ def evaluate_command(
         if report is not None:
             from modelopsx.evaluation.report import write_report
 
-            html_path = write_report(result, gt, dets, report, title=title, baseline=base_result)
+            shown = {k: (v[0], v[1]) for k, v in payload.get("intervals", {}).items()} if bootstrap else None
+            html_path = write_report(
+                result, gt, dets, report, title=title, baseline=base_result, intervals=shown
+            )
     finally:
         status.stop()
     if out is not None:

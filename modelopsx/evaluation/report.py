@@ -28,8 +28,16 @@ td.doc { color: #555; font-size: 90%; }
 .undefined { color: #a60; }
 .better { color: #070; } .worse { color: #a00; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
-.figs { display: flex; flex-wrap: wrap; gap: 1em; }
+.figs { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.figs img { max-width: 48%; min-width: 320px; }
+.run { border: 1px solid #ccc; border-left: 6px solid #888; padding: 0.5em 1.2em; margin: 1em 0 2em 0; }
+.run.promote { border-left-color: #070; } .run.keep { border-left-color: #a60; }
+.run .sentence { font-size: 115%; }
+.run table { margin: 0.5em 0; }
 """
+# Where a run's section (the gate's decision) goes once the decision is known; the evaluation step writes
+# the report before the gate runs.
+RUN_SECTION_MARKER = "<!-- run section -->"
 
 
 def _fmt(value: float | None) -> str:
@@ -43,7 +51,11 @@ def _img(path: Path, alt: str) -> str:
     )
 
 
-def _metric_rows(result: EvaluationResult, baseline: EvaluationResult | None) -> str:
+def _metric_rows(
+    result: EvaluationResult,
+    baseline: EvaluationResult | None,
+    intervals: dict[str, tuple[float, float]] | None = None,
+) -> str:
     rows = []
     for name in METRIC_NAMES:
         value = result.metrics.get(name)
@@ -52,6 +64,10 @@ def _metric_rows(result: EvaluationResult, baseline: EvaluationResult | None) ->
             reason = result.undefined.get(name, "undefined")
             cell = f'<span class="undefined" title="{html.escape(reason)}">n/a: {html.escape(reason)}</span>'
         cells = [f"<td><code>{name}</code></td>", f'<td class="num">{cell}</td>']
+        if intervals is not None:
+            interval = intervals.get(name)
+            shown = "" if interval is None else f"{interval[0]:.4f} .. {interval[1]:.4f}"
+            cells.append(f'<td class="num">{shown}</td>')
         if baseline is not None:
             base = baseline.metrics.get(name)
             css = ""
@@ -62,7 +78,8 @@ def _metric_rows(result: EvaluationResult, baseline: EvaluationResult | None) ->
         cells.append(f'<td class="doc">{html.escape(METRIC_DOCS[name])}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     baseline_header = "<th>baseline</th>" if baseline else ""
-    header = f"<tr><th>metric</th><th>value</th>{baseline_header}<th>meaning</th></tr>"
+    interval_header = "<th>95% interval</th>" if intervals is not None else ""
+    header = f"<tr><th>metric</th><th>value</th>{interval_header}{baseline_header}<th>meaning</th></tr>"
     return "<table>" + header + "".join(rows) + "</table>"
 
 
@@ -71,7 +88,7 @@ def _dict_table(title: str, data: dict[str, Any]) -> str:
         f"<tr><td>{html.escape(str(k))}</td><td class=num>{html.escape(str(v))}</td></tr>"
         for k, v in data.items()
     )
-    return f"<h3>{html.escape(title)}</h3><table>{rows}</table>"
+    return f"<div><h3>{html.escape(title)}</h3><table>{rows}</table></div>"  # one block in a .figs row
 
 
 def write_report(
@@ -81,8 +98,11 @@ def write_report(
     out_dir: Path,
     title: str = "Pedestrian detection evaluation",
     baseline: EvaluationResult | None = None,
+    intervals: dict[str, tuple[float, float]] | None = None,
 ) -> Path:
-    """Write out_dir/index.html, pr_curve.png, mr_fppi.png and samples.png; return the HTML path."""
+    """Write out_dir/index.html, pr_curve.png, mr_fppi.png and samples.png; return the HTML path.
+
+    `intervals` (bootstrap 95% intervals by metric) add a column to the metrics table."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     threshold = result.metrics.get("score_threshold")
@@ -96,12 +116,13 @@ def write_report(
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
+        RUN_SECTION_MARKER,
         f"<p>{result.counts.get('images', 0)} images, {result.counts.get('pedestrians', 0)} pedestrians, "
         f"{result.counts.get('detections', 0)} detections; score threshold "
         f"{_fmt(threshold)} ({html.escape(result.score_threshold_source)}). Generated "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.</p>",
         "<h2>Metrics</h2>",
-        _metric_rows(result, baseline),
+        _metric_rows(result, baseline, intervals),
         "<div class='figs'>",
         _dict_table(
             "Image-level confusion (pedestrian present?)",
@@ -127,6 +148,61 @@ def write_report(
     tmp.write_text("\n".join(parts))
     os.replace(tmp, path)
     return path
+
+
+def run_section_html(facts: dict[str, str], decision: dict[str, Any]) -> str:
+    """A run's facts and its gate decision (the same sentence and table as the terminal's)."""
+    from modelopsx.gate import plain_sentence, table_header, table_rows
+
+    verdict = str(decision.get("decision") or "")
+    parts = [f"<section class='run {html.escape(verdict)}'><h2>This run</h2>"]
+    parts.append(
+        "<table>"
+        + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts.items())
+        + "</table>"
+    )
+    if decision:
+        parts.append(f"<h3>Decision: {html.escape(verdict)}</h3>")
+        parts.append(f"<p class='sentence'>{html.escape(plain_sentence(decision))}</p>")
+        rows = table_rows(decision)
+        if rows:
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in table_header(decision))
+            body = "".join(
+                "<tr>"
+                + "".join(
+                    f"<td class='num'>{html.escape(c)}</td>" if 0 < i < 5 else f"<td>{html.escape(c)}</td>"
+                    for i, c in enumerate(row)
+                )
+                + "</tr>"
+                for row in rows
+            )
+            parts.append(f"<table><tr>{head}</tr>{body}</table>")
+            parts.append(
+                "<p>Both models were scored on the same test images; the 95% interval of each difference "
+                "comes from resampling those images (paired bootstrap).</p>"
+            )
+    else:
+        parts.append("<p>No gate decision was recorded for this run.</p>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def insert_run_section(report_html: str, section: str) -> str:
+    """The report with `section` at its marker (after the title), replacing a section put there before."""
+    start = report_html.find(RUN_SECTION_MARKER)
+    if start >= 0:
+        end = report_html.find("<!-- end of run section -->", start)
+        end = end + len("<!-- end of run section -->") if end >= 0 else start + len(RUN_SECTION_MARKER)
+        return (
+            report_html[:start]
+            + RUN_SECTION_MARKER
+            + section
+            + "<!-- end of run section -->"
+            + report_html[end:]
+        )
+    title_end = report_html.find("</h1>")
+    cut = title_end + len("</h1>") if title_end >= 0 else len(report_html)
+    return report_html[:cut] + section + report_html[cut:]
 
 
 def confusion_matrix(confusion: dict[str, int]) -> tuple[list[str], list[list[int]]]:

@@ -15,7 +15,8 @@ from modelopsx.settings import REGISTRY_STORE_HELP
 commands = typer.Typer()  # top-level commands of this area
 registry_app = typer.Typer(
     name="registry",
-    help="Append-only records of datasets, models, evaluations and promotions.",
+    help="Records of datasets, models, evaluations and promotions. The registry is an append-only log in "
+    "the store: a record is never changed or removed.",
     no_args_is_help=True,
 )
 
@@ -32,21 +33,93 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-def _summary(kind: str, record: dict[str, Any]) -> str:
+def _number(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) and not isinstance(value, bool) else "n/a"
+
+
+def _decision_cell(decision: dict[str, Any] | None) -> str:
+    """`keep vs HOG baseline`, `promote vs champion v1`, or "-" when never gated."""
+    from modelopsx.gate import reference_name
+
+    if not decision:
+        return "-"
+    return f"{decision.get('decision', '?')} vs {reference_name(decision).removeprefix('the ')}"
+
+
+def _columns(kind: str) -> list[str]:
+    from modelopsx.registry.hashes import CONTENT, DVC, TEST_SPLIT
+
+    if kind == "datasets":
+        return ["version", "created", "images", "boxes", f"{CONTENT} hash", f"{DVC} hash"]
+    if kind == "models":
+        return ["version", "created", "data", "f1", "precision", "recall", "decision", f"{TEST_SPLIT} hash"]
+    if kind == "evaluations":
+        return [
+            "seq",
+            "created",
+            "model",
+            "f1",
+            "f1 difference (95% interval)",
+            "decision",
+            f"{TEST_SPLIT} hash",
+        ]
+    return ["version", "created", "summary"]
+
+
+def _row(kind: str, record: dict[str, Any], decisions: dict[int, dict[str, Any]]) -> list[str]:
+    """One table row; `decisions` maps a model version to its latest gate decision (for the models table)."""
+    from modelopsx.registry.hashes import short_hash
+
+    created = str(record.get("created_at", ""))[:16].replace("T", " ")
+    metrics = record.get("metrics") or {}
     if kind == "datasets":
         counts = record.get("counts") or {}
-        return (
-            f"{counts.get('images', '?')} images, {counts.get('boxes', '?')} boxes, {record.get('dvc_hash')}"
+        return [
+            str(record["seq"]),
+            created,
+            str(counts.get("images", "?")),
+            str(counts.get("boxes", "?")),
+            short_hash(record.get("content_hash")),
+            short_hash(record.get("dvc_hash")),
+        ]
+    if kind == "models":
+        lineage = record.get("lineage") or {}
+        data = (
+            f"{lineage.get('dataset_name')} v{lineage.get('dataset_version')}"
+            if lineage.get("dataset_name")
+            else "?"
         )
-    if kind == "promotions":
-        return f"{record.get('action')} -> model v{record.get('model_version')}: {record.get('reason')}"
-    metrics = record.get("metrics") or {}
-    shown = ", ".join(
-        f"{k}={v:.3f}"
-        for k, v in metrics.items()
-        if k in ("accuracy", "precision", "recall", "ap50") and isinstance(v, int | float)
-    )
-    return f"{shown} (test split {str(record.get('test_split_hash') or '?')[:12]})"
+        return [
+            str(record["seq"]),
+            created,
+            data,
+            _number(metrics.get("f1")),
+            _number(metrics.get("precision")),
+            _number(metrics.get("recall")),
+            _decision_cell(decisions.get(int(record["seq"]))),
+            short_hash(record.get("test_split_hash")),
+        ]
+    if kind == "evaluations":
+        decision = record.get("decision") or {}
+        f1: dict[str, Any] = next(
+            (c for c in decision.get("comparisons") or [] if c.get("metric") == "f1"), {}
+        )
+        difference = "-"
+        if f1.get("delta") is not None:
+            difference = f"{f1['delta']:+.3f}"
+            if f1.get("low") is not None and f1.get("high") is not None:
+                difference += f" ({f1['low']:+.3f} .. {f1['high']:+.3f})"
+        return [
+            str(record["seq"]),
+            created,
+            f"v{record.get('model_version')}",
+            _number(metrics.get("f1")),
+            difference,
+            _decision_cell(decision),
+            short_hash(record.get("test_split_hash")),
+        ]
+    summary = f"{record.get('action')} -> model v{record.get('model_version')}: {record.get('reason')}"
+    return [str(record["seq"]), created, summary]
 
 
 @registry_app.command("list")
@@ -56,7 +129,7 @@ def list_records(
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the records as JSON"),
 ) -> None:
-    """List the names of a kind, or every record (version) of one name."""
+    """List the names of a kind, or the records of one name."""
     from rich.console import Console
     from rich.table import Table
 
@@ -80,11 +153,16 @@ def list_records(
     if not records:
         typer.echo(f"no {kind} records for {name!r}")
         return
+    decisions: dict[int, dict[str, Any]] = {}
+    if kind == "models":  # a model's decision lives in the evaluation the gate recorded for it
+        for evaluation in registry.records("evaluations", name):
+            if evaluation.get("decision") and evaluation.get("model_version") is not None:
+                decisions[int(evaluation["model_version"])] = evaluation["decision"]
     table = Table(title=f"{kind}/{name}")
-    for col in ("version", "created", "summary"):
-        table.add_column(col)
+    for col in _columns(kind):
+        table.add_column(col, overflow="fold")
     for r in records:
-        table.add_row(str(r["seq"]), str(r.get("created_at", ""))[:19], _summary(kind, r))
+        table.add_row(*_row(kind, r, decisions))
     Console().print(table)
 
 
@@ -94,8 +172,12 @@ def show_champion(
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the record as JSON"),
 ) -> None:
-    """Show the current champion of a model (the model of the latest promotion)."""
+    """Show the current champion of a model.
+
+    The champion is the model version of the latest promotion (or rollback).
+    """
     from modelopsx.registry.champion import champion
+    from modelopsx.registry.hashes import DVC, TEST_SPLIT, labelled
 
     record = champion(_registry(store), name)
     if record is None:
@@ -112,7 +194,8 @@ def show_champion(
         f"champion of {name}: model version {record['seq']} (promotion {promo['seq']}, {promo['action']}: "
         f"{promo['reason']})"
     )
-    typer.echo(f"  dvc hash: {record.get('dvc_hash')}  test split: {record.get('test_split_hash')}")
+    files, split = labelled(DVC, record.get("dvc_hash")), labelled(TEST_SPLIT, record.get("test_split_hash"))
+    typer.echo(f"  files {files}, scored on {split}")
     for metric, value in (record.get("metrics") or {}).items():
         typer.echo(f"  {metric}: {value}")
 
@@ -127,7 +210,10 @@ def rollback_cmd(
     ),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
-    """Make an older model the champion again: a new promotion record, plus a redeploy with --serving-uri."""
+    """Make an older model version the champion again.
+
+    Appends a new promotion record; with --serving-uri the model is also redeployed there.
+    """
     from modelopsx.registry.champion import rollback
 
     record = rollback(_registry(store), name, to, reason, serving_uri)
@@ -144,7 +230,10 @@ def repair_cmd(
     serving_uri: str = typer.Option(..., "--serving-uri", help="serving root to check and repair"),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
-    """Finish interrupted deploys and catch serving up with the registry's champion."""
+    """Finish interrupted deploys.
+
+    Catches the serving folder up with the registry's champion.
+    """
     from modelopsx.registry.deploy import repair_serving
 
     version = repair_serving(_registry(store), serving_uri, name)
@@ -193,7 +282,9 @@ def gate_cmd(
     out: Path | None = typer.Option(None, "--out", help="write decision.json and decision.md here"),
     as_json: bool = typer.Option(False, "--json", help="print the decision as JSON"),
 ) -> None:
-    """Decide promote or keep; both are normal outcomes and exit 0. Untrustworthy metrics exit 2.
+    """Decide whether a candidate model replaces the champion.
+
+    Promote and keep are both normal outcomes (exit 0); metrics it cannot trust exit 2.
 
     The default policy needs a paired bootstrap: pass --annotations with both --*-detections (each model
     scored at the score_threshold in its metrics file); without them the decision is keep. With --champion

@@ -22,7 +22,10 @@ def sync_command(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Mirror SRC into DST: incremental by content hash, parallel, retried, verified, resumable."""
+    """Mirror one folder or store into another.
+
+    Incremental by content hash, parallel, retried, verified and resumable.
+    """
     from modelopsx.errors import StorageError
     from modelopsx.storage.sync import sync
 
@@ -57,7 +60,10 @@ def dvc_remote_command(
         False, "--apply", help="Write the remote into the repo (keys into .dvc/config.local)."
     ),
 ) -> None:
-    """Print (or apply) the DVC remote config that makes Basin a DVC `s3` remote."""
+    """Print (or apply) the DVC remote config for Basin.
+
+    The config makes Basin a DVC `s3` remote.
+    """
     from modelopsx.settings import BasinSettings
     from modelopsx.storage.dvc_remote import apply_remote_config, default_store_url, remote_config
 

@@ -40,7 +40,12 @@ def run(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only print the summary."),
 ) -> None:
-    """Run the whole training pipeline locally (kfp.local) against Basin and print the outcome."""
+    """Run the whole pipeline locally and print what happened.
+
+    The training pipeline runs through kfp.local against Basin (an embedded emulator by default). The summary
+    names every step, the gate's decision and the champion, what to do next, and the HTML report's path;
+    `modelopsx runs` lists past runs.
+    """
     import tempfile
 
     from modelopsx.workflow.local_run import format_summary, local_pipeline, run_local
@@ -67,11 +72,54 @@ def run(
     typer.echo(format_summary(summary))
 
 
+@commands.command("runs")
+def runs_command(
+    as_json: bool = typer.Option(False, "--json", help="Print the run records as JSON."),
+) -> None:
+    """List past local runs, oldest first.
+
+    Each `make run` (or `modelopsx run`) in this folder: when it finished, the data and model versions, the
+    gate's decision, the champion after it, and its report.
+    """
+    import json
+
+    from modelopsx.gate import text_table
+    from modelopsx.settings import state_dir
+    from modelopsx.workflow.local_run import past_runs
+
+    runs = past_runs()
+    if as_json:
+        typer.echo(json.dumps(runs, indent=2))
+        return
+    if not runs:
+        typer.echo(f"no local runs recorded in {state_dir()} yet: start one with `make run`")
+        return
+    rows = []
+    for run in runs:
+        data, model = run.get("dataset") or {}, run.get("model") or {}
+        champion = run.get("champion_after")
+        rows.append(
+            [
+                str(run.get("finished_at", ""))[:16].replace("T", " "),
+                f"{data.get('name')} v{data.get('version')}",
+                "-" if model.get("version") is None else f"v{model['version']}",
+                str(run.get("decision", "")),
+                "none" if champion is None else f"v{champion}",
+                str(run.get("report") or run.get("log") or ""),
+            ]
+        )
+    header = ["finished (UTC)", "data", "model", "decision", "champion after", "report"]
+    typer.echo("\n".join(text_table(header, rows, indent="")))
+
+
 @commands.command(name="compile")
 def compile_command(
     out: Path = typer.Option(Path("pipelines/compiled"), "--out", help="Folder for the YAML files."),
 ) -> None:
-    """Compile the training (GPU and CPU) and sweep pipelines to KFP YAML."""
+    """Compile the pipelines to KFP YAML.
+
+    The training pipeline (GPU and CPU variants) and the sweep pipeline.
+    """
     from modelopsx.workflow.compile import compile_pipelines
 
     for path in compile_pipelines(out):
@@ -90,7 +138,11 @@ def submit(
     ),
     run_name: str | None = typer.Option(None, "--run-name", help="Name of the run (default: timestamped)."),
 ) -> None:
-    """Upload the compiled pipeline (a new version if it exists) and start a run or a recurring run."""
+    """Send the pipeline to Kubeflow Pipelines and start a run.
+
+    Uploads the compiled pipeline (a new version if it exists) and starts a run, or a recurring run with
+    --schedule.
+    """
     from modelopsx.workflow.submit import submit as submit_pipeline
 
     result = submit_pipeline(

@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 # The embedded emulator checks SigV4 like the real adapter with these loopback-only keys.
 from modelopsx.basin.local import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 from modelopsx.errors import DatasetError, PipelineError
-from modelopsx.gate import Comparison
 from modelopsx.settings import DEFAULT_STORE, ENV_PREFIX, state_dir
 
 SYNTHETIC_DATASET = "synthetic"
@@ -49,6 +51,16 @@ def local_pipeline(name: str) -> Any:
     raise PipelineError(f"unknown pipeline {name!r}", hint=f"choose one of: {', '.join(LOCAL_PIPELINES)}")
 
 
+@dataclass(frozen=True)
+class Step:
+    """One pipeline task as the run saw it: done (or its failure status), or skipped with the reason."""
+
+    name: str
+    status: str
+    seconds: float | None = None
+    note: str = ""
+
+
 @dataclass
 class LocalRunSummary:
     run_id: str
@@ -64,6 +76,9 @@ class LocalRunSummary:
     wall_s: float
     deployed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+    model_name: str = ""
+    synthetic_batch: int = 0  # new scenes the next run of the built-in dataset brings (0: none)
 
 
 @contextlib.contextmanager
@@ -188,6 +203,7 @@ class _ProgressLog(io.TextIOBase):
         self._file = path.open("w", encoding="utf-8")
         self._console = console
         self._started: dict[str, float] = {}
+        self.finished: dict[str, tuple[str, float]] = {}  # task -> (status, seconds), in finishing order
         self._buffer = ""
 
     def writable(self) -> bool:
@@ -202,15 +218,15 @@ class _ProgressLog(io.TextIOBase):
         return len(text)
 
     def _progress(self, line: str) -> None:
-        if self._console is None:
-            return
         if (match := re.search(r"Executing task '([\w-]+)'", line)) is not None:
             self._started[match.group(1)] = time.monotonic()
         elif (match := re.search(r"Task '([\w-]+)' finished with status (\w+)", line)) is not None:
             task, status = match.groups()
             took = time.monotonic() - self._started.get(task, time.monotonic())
             mark = "done" if status == "SUCCESS" else status.lower()
-            print(f"  {task:<22} {mark:<8} {took:6.1f} s", file=self._console, flush=True)
+            self.finished[task] = (mark, took)
+            if self._console is not None:
+                print(f"  {task:<22} {mark:<8} {took:6.1f} s", file=self._console, flush=True)
 
     def flush(self) -> None:
         if not self._file.closed:
@@ -252,7 +268,8 @@ def run_local(
     """Run the CPU training pipeline end to end through kfp.local; returns what the summary prints.
 
     With the built-in synthetic dataset and `dataset_version` latest, every run after the first publishes
-    `new_batch` new scenes as the next dataset version first (0: train on the latest version again)."""
+    `new_batch` new scenes as the next dataset version first (0: train on the latest version again). Each
+    run that gets as far as the pipeline leaves a record in `<state>/runs/` (`modelopsx runs` lists them)."""
     params = dict(params or {})
     check_run_arguments(dataset_dir, dataset_name, params)
     pipeline_fn = local_pipeline(pipeline)
@@ -265,6 +282,8 @@ def run_local(
     (state / "logs").mkdir(exist_ok=True)
     log_path = state / "logs" / f"run-{run_id}.log"
     console = None if quiet else sys.stderr
+    # Progress bars only on a terminal: in a log or a pipe each frame would stay, run into the next line.
+    bars_quiet = quiet or console is None or not console.isatty()
 
     def say(message: str) -> None:
         if console is not None:
@@ -283,7 +302,7 @@ def run_local(
 
         say(f"Basin at {endpoint}, store {basin_store_url()}")
         ensure_store(basin_store_url())
-        ensure_dataset(dataset_dir, name, synthetic_images, quiet, say, new_batch)
+        ensure_dataset(dataset_dir, name, synthetic_images, bars_quiet, say, new_batch)
         # Resolve here too, so an unknown name or version fails with the registry's listing, not a step log.
         dataset = dict(
             resolve_dataset(open_registry(), name, str(arguments.get("dataset_version", "latest")))
@@ -292,16 +311,28 @@ def run_local(
             f"dataset '{name}' v{dataset.get('version', dataset.get('seq'))}; running the pipeline "
             f"(log: {log_path})"
         )
-        report = _run_pipeline(pipeline_fn, arguments, log_path, console, state / "reports" / run_id)
+        try:
+            report, finished = _run_pipeline(
+                pipeline_fn, arguments, log_path, console, state / "reports" / run_id
+            )
+        except PipelineError as exc:
+            record_run(state, _failed_run_record(run_id, dataset, exc, log_path, time.monotonic() - started))
+            raise
         summary = _summarize(run_id, dataset, arguments, report, log_path, endpoint)
     summary.wall_s = time.monotonic() - started
+    summary.steps = pipeline_steps(pipeline_fn, finished, summary)
+    summary.synthetic_batch = new_batch if name == SYNTHETIC_DATASET and dataset_dir is None else 0
+    if summary.report is not None:
+        add_decision_to_report(summary)
+    record_run(state, run_record(summary))
     return summary
 
 
 def _run_pipeline(
     pipeline: Any, arguments: dict[str, Any], log_path: Path, console: TextIO | None, report_dir: Path
-) -> Path | None:
-    """Run the pipeline in a throwaway kfp.local root; copy the HTML report out before it is deleted."""
+) -> tuple[Path | None, dict[str, tuple[str, float]]]:
+    """Run the pipeline in a throwaway kfp.local root; copy the HTML report out before it is deleted.
+    Returns the report and each finished task's (status, seconds)."""
     import warnings
 
     from kfp import local
@@ -338,13 +369,50 @@ def _run_pipeline(
             p for p in outputs.glob("*/evaluate/report") if p.is_file()
         )
         if not reports:
-            return None
+            return None, dict(progress.finished)
         report_dir.mkdir(parents=True, exist_ok=True)
-        return Path(shutil.copy2(reports[-1], report_dir / "index.html"))
+        return Path(shutil.copy2(reports[-1], report_dir / "index.html")), dict(progress.finished)
     finally:
         progress.close()
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(workspace, ignore_errors=True)
+
+
+def _spec_tasks(pipeline: Any) -> list[tuple[str, bool]]:
+    """Every task of the pipeline that runs a container, with whether it sits under a condition, in the
+    order the spec lists them."""
+    spec = pipeline.pipeline_spec
+    found: list[tuple[str, bool]] = []
+
+    def walk(dag: Any, conditional: bool) -> None:
+        for task_name, task in dag.tasks.items():
+            component = spec.components.get(task.component_ref.name)
+            inner = conditional or bool(task.trigger_policy.condition)
+            if component is not None and component.HasField("dag"):
+                walk(component.dag, inner)
+            elif all(task_name != name for name, _ in found):
+                found.append((task_name, inner))
+
+    walk(spec.root.dag, False)
+    return found
+
+
+def pipeline_steps(
+    pipeline: Any, finished: dict[str, tuple[str, float]], summary: LocalRunSummary
+) -> list[Step]:
+    """Every task: those that ran, in the order they finished, then those that did not, saying why."""
+    steps = [Step(name, status, seconds) for name, (status, seconds) in finished.items()]
+    for name, conditional in _spec_tasks(pipeline):
+        if name in finished:
+            continue
+        if conditional and summary.decision != "promote":
+            note = f"the gate decided {summary.decision}, so there is nothing to deploy"
+        elif conditional:
+            note = "its condition was not met"
+        else:
+            note = "did not run"
+        steps.append(Step(name, "skipped", None, note))
+    return steps
 
 
 def _summarize(
@@ -356,8 +424,8 @@ def _summarize(
     endpoint: str,
 ) -> LocalRunSummary:
     """Read the run's outcome back from the registry: it is the record of truth, not the step logs."""
-    from modelopsx.pipelines.common import DEFAULT_MODEL_NAME
     from modelopsx.registry.champion import champion as current_champion
+    from modelopsx.settings import DEFAULT_MODEL_NAME
     from modelopsx.workflow.stages import open_registry
 
     model_name = str(arguments.get("model_name", DEFAULT_MODEL_NAME))
@@ -389,57 +457,230 @@ def _summarize(
             "training": dict(model.get("training") or {}),
             "parameters": dict(model.get("parameters") or {}),
         },
+        model_name=model_name,
     )
 
 
-def _training_line(training: dict[str, Any]) -> str:
+# --------------------------------------------------------------------------------------------- the summary
+
+SHOWN_METRICS = ("precision", "recall", "f1", "accuracy", "ap50", "ap", "mr2_reasonable")
+SUMMARY_WIDTH = 110  # the decision's sentence is wrapped to this; tables and paths are not
+
+
+def _training_text(training: dict[str, Any]) -> str:
     if not training:
-        return "training   (no record)"
-    line = f"training   {training.get('epochs_run', '?')} epochs from {training.get('initial_weights', '?')}"
+        return "(no training record)"
+    text = f"{training.get('epochs_run', '?')} epochs from {training.get('initial_weights', '?')}"
     if training.get("time_limit_hit"):
-        line += " (STOPPED BY THE TIME LIMIT: this run is not comparable to one on a quieter machine)"
-    return line
+        text += " (STOPPED BY THE TIME LIMIT: this run is not comparable to one on a quieter machine)"
+    return text
 
 
-def _decision_lines(summary: LocalRunSummary) -> list[str]:
-    decision = summary.extra.get("decision") or {}
-    lines = [f"decision   {summary.decision}: {summary.reason}"]
-    against = decision.get("champion") or {}
-    if against:
-        who = (
-            f"the {against['baseline']} baseline"
-            if against.get("baseline")
-            else f"champion v{against.get('model_version')}"
-        )
-        lines.append(f"           against {who} on the same test split (champion -> candidate):")
-    for row in decision.get("comparisons") or []:
-        lines.append("           " + Comparison(**row).line())
+def _steps_lines(steps: list[Step]) -> list[str]:
+    done = [s.name for s in steps if s.status == "done"]
+    lines = [f"steps      {', '.join(done)}: done"] if done else []
+    for step in steps:
+        if step.status == "done":
+            continue
+        pad = "steps      " if not lines else "           "
+        lines.append(f"{pad}{step.name}: {step.status}" + (f" ({step.note})" if step.note else ""))
     return lines
 
 
+def _dataset_text(dataset: dict[str, Any]) -> str:
+    from modelopsx.registry.hashes import CONTENT, DVC, labelled
+
+    images = (dataset.get("counts") or {}).get("images", "?")
+    return (
+        f"{dataset.get('name', '')} v{_version(dataset)}: {images} images "
+        f"({labelled(CONTENT, dataset.get('content_hash'))}, {labelled(DVC, dataset.get('dvc_hash'))})"
+    )
+
+
+def _next_steps(summary: LocalRunSummary) -> list[tuple[str, str]]:
+    """What to do next, as (command, what it does)."""
+    name = summary.model_name or "pedestrian-detector"
+    start = (
+        f"champion v{summary.champion_version}"
+        if summary.champion_version is not None
+        else f"model v{summary.model_version} (no champion yet)"
+        if summary.model_version is not None
+        else "scratch"
+    )
+    steps: list[tuple[str, str]] = []
+    if summary.synthetic_batch > 0:
+        version = _version(summary.dataset)
+        upcoming = version + 1 if isinstance(version, int) else "next"
+        steps.append(
+            (
+                "make run",
+                f"{summary.synthetic_batch} new scenes arrive as {summary.dataset.get('name')} v{upcoming}; "
+                f"train from {start}",
+            )
+        )
+    else:
+        steps.append(("make run", f"train again, from {start}"))
+    if summary.report is not None:
+        steps.append((f"open {summary.report}", "the report: decision, metrics, curves, sample images"))
+    if summary.champion_version is not None:
+        steps.append(
+            (
+                "modelopsx predict IMAGE...",
+                f"find pedestrians with the champion (v{summary.champion_version})",
+            )
+        )
+    elif summary.model_version is not None:
+        steps.append(
+            (f"modelopsx predict --model {name}@v{summary.model_version} IMAGE...", "try this model anyway")
+        )
+    steps.append((f"modelopsx registry list evaluations {name}", "every decision so far, with f1"))
+    steps.append(("modelopsx runs", "this run and the ones before it"))
+    return steps
+
+
 def format_summary(summary: LocalRunSummary) -> str:
+    from modelopsx.gate import render_lines
+    from modelopsx.registry.hashes import TEST_SPLIT, labelled
+
     metrics = summary.metrics
-    shown = ("precision", "recall", "f1", "accuracy", "ap50", "ap", "mr2_reasonable")
+    decision = summary.extra.get("decision") or {}
+    model = (
+        f"{summary.model_name} v{summary.model_version}"
+        if summary.model_name
+        else f"v{summary.model_version}"
+    )
     lines = [
-        f"dataset    {summary.dataset.get('name', '')} v{_version(summary.dataset)}"
-        f" ({summary.dataset.get('content_hash', '')[:12]}, "
-        f"{(summary.dataset.get('counts') or {}).get('images', '?')} images)",
-        f"model      v{summary.model_version}",
-        _training_line(summary.extra.get("training") or {}),
+        f"run        {summary.run_id} took {summary.wall_s:.0f} s",
+        *_steps_lines(summary.steps),
+        f"data       {_dataset_text(summary.dataset)}",
+        f"model      {model}, trained {_training_text(summary.extra.get('training') or {})}",
         "metrics    "
         + "  ".join(
-            f"{k}={metrics[k]:.3f}" if isinstance(metrics.get(k), int | float) else f"{k}=n/a" for k in shown
+            f"{k} {metrics[k]:.3f}" if isinstance(metrics.get(k), int | float) else f"{k} n/a"
+            for k in SHOWN_METRICS
         ),
-        *_decision_lines(summary),
-        f"champion   v{summary.champion_version}"
+        "",
+    ]
+    if decision:
+        sentence, *table = render_lines(decision)
+        lines.append(
+            textwrap.fill(sentence, SUMMARY_WIDTH, initial_indent="decision   ", subsequent_indent=" " * 11)
+        )
+        test_split = (decision.get("candidate") or {}).get("test_split_hash")
+        if table:
+            lines += table + [f"  (both scored on the same {labelled(TEST_SPLIT, test_split)})"]
+    else:
+        lines.append(f"decision   {summary.decision}: {summary.reason or 'no decision on record'}")
+    lines += [
+        "",
+        f"champion   v{summary.champion_version}" + (" (deployed by this run)" if summary.deployed else "")
         if summary.champion_version is not None
-        else "champion   none (nothing deployed)",
+        else "champion   none yet (nothing deployed)",
         f"report     {summary.report}" if summary.report else "report     (none)",
         f"log        {summary.log}",
-        f"took       {summary.wall_s:.0f} s",
+        "",
+        "next",
     ]
+    steps = _next_steps(summary)
+    width = max(len(command) for command, _ in steps)
+    lines += [f"  {command:<{width}}  # {what}" for command, what in steps]
     return "\n".join(lines)
 
 
 def _version(record: dict[str, Any]) -> Any:
     return record.get("version", record.get("seq"))
+
+
+# ----------------------------------------------------------------------------------------- the HTML report
+
+
+def add_decision_to_report(summary: LocalRunSummary) -> None:
+    """Put the run and its gate decision at the top of the run's copy of the evaluation report."""
+    from modelopsx.evaluation.report import insert_run_section, run_section_html
+
+    if summary.report is None or not summary.report.is_file():
+        return
+    facts = {
+        "run": summary.run_id,
+        "data": _dataset_text(summary.dataset),
+        "model": f"{summary.model_name} v{summary.model_version}, trained "
+        + _training_text(summary.extra.get("training") or {}),
+        "champion after this run": f"v{summary.champion_version}"
+        if summary.champion_version is not None
+        else "none yet (nothing deployed)",
+    }
+    section = run_section_html(facts, summary.extra.get("decision") or {})
+    summary.report.write_text(insert_run_section(summary.report.read_text(encoding="utf-8"), section))
+
+
+# ------------------------------------------------------------------------------------------- past runs
+
+RUNS_DIR = "runs"
+
+
+def run_record(summary: LocalRunSummary) -> dict[str, Any]:
+    from modelopsx.gate import plain_sentence
+
+    decision = summary.extra.get("decision") or {}
+    return {
+        "run_id": summary.run_id,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(summary.wall_s, 1),
+        "dataset": {
+            "name": summary.dataset.get("name"),
+            "version": _version(summary.dataset),
+            "content_hash": summary.dataset.get("content_hash"),
+        },
+        "model": {"name": summary.model_name, "version": summary.model_version},
+        "decision": summary.decision,
+        "sentence": plain_sentence(decision) if decision else summary.reason,
+        "champion_after": summary.champion_version,
+        "deployed": summary.deployed,
+        "report": str(summary.report) if summary.report else None,
+        "log": str(summary.log),
+        "steps": [asdict(step) for step in summary.steps],
+    }
+
+
+def _failed_run_record(
+    run_id: str, dataset: dict[str, Any], error: PipelineError, log: Path, seconds: float
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 1),
+        "dataset": {"name": dataset.get("name"), "version": _version(dataset)},
+        "model": {"name": None, "version": None},
+        "decision": "failed",
+        "sentence": error.message,
+        "champion_after": None,
+        "deployed": False,
+        "report": None,
+        "log": str(log),
+        "steps": [],
+    }
+
+
+def record_run(state: Path, record: dict[str, Any]) -> Path:
+    """Write <state>/runs/<run id>.json (whole or not at all)."""
+    folder = state / RUNS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{record['run_id']}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def past_runs(state: Path | None = None) -> list[dict[str, Any]]:
+    """The records of past local runs, oldest first; unreadable files are skipped."""
+    folder = (state or state_dir()) / RUNS_DIR
+    runs = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("run_id"):
+            runs.append(data)
+    return runs

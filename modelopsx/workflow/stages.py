@@ -214,6 +214,7 @@ def evaluate(
     report/.
     """
     from modelopsx.data.format import load_dataset
+    from modelopsx.evaluation.bootstrap import bootstrap_intervals
     from modelopsx.evaluation.curves import CURVES_FILE, write_curves
     from modelopsx.evaluation.metrics import evaluate_detections
     from modelopsx.evaluation.report import write_report
@@ -230,8 +231,13 @@ def evaluate(
     detections = predict_dataset(model, test_dir, out_json=out / DETECTIONS_FILE)
     result = evaluate_detections(test_dir, detections, score_threshold=threshold)
     gt = load_dataset(test_dir)
-    write_report(result, gt, detections, out / REPORT_DIR, title=title or "ModelOpsX evaluation")
+    # 95% intervals of each metric over resampled test images, so the report says how sure each value is.
+    intervals = bootstrap_intervals(gt, detections, n_resamples=1000, score_threshold=threshold)
+    write_report(
+        result, gt, detections, out / REPORT_DIR, title=title or "ModelOpsX evaluation", intervals=intervals
+    )
     record = result.to_json()
+    record["intervals"] = {name: list(bounds) for name, bounds in intervals.items()}
     record["test_hash"] = dataset_version_hash(test_dir)
     record["score_threshold"] = result.metrics.get("score_threshold", threshold)
     (out / EVALUATION_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from modelopsx.workflow.local_run import format_summary, run_local
+from modelopsx.workflow.local_run import format_summary, past_runs, run_local
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {
@@ -50,7 +50,9 @@ def test_first_run_faces_the_baseline_and_the_next_run_warm_starts_on_new_data(t
     assert first.report.is_relative_to(state / "reports")
     assert (state / "basin").is_dir() and not list(state.glob("**/executor_output.json"))  # kfp root not kept
     text = format_summary(first)
-    assert "against the hog baseline" in text and "f1 " in text and "1 epochs from scratch" in text
+    assert "does not beat the HOG baseline" in text and "1 epochs from scratch" in text
+    assert "deploy: skipped (the gate decided keep, so there is nothing to deploy)" in text
+    assert "This run" in first.report.read_text() and "95% interval" in first.report.read_text()
 
     policy = {**TINY, "gate_policy": json.dumps(NO_FLOOR)}
     second = run_local(params=policy, synthetic_images=24, new_batch=8, state=state, quiet=True)
@@ -65,6 +67,8 @@ def test_first_run_faces_the_baseline_and_the_next_run_warm_starts_on_new_data(t
     assert second.champion_version == 2 and second.deployed
     served = sorted((state / "serving" / "pedestrian-detector").glob("*/saved_model.pb"))
     assert [p.parent.name for p in served] == ["1"]  # promotion seq 1
+    runs = [(r["decision"], r["champion_after"]) for r in past_runs(state)]
+    assert runs == [("keep", None), ("promote", 2)]
 
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -98,7 +98,7 @@ def test_default_policy_keeps_a_better_point_estimate_without_a_significant_f1_g
     unproven = decide(cand, CHAMP, GatePolicy.default())
     assert unproven.decision == "keep" and "no paired bootstrap" in unproven.reason
     noise = decide(cand, CHAMP, GatePolicy.default(), {"f1": Bootstrap(0.05, -0.02, 0.11, 0.2)})
-    assert noise.decision == "keep" and "not significant" in noise.reason
+    assert noise.decision == "keep" and "not a real gain" in noise.reason
     real = decide(cand, CHAMP, GatePolicy.default(), {"f1": Bootstrap(0.05, 0.01, 0.09, 0.01)})
     assert real.decision == "promote", real.reason
 
@@ -115,7 +115,7 @@ def test_worse_on_one_metric_keeps() -> None:
 def test_tie_keeps() -> None:
     decision = decide(dict(CHAMP), CHAMP, mission_rule())
     assert decision.decision == "keep"
-    assert "tie keeps the champion" in decision.reason
+    assert "a tie is not enough" in decision.reason
 
 
 def test_undefined_candidate_metric_keeps_with_reason() -> None:
@@ -135,7 +135,7 @@ def test_undefined_champion_metric_counts_as_its_worst_value() -> None:
     precision = next(c for c in decision.checks if c.metric == "precision")
     assert precision.champion == 0.0 and "vs champion 0.0000" in precision.reason
     row = next(c for c in decision.comparisons if c.metric == "precision")
-    assert "champion undefined (no detections): counts as 0" in row.line()
+    assert "reference undefined (no detections): counts as 0" in row.line()
     worse_elsewhere = decide(dict(CHAMP, precision=0.5, recall=0.5), champ, mission_rule())
     assert worse_elsewhere.decision == "keep"
     missed = dict(CHAMP, mr2_reasonable=None)
@@ -196,7 +196,7 @@ def test_significance_required() -> None:
     cand = dict(CHAMP, f1=0.70)
     assert decide(cand, CHAMP, policy, {"f1": Bootstrap(0.05, 0.01, 0.09, 0.01)}).decision == "promote"
     not_sig = decide(cand, CHAMP, policy, {"f1": Bootstrap(0.05, -0.01, 0.11, 0.2)})
-    assert not_sig.decision == "keep" and "not significant" in not_sig.reason
+    assert not_sig.decision == "keep" and "not a real gain" in not_sig.reason
     assert not_sig.checks[-1].interval == (-0.01, 0.11)
     assert not_sig.significance is not None and not_sig.significance["low"] == -0.01
     assert decide(cand, CHAMP, policy).decision == "keep"  # required but not computed
@@ -235,15 +235,36 @@ def test_each_compared_metric_is_shown_with_its_difference_and_interval() -> Non
     )
     assert decision.promote, decision.reason
     lines = decision.summary_lines()
-    assert "  f1 0.650 -> 0.700 (+0.050, 95% CI +0.011..+0.102)" in lines
-    assert "  accuracy 0.800 -> 0.900 (+0.100, 95% CI +0.020..+0.180)" in lines
-    assert "against champion v1" in lines
+    assert lines[0] == (
+        "Promote: model v2 beats champion v1: better on f1 and accuracy, and the f1 gain is real, so it "
+        "becomes the new champion."
+    )
+    table = [line.split() for line in lines[2:]]
+    assert table[0] == ["metric", "champion", "v1", "model", "v2", "difference", "95%", "interval", "verdict"]
+    assert ["f1", "0.650", "0.700", "+0.050", "+0.011", "..", "+0.102", "better", "(real", "gain)"] in table
+    assert [
+        "accuracy",
+        "0.800",
+        "0.900",
+        "+0.100",
+        "+0.020",
+        "..",
+        "+0.180",
+        "better",
+        "(real",
+        "gain)",
+    ] in table
+    assert ["precision", "0.700", "0.700", "+0.000", "-0.030", "..", "+0.030", "same"] in table
     data = json.loads(json.dumps(decision.to_json()))
     assert data["decision"] == "promote" and data["champion_metrics"]["accuracy"] == 0.8
     assert [c["metric"] for c in data["comparisons"]] == ["precision", "recall", "f1", "accuracy"]
     assert {c["kind"] for c in data["checks"]} == {"change", "improvement", "significance"}
     md = decision.to_markdown()
-    assert "PROMOTE" in md and "| accuracy | 0.8000 | 0.9000 | +0.1000 | +0.0200 .. +0.1800 |" in md
+    assert (
+        "**promote**" in md
+        and "| accuracy | 0.800 | 0.900 | +0.100 | +0.020 .. +0.180 | better (real gain) |" in md
+    )
+    assert "| metric | champion v1 | model v2 | difference | 95% interval | verdict |" in md
     assert Comparison(**data["comparisons"][2]).line() == "f1 0.650 -> 0.700 (+0.050, 95% CI +0.011..+0.102)"
 
 
@@ -252,8 +273,47 @@ def test_baseline_reference_is_named_in_the_reason() -> None:
         dict(CHAMP, accuracy=0.7), CHAMP, GatePolicy.default(), champion_info={"baseline": "hog"}
     )
     assert decision.decision == "keep"
-    assert decision.reason.startswith("no champion yet, and the candidate does not beat the hog baseline")
+    assert decision.reason.startswith("no champion yet, and the candidate does not beat the HOG baseline")
     assert decision.reference == "baseline hog"
+
+
+def test_a_keep_against_the_baseline_is_one_plain_sentence_that_never_calls_it_champion() -> None:
+    cand = dict(CHAMP, precision=0.4, recall=0.7, f1=0.5, accuracy=0.6)
+    decision = decide(
+        cand,
+        CHAMP,
+        GatePolicy.default(),
+        {"f1": Bootstrap(-0.15, -0.25, -0.05, 0.99)},
+        candidate_info={"model_name": "m", "model_version": 1},
+        champion_info={"baseline": "hog"},
+    )
+    lines = decision.summary_lines()
+    assert lines[0] == (
+        "Keep: model v1 does not beat the HOG baseline yet (worse on accuracy and precision; f1 is worse), "
+        "so there is no champion yet."
+    )
+    assert lines[2].split()[:4] == ["metric", "HOG", "baseline", "model"]
+    verdicts = {line.split()[0]: line.split()[-1] for line in lines[3:]}
+    assert verdicts == {"precision": "worse", "recall": "better", "f1": "worse", "accuracy": "worse"}
+    text = "\n".join(lines) + decision.to_markdown()
+    assert "champion v" not in text and "(champion" not in text and "KEEP champion" not in text
+    assert "required +" not in text and "not significant" not in text
+
+
+def test_a_gain_that_could_be_chance_is_said_so() -> None:
+    decision = decide(
+        dict(CHAMP, recall=0.62, f1=0.66),
+        CHAMP,
+        GatePolicy.default(),
+        {"f1": Bootstrap(0.01, -0.02, 0.04, 0.3)},
+        candidate_info={"model_name": "m", "model_version": 3},
+        champion_info={"model_name": "m", "model_version": 2},
+    )
+    assert decision.summary_lines()[0] == (
+        "Keep: model v3 does not beat champion v2 (its f1 gain is too small to rule out chance), so "
+        "champion v2 stays the champion."
+    )
+    assert "better, may be chance" in decision.summary_lines()[5]
 
 
 @pytest.mark.parametrize(
@@ -322,7 +382,10 @@ def test_gate_cli_exits_zero_for_both_decisions(tmp_path: Path) -> None:
         policy,
     )
     assert keep.returncode == 0, keep.stderr
-    assert keep.stdout.startswith("keep:") and "recall 0.600 -> 0.500 (-0.100)" in keep.stdout
+    assert keep.stdout.startswith("Keep: the candidate does not beat the champion (worse on recall; ")
+    assert ["recall", "0.600", "0.500", "-0.100", "n/a", "worse"] in [
+        ln.split() for ln in keep.stdout.splitlines()
+    ]
     assert json.loads((tmp_path / "k" / "decision.json").read_text())["decision"] == "keep"
     cand.write_text(json.dumps(dict(CHAMP, recall=0.9)))
     promote = run_gate(
@@ -331,7 +394,7 @@ def test_gate_cli_exits_zero_for_both_decisions(tmp_path: Path) -> None:
     assert promote.returncode == 0, promote.stderr
     assert json.loads(promote.stdout)["decision"] == "promote"
     default = run_gate("--candidate", str(cand), "--champion-metrics", str(champ))
-    assert default.returncode == 0 and default.stdout.startswith("keep:")  # no detections: no significance
+    assert default.returncode == 0 and default.stdout.startswith("Keep:")  # no detections: no significance
 
 
 @pytest.mark.parametrize(

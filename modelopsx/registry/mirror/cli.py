@@ -35,8 +35,11 @@ def dvc_sync_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """One commit per new dataset or model version (its .dvc pointer; a model's metrics, curves and training
-    data) tagged <name>@v<N>, and GTO stage tags <name>#prod#<n> for promotions. Incremental, idempotent."""
+    """Mirror the registry into a git + DVC + GTO repository.
+
+    One commit per new dataset or model version (its .dvc pointer; a model's metrics, curves and training
+    data), tagged <name>@v<N>, and GTO stage tags <name>#prod#<n> for promotions. Incremental and idempotent.
+    """
     from modelopsx.basin.local import endpoint_for_dvc
     from modelopsx.errors import StorageError
     from modelopsx.registry.mirror.sync import sync_mirror

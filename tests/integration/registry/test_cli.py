@@ -43,7 +43,11 @@ def test_dataset_and_registry_commands(store_url: str, tmp_path: Path) -> None:
     assert ok("dataset", "list").split() == ["street"]
     versions = json.loads(ok("dataset", "list", "street", "--json"))
     assert [v["version"] for v in versions] == [1] and versions[0]["counts"]["images"] == 3
-    assert "3 images" in ok("registry", "list", "datasets", "street")
+    table = ok("registry", "list", "datasets", "street")
+    assert "content hash" in table and "DVC hash" in table
+    row = next(line.split("│") for line in table.splitlines() if line.startswith("│ 1"))
+    assert row[3].strip() == "3" and row[5].strip() == versions[0]["content_hash"][:12]
+    assert row[6].strip() == versions[0]["dvc_hash"][:12]  # one look for every hash: 12 digits, no .dir
 
     registry = Registry(open_store(store_url))
     for seed, recall in ((1, 0.5), (2, 0.7)):
@@ -148,3 +152,59 @@ def test_a_damaged_promotion_record_is_named_and_a_rollback_replaces_it(
         "registry", "rollback", "det", "--to", "2", "--reason", "replace the damaged record"
     )
     assert json.loads(ok("registry", "champion", "det", "--json"))["seq"] == 2
+
+
+def test_model_and_evaluation_tables_show_f1_and_the_decision(store_url: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from modelopsx.cli import app
+
+    registry = Registry(open_store(store_url))
+    metrics = {"accuracy": 0.8, "precision": 0.6, "recall": 0.5, "f1": 0.545}
+    register_model(
+        registry,
+        "det",
+        fake_model_dir(tmp_path, 1),
+        registry.store,
+        metrics,
+        test_split_hash="8e0de4e0d309aa",
+    )
+    decision = {
+        "decision": "keep",
+        "champion": {"baseline": "hog"},
+        "candidate": {"model_name": "det", "model_version": 1},
+        "comparisons": [
+            {"metric": "f1", "champion": 0.645, "candidate": 0.545, "delta": -0.1, "low": -0.2, "high": -0.05}
+        ],
+    }
+    registry.append(
+        "evaluations",
+        "det",
+        {
+            "model_name": "det",
+            "model_version": 1,
+            "metrics": metrics,
+            "test_split_hash": "8e0de4e0d309aa",
+            "decision": decision,
+        },
+    )
+    runner = CliRunner()
+    models = runner.invoke(app, ["registry", "list", "models", "det"], env={"COLUMNS": "200"})
+    assert models.exit_code == 0, models.output
+    header, row = [line for line in models.output.splitlines() if line.startswith(("┃ version", "│ 1"))]
+    assert [c.strip() for c in header.split("┃")[1:-1]] == [
+        "version",
+        "created",
+        "data",
+        "f1",
+        "precision",
+        "recall",
+        "decision",
+        "test split hash",
+    ]
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    assert cells[3:] == ["0.545", "0.600", "0.500", "keep vs HOG baseline", "8e0de4e0d309"]
+    evaluations = runner.invoke(app, ["registry", "list", "evaluations", "det"], env={"COLUMNS": "200"})
+    row = next(line for line in evaluations.output.splitlines() if line.startswith("│ 1"))
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    assert cells[2:] == ["v1", "0.545", "-0.100 (-0.200 .. -0.050)", "keep vs HOG baseline", "8e0de4e0d309"]

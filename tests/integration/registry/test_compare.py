@@ -218,7 +218,7 @@ def test_first_champion_must_beat_the_hog_baseline(tmp_path: Path, test_dir: Pat
         candidate_detections=nothing_found, candidate_score_threshold=0.5,
     )  # fmt: skip
     assert kept.decision == "keep" and kept.champion is not None and kept.champion["baseline"] == "hog"
-    assert kept.reason.startswith("no champion yet, and the candidate does not beat the hog baseline")
+    assert kept.reason.startswith("no champion yet, and the candidate does not beat the HOG baseline")
     assert len(runs) == 8 + 12  # every validation and test image once
     assert len(list(registry.store.iter_all(CACHE_PREFIX))) == 20
 

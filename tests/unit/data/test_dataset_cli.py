@@ -73,5 +73,5 @@ def test_info_prints_counts_and_hash(tmp_path: Path) -> None:
     make_dataset(tmp_path / "ds", n_images=2)
     result = run_cli("dataset", "info", tmp_path / "ds")
     assert result.returncode == 0, result.stderr
-    assert dataset_version_hash(tmp_path / "ds") in result.stdout
+    assert f"content hash: {dataset_version_hash(tmp_path / 'ds')[:12]}\n" in result.stdout
     assert_clean_failure(run_cli("dataset", "info", tmp_path / "nope"), "annotations file not found")

@@ -89,3 +89,21 @@ def test_weights_file_that_does_not_fit(tmp_path: Path) -> None:
     )
     _fails_cleanly(result, "do not fit", "hint")
     assert not (tmp_path / "m" / "model.json").exists()
+
+
+def test_predict_defaults_to_the_champion_and_says_how_to_get_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELOPSX_REGISTRY_URL", str(tmp_path / "store"))
+    image = tmp_path / "x.jpg"
+    image.write_bytes(b"")
+    _fails_cleanly(run_cli("predict", str(image)), "no champion yet", "--model NAME@vN")
+    _fails_cleanly(
+        run_cli("predict", "--model", "pedestrian-detector@v4", str(image)), "version 4", "existing versions"
+    )
+    _fails_cleanly(
+        run_cli("predict", "--model", "no-such-thing", str(image)), "not a model folder, NAME@vN or hog"
+    )
+    _fails_cleanly(
+        run_cli("predict", "--backbone", "hog", str(image)), "No such option"
+    )  # one way: --model hog
