@@ -499,12 +499,6 @@ def decision_digest(decision: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _fmt(value: Any, signed: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:+.4f}" if signed else f"{value:.4f}"
-
-
 def _fmt3(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 

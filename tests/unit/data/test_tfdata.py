@@ -196,3 +196,40 @@ def test_more_boxes_than_max_keeps_pedestrians_first(tmp_path: Path) -> None:
     )
     assert list(labels[0]) == [1, 1, 1, -1]
     assert np.allclose(boxes[0][:3, 0], [70, 90, 110])
+
+
+def test_one_compiled_shape_drops_or_wraps_the_last_batch(tmp_path: Path) -> None:
+    _rect_dataset(tmp_path / "d", n=10)
+
+    def build(**kwargs: bool) -> tf.data.Dataset:
+        return build_input_pipeline(
+            tmp_path / "d",
+            4,
+            (64, 96),
+            seed=0,
+            cache_dir=tmp_path / "c",
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    dropped = list(build(training=True, drop_remainder=True))
+    assert [b[0].shape[0] for b in dropped] == [4, 4]  # the partial batch of 2 is dropped
+    wrapped = list(build(training=False, wrap_to_full_batches=True))
+    assert [b[0].shape[0] for b in wrapped] == [4, 4, 4]  # 10 images: the first 2 fill the last batch
+    plain = np.concatenate([b[0].numpy() for b in build(training=False)])
+    padded = np.concatenate([b[0].numpy() for b in wrapped])
+    np.testing.assert_array_equal(padded[:10], plain)  # every image, in order, then the wrap-around
+    np.testing.assert_array_equal(padded[10:], plain[:2])
+
+
+def test_cached_images_are_decoded_once_and_still_shuffled_each_epoch(tmp_path: Path) -> None:
+    generate_synthetic(tmp_path / "d", 6, seed=4, size=(96, 64))
+    cached = build_input_pipeline(
+        tmp_path / "d", 3, (64, 96), training=True, seed=7, cache_dir=tmp_path / "c", cache_images=True
+    )
+    first, second = _all(cached), _all(cached)
+    assert sum(len(b[0]) for b in first) == sum(len(b[0]) for b in second) == 6  # one pass = one epoch
+    assert not all(np.array_equal(x[0], y[0]) for x, y in zip(first, second, strict=True))
+    plain = _all(build_input_pipeline(tmp_path / "d", 6, (64, 96), training=False, cache_dir=tmp_path / "c"))
+    # the same images as the uncached pipeline, augmented: the same multiset of box counts per epoch
+    counts = sorted(int((labels != 0).sum()) for _, _, labels_batch in first for labels in labels_batch)
+    assert counts == sorted(int((labels != 0).sum()) for labels in plain[0][2])

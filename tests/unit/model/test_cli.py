@@ -107,3 +107,12 @@ def test_predict_defaults_to_the_champion_and_says_how_to_get_one(
     _fails_cleanly(
         run_cli("predict", "--backbone", "hog", str(image)), "No such option"
     )  # one way: --model hog
+
+
+def test_person_weights_with_an_alpha_they_do_not_fit(tmp_path: Path) -> None:
+    split = make_tiny_split(tmp_path, n_images=4)
+    args = ["train", "--data", str(split), "--out", str(tmp_path / "m"), "--weights", "ssdlite-person"]
+    result = run_cli(*args, "--alpha", "0.35")
+    assert result.returncode == 2
+    _fails_cleanly(result, "do not fit backbone mobilenetv2 with alpha 0.35", "--alpha 1 only")
+    assert not (tmp_path / "m").exists()

@@ -42,4 +42,26 @@ def test_local_preset_trains_by_epochs_and_its_time_limit_is_only_a_cap() -> Non
     learning rate must decay by steps, never by the wall clock (the budget mode of cpu_default)."""
     local = TrainConfig.local_default()
     assert local.lr_follows_clock is False and local.time_limit_s is not None
-    assert TrainConfig.cpu_default().lr_follows_clock is True
+    assert TrainConfig.cpu_default().lr_follows_clock is False  # the CPU preset too: a cap, not a budget
+
+
+def test_the_gpu_preset_is_sized_for_a_gpu() -> None:
+    gpu = TrainConfig.gpu_default()
+    assert (gpu.backbone, gpu.alpha, gpu.weights) == ("mobilenetv2", 1.0, "ssdlite-person")
+    assert gpu.input_size == (384, 576) and gpu.batch_size >= 64
+    assert gpu.fixed_batches and gpu.cache_images and gpu.precision == "auto"
+    # the learning rate follows the global batch by the square root of its ratio to the reference batch
+    assert gpu.scaled_learning_rate(gpu.lr_reference_batch) == pytest.approx(gpu.learning_rate)
+    assert gpu.scaled_learning_rate(4 * 64) == pytest.approx(gpu.learning_rate * (256 / 8) ** 0.5)
+    with pytest.raises(ModelError, match="unknown precision 'fp8'"):
+        gpu.replace(precision="fp8")
+
+
+def test_a_preset_whose_person_features_do_not_fit_falls_back_unless_they_were_asked_for() -> None:
+    local = TrainConfig.local_default()
+    assert local.weights == "ssdlite-person"
+    assert local.replace(alpha=0.35).weights == "imagenet"  # a sweep over alpha, `--alpha 0.35`
+    assert local.replace(backbone="resnet50").weights == "imagenet"
+    assert local.replace(input_size=(64, 96)).weights == "ssdlite-person"  # still fits
+    with pytest.raises(ModelError, match="do not fit backbone mobilenetv2 with alpha 0.35"):
+        local.replace(alpha=0.35, weights="ssdlite-person")

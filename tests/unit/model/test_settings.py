@@ -28,3 +28,11 @@ def test_train_config_layers_preset_parameters_overrides() -> None:
         train_config({"epochs": 1, "warp_speed": 9})
     with pytest.raises(ModelError, match="unknown training preset 'fast'"):
         train_config({}, None, "fast")
+
+
+def test_pipeline_settings_keep_weights_that_fit() -> None:
+    # the GPU pipeline's default preset uses the person features; a trial with another width swaps them
+    assert train_config({}, None, "default").weights == "ssdlite-person"
+    assert train_config({}, {"alpha": 0.5}, "default").weights == "imagenet"
+    with pytest.raises(ModelError, match="they fit --backbone mobilenetv2 with --alpha 1 only"):
+        train_config({"weights": "ssdlite-person"}, {"alpha": 0.5}, "default")

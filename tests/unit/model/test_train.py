@@ -193,3 +193,20 @@ def test_a_time_cap_leaves_the_learning_rate_to_the_steps() -> None:
     budget = TrainConfig(**{**cap.to_json(), "input_size": cap.input_size, "lr_follows_clock": True})
     assert lr_long_after_the_budget(cap) > 0.004  # step progress ~0.39: still well up the cosine
     assert lr_long_after_the_budget(budget) == pytest.approx(0.01 * 0.02)  # the clock ended the decay
+
+
+@pytest.mark.parametrize(
+    ("precision", "capabilities", "policy"),
+    [
+        ("auto", [(9, 0)], "mixed_bfloat16"),  # Hopper: native bf16
+        ("auto", [(8, 0), (8, 6)], "mixed_bfloat16"),  # Ampere
+        ("auto", [(7, 5)], "mixed_float16"),  # Turing: fp16 with loss scaling
+        ("auto", [(9, 0), (7, 0)], "mixed_float16"),  # one older GPU decides for all replicas
+        ("auto", [None], "mixed_float16"),  # capability unknown: the safe choice
+        ("float32", [(9, 0)], "float32"),  # asked for by name
+    ],
+)
+def test_gpu_precision_follows_the_device(precision: str, capabilities: list, policy: str) -> None:
+    from modelopsx.model.train import precision_policy
+
+    assert precision_policy(precision, capabilities) == policy
