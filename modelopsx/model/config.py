@@ -104,7 +104,7 @@ class TrainConfig:
 
     @classmethod
     def local_default(cls) -> TrainConfig:
-        """The local pipeline run's preset (`make run`): the converted person features (MobileNetV2, alpha 1.0)
+        """The local pipeline run's preset (`make run`): converted person features (MobileNetV2, alpha 1.0)
         fine-tuned at 192x288 with a 64-channel neck, for a fixed number of epochs, so the same data and seed
         give the same model on a quiet or a loaded machine. On the 600 scenes of a first run (420 to train on)
         it beats the HOG baseline clearly in about three minutes on 2 cores; from random weights, or at
@@ -126,9 +126,9 @@ class TrainConfig:
 
     @classmethod
     def cpu_default(cls) -> TrainConfig:
-        """The longer CPU preset (about nine minutes on 2 cores for 2,000 synthetic scenes): the local preset's
-        model for more epochs over more data. Fixed epochs with a cap, like the local preset, so a loaded
-        machine gives the same model, only later."""
+        """The longer CPU preset (about nine minutes on 2 cores for 2,000 synthetic scenes): the local
+        preset's model for more epochs over more data. Fixed epochs with a cap, like the local preset, so a
+        loaded machine gives the same model, only later."""
         return cls.local_default().replace(epochs=CPU_EPOCHS, time_limit_s=CPU_TIME_CAP_S, patience=6)
 
     @classmethod
