@@ -107,7 +107,7 @@ gpu-check:
 	@py=""; for p in $(GPU_PYTHONS); do if command -v $$p >/dev/null && $$p -c "import jax" 2>/dev/null; then py=$$p; break; fi; done; \
 	if [ -z "$$py" ]; then $(MAKE) --no-print-directory setup && py=$(BIN)/python; \
 	  $$py -c "import jax" 2>/dev/null || $$py -m pip install --quiet --constraint requirements.lock "$(JAX_SPEC)"; fi; \
-	$$py -c "import keras" 2>/dev/null || { echo "error: $$py has jax but no keras: pip install keras==3.15.1 (pure Python)" >&2; exit 2; }; \
+	KERAS_BACKEND=jax $$py -c "import keras" 2>/dev/null || { echo "error: $$py has jax but no keras: pip install keras==3.15.1 (pure Python)" >&2; exit 2; }; \
 	if [ -x $(BIN)/python ]; then $(BIN)/python -c "from modelopsx.model.pretrained import cached_weights as c; print('person features:', c().path)" 2>/dev/null || echo "no converted person features: the check trains from random weights"; fi; \
 	echo "gpu-check with $$py"; KERAS_BACKEND=jax $$py tests/benchmarks/gpu_check.py
 
