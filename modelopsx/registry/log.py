@@ -275,6 +275,15 @@ class Registry:
             wanted = [s for s in seqs if first <= s <= head]
             yield from self._read_many([record_key(kind, name, s) for s in wanted])
 
+    def iter_newest(self, kind: str, name: str) -> Iterator[dict[str, Any]]:
+        """Records newest first, one block at a time: a search that usually stops early reads little."""
+        head = self.head(kind, name)
+        index = self._index(kind, name)
+        for block in range(head.block, -1, -1):
+            seqs = head.block_seqs if block == head.block else index.block_seqs(block)
+            keys = [record_key(kind, name, s) for s in reversed(seqs)]
+            yield from self._read_many(keys)
+
     def latest(self, kind: str, name: str) -> dict[str, Any] | None:
         head = self.head(kind, name)
         return self._read(record_key(kind, name, head.seq)) if head.seq else None

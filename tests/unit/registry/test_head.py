@@ -90,6 +90,8 @@ def test_two_writers_racing_at_10000_versions_leave_no_duplicate_and_no_gap(tmp_
     reader = Registry(open_store(str(tmp_path / "store")))
     assert reader.sequence_numbers("promotions", "det") == list(range(1, total + 1))
     page = reader.page("promotions", "det", limit=2 * per_writer)
+    newest = [r["seq"] for _, r in zip(range(75), reader.iter_newest("promotions", "det"), strict=False)]
+    assert newest == list(range(total, total - 75, -1))  # crosses from block 100 back into block 99
     mine = [r["n"] for r in page.records if r["writer"] == 0]
     assert mine == list(range(per_writer))  # each writer's records in its own order
     # the crossing into super-block 1 (seq 10,000) left its hint: a cold lookup stays at four listings

@@ -110,6 +110,7 @@ def test_page_shows_the_newest_or_the_ones_after_since(store: ObjectStore) -> No
     assert [r["seq"] for r in after.records] == [11, 12, 13, 14, 15]
     assert registry.page("evaluations", "det", since=45).records == []
     assert [r["seq"] for r in registry.iter_records("evaluations", "det", since=40)] == [41, 42, 43, 44, 45]
+    assert [r["seq"] for r in registry.iter_newest("evaluations", "det")] == list(range(45, 0, -1))
     assert registry.page("evaluations", "none").head == 0
     with pytest.raises(RegistryError, match="--limit must be at least 1"):
         registry.page("evaluations", "det", limit=0)
