@@ -63,3 +63,17 @@ def test_detections_fast_path_equals_the_regular_one(tmp_path: Path) -> None:
     assert np.array_equal(fast.image, slow.image) and np.array_equal(fast.boxes, slow.boxes)
     assert np.allclose(fast.scores, slow.scores) and fast.dropped_other_category == 1
     assert detections_fast([{**DETS[0], "bbox": [1, 2, 3]}]) is None  # named by the regular path
+
+
+@pytest.mark.parametrize(
+    "field, value", [("file_name", "../outside.jpg"), ("file_name", "/abs.jpg"), ("id", True), ("width", 6.5)]
+)
+def test_malformed_image_entries_are_named_as_by_the_dataset_path(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    path = tmp_path / "annotations.json"
+    broken = json.loads(json.dumps(GT))
+    broken["images"][1][field] = value
+    path.write_text(json.dumps(broken))
+    with pytest.raises(DatasetError, match=r"images\[1\] is malformed"):
+        load_ground_truth_arrays(path)
