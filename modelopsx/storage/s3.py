@@ -254,9 +254,10 @@ class S3Store(ObjectStore):
         boto3's put_object spends most of its ~1 ms of CPU per call on request building, event hooks,
         user-agent strings and response parsing; with small files at real network latency that CPU, not
         the network, bounds a parallel sync. This path builds the signer once per store and costs about a
-        third. Returns the ETag, or None on anything but a 200 (a conflict, an error, a dropped connection)
-        so that the caller repeats the request through boto3 for retries and error mapping; a repeat of a
-        put that did land is a conflict the callers already recognise by content (sync) or record id
+        third. Returns the ETag; raises the typed error of a final refusal (a conflict, access denied,
+        read-only); returns None on anything else (5xx, a dropped connection, an unreadable answer) so that
+        the caller repeats the request through boto3 for its retries and error mapping. A repeat of a put
+        that did land is a conflict the callers already recognise by content (sync) or record id
         (registry).
         """
         signer = self._put_signer()
@@ -280,9 +281,36 @@ class S3Store(ObjectStore):
             )
         except Exception:
             return None
-        if response.status != 200:
+        if response.status == 200:
+            return str(response.headers.get("ETag", "")).strip('"')
+        refusal = self._final_refusal(response, key)
+        if refusal is not None:
+            raise refusal  # asking boto3 again would only repeat the request (and the server's work)
+        return None
+
+    def _final_refusal(self, response: Any, key: str) -> StorageError | None:
+        """The typed error of an answer that a retry cannot change (a conflict, access denied, read-only),
+        mapped exactly as boto3's ClientError would be; None for transient or unreadable answers."""
+        import xml.etree.ElementTree as ET
+
+        from botocore.exceptions import ClientError
+
+        if response.status in (429, 500, 502, 503, 504):
             return None
-        return str(response.headers.get("ETag", "")).strip('"')
+        try:
+            root = ET.fromstring(response.data)
+        except ET.ParseError:
+            return None
+        code = root.findtext("Code") or root.findtext("{*}Code")
+        if not code or code in TRANSIENT_CODES:
+            return None
+        message = root.findtext("Message") or root.findtext("{*}Message") or ""
+        answer = {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": response.status},
+        }
+        error = ClientError(answer, "PutObject")  # type: ignore[arg-type]
+        return self._map_error(error, "put_object", key)
 
     def _put_signer(self) -> Any:
         """botocore's S3 SigV4 signer for this client's credentials, built once; None for anonymous or
