@@ -37,8 +37,9 @@ lint: setup
 	$(BIN)/ruff format --check modelopsx components pipelines tests
 	$(BIN)/mypy modelopsx
 
+# `make bench BENCH_ARGS=--full` adds the long cases (the registry at 10,000 versions).
 bench: setup
-	$(BIN)/python -m tests.benchmarks
+	$(BIN)/python -m tests.benchmarks $(BENCH_ARGS)
 
 compile: setup
 	$(BIN)/modelopsx compile --out pipelines/compiled

@@ -20,9 +20,8 @@ from modelopsx.evaluation.inputs import (
     DetectionArrays,
     GroundTruthArrays,
     detection_arrays,
-    ground_truth_arrays,
     load_detections,
-    load_ground_truth,
+    load_ground_truth_arrays,
 )
 from modelopsx.evaluation.matching import FP, IGNORED, TP, MatchResult, match_detections
 from modelopsx.evaluation.miss_rate import SETUPS, log_average_miss_rate, match_setup, miss_rate_curve
@@ -85,7 +84,7 @@ def prepare(
     gt: Dataset | Path | str, detections: list[dict[str, Any]] | Path | str, drop_unknown_images: bool = False
 ) -> PreparedEvaluation:
     """Load, validate and match once; all metrics (and every bootstrap resample) reuse the result."""
-    gt_arrays = ground_truth_arrays(load_ground_truth(gt))
+    gt_arrays = load_ground_truth_arrays(gt)
     dets = detection_arrays(load_detections(detections), gt_arrays, drop_unknown_images)
     return PreparedEvaluation(
         gt=gt_arrays,
@@ -118,7 +117,7 @@ def choose_score_threshold(gt: Dataset | Path, detections: list[dict[str, Any]] 
 
     Falls back to DEFAULT_SCORE_THRESHOLD, with a warning, when F1 is zero or undefined everywhere.
     """
-    gt_arrays = ground_truth_arrays(load_ground_truth(gt))
+    gt_arrays = load_ground_truth_arrays(gt)
     dets = detection_arrays(load_detections(detections), gt_arrays)
     best = best_f1_threshold(match_detections(gt_arrays, dets, [PR_IOU]))
     if best is None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -127,15 +128,26 @@ def list_records(
     kind: str = typer.Argument(..., help="datasets, models, evaluations or promotions"),
     name: str | None = typer.Argument(None, help="name; omit to list the names of this kind"),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
-    as_json: bool = typer.Option(False, "--json", help="print the records as JSON"),
+    as_json: bool = typer.Option(False, "--json", help="print the records as JSON lines, one per record"),
+    # Annotated, so that `dataset list` can call this function with plain defaults
+    limit: Annotated[
+        int, typer.Option("--limit", help="show at most this many versions; 0 shows all of them")
+    ] = 20,
+    since: Annotated[
+        int | None,
+        typer.Option("--since", help="show the versions after this one, oldest first (default: the newest)"),
+    ] = None,
 ) -> None:
-    """List the names of a kind, or the records of one name."""
-    from rich.console import Console
-    from rich.table import Table
+    """List the names of a kind, or the versions of one name (the newest 20 unless told otherwise)."""
+    import warnings
 
-    from modelopsx.registry.log import check_kind
+    from modelopsx.registry.log import RegistryGapWarning, check_kind, describe_versions
 
     check_kind(kind)
+    if limit < 0:
+        raise UserError(f"--limit must be 0 (all) or more, not {limit}")
+    if since is not None and since < 0:
+        raise UserError(f"--since must be a version number (0 or more), not {since}")
     registry = _registry(store)
     if name is None:
         names = registry.names(kind)
@@ -146,24 +158,69 @@ def list_records(
         else:
             typer.echo("\n".join(names))
         return
-    records = registry.records(kind, name)
+    page = None
+    with warnings.catch_warnings(record=True) as gaps:  # a gap is a note for the user, not a traceback line
+        warnings.simplefilter("always", RegistryGapWarning)
+        if limit == 0:  # everything, streamed a block at a time
+            records: Iterator[dict[str, Any]] = registry.iter_records(kind, name, since)
+        else:
+            page = registry.page(kind, name, since, limit)
+            records = iter(page.records)
+    for gap in gaps:
+        typer.echo(f"note: {gap.message}", err=True)
+    shown = 0
     if as_json:
-        _print_json(records)
+        for record in records:
+            typer.echo(json.dumps(record, sort_keys=True, default=str))
+            shown += 1
+    else:
+        shown = _print_table(registry, kind, name, records)
+    if page is not None and page.missing:
+        missing = describe_versions(page.missing)
+        typer.echo(f"note: versions {missing} are missing (deleted by hand?)", err=True)
+    if as_json:
         return
-    if not records:
-        typer.echo(f"no {kind} records for {name!r}")
-        return
+    if page is None or page.head == 0:
+        if not shown:
+            typer.echo(f"no {kind} records for {name!r}" + (f" after version {since}" if since else ""))
+    elif page.first > page.last:
+        typer.echo(f"no versions after {since}; the newest is {page.head}")
+    elif page.first > 1 or page.last < page.head:
+        typer.echo(
+            f"versions {page.first}-{page.last} of {page.head}; "
+            "page with --since N --limit M (--limit 0: all)"
+        )
+
+
+def _decisions(registry: Any, name: str, models: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The gate's decision for each shown model version, from the evaluations compare recorded; only the
+    newest evaluations are read (about two per model version shown), never the whole log."""
+    versions = {int(r["seq"]) for r in models}
+    if not versions:
+        return {}
     decisions: dict[int, dict[str, Any]] = {}
-    if kind == "models":  # a model's decision lives in the evaluation the gate recorded for it
-        for evaluation in registry.records("evaluations", name):
-            if evaluation.get("decision") and evaluation.get("model_version") is not None:
-                decisions[int(evaluation["model_version"])] = evaluation["decision"]
+    for evaluation in registry.page("evaluations", name, None, max(2 * len(versions), 20)).records:
+        version = evaluation.get("model_version")
+        if evaluation.get("decision") and version is not None and int(version) in versions:
+            decisions[int(version)] = evaluation["decision"]
+    return decisions
+
+
+def _print_table(registry: Any, kind: str, name: str, records: Iterator[dict[str, Any]]) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    shown = list(records)
+    decisions = _decisions(registry, name, shown) if kind == "models" else {}
+
     table = Table(title=f"{kind}/{name}")
     for col in _columns(kind):
         table.add_column(col, overflow="fold")
-    for r in records:
+    for r in shown:
         table.add_row(*_row(kind, r, decisions))
-    Console().print(table)
+    if table.row_count:
+        Console().print(table)
+    return table.row_count
 
 
 @registry_app.command("champion")

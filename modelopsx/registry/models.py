@@ -99,7 +99,7 @@ def evaluation_on_split(
     registry: Registry, model_name: str, model_version: int, test_split_hash: str
 ) -> dict[str, Any] | None:
     """The latest stored evaluation of that model version on that test split, if any."""
-    for record in reversed(registry.records("evaluations", model_name)):
+    for record in registry.iter_newest("evaluations", model_name):
         if record.get("model_version") == model_version and record.get("test_split_hash") == test_split_hash:
             return record
     return None

@@ -150,9 +150,16 @@ class _Engine:
         )
 
     def plan(self, include: Callable[[str], bool] | None, delete: bool) -> list[PlanItem]:
-        src_objects = [o for o in self.list_side(self.src) if include is None or include(o.key)]
-        dst_objects = {o.key: o for o in self.list_side(self.dst)}
-        self.manifest = call_with_retry(lambda: read_latest_manifest(self.dst), self.policy, self.retries)
+        # The three reads are independent; side by side, a no-op re-sync costs about its slowest listing.
+        with ThreadPoolExecutor(3) as pool:
+            src_listed = pool.submit(self.list_side, self.src)
+            dst_listed = pool.submit(self.list_side, self.dst)
+            manifest = pool.submit(
+                call_with_retry, lambda: read_latest_manifest(self.dst), self.policy, self.retries
+            )
+            src_objects = [o for o in src_listed.result() if include is None or include(o.key)]
+            dst_objects = {o.key: o for o in dst_listed.result()}
+            self.manifest = manifest.result()
         recorded = self.manifest.objects if self.manifest else {}
         src_cids = self._source_cids(src_objects)
         items = []

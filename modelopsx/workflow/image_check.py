@@ -656,7 +656,7 @@ def _registry_json(podman: Podman, name: str, basin: dict[str, str], kind: str, 
         "MODELOPSX_BASIN_STORE": basin["store"],
     }
     out = podman.run("exec", *env_args(env), name, "modelopsx", "registry", "list", kind, record, "--json")
-    return json.loads(out.stdout)
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]  # JSON lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,11 @@
-"""`make bench`: run every tests/benchmarks/bench_*.py (or those named) and print their ratios."""
+"""`make bench`: run every tests/benchmarks/bench_*.py (or those named) and print their ratios.
+
+`--full` (BENCH_FULL=1 for the modules) adds the long cases, such as the registry at 10,000 versions."""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,7 +13,11 @@ from pathlib import Path
 
 def main() -> None:
     here = Path(__file__).parent
-    names = sys.argv[1:] or sorted(p.stem for p in here.glob("bench_*.py"))
+    args = sys.argv[1:]
+    if "--full" in args:
+        os.environ["BENCH_FULL"] = "1"
+        args = [a for a in args if a != "--full"]
+    names = args or sorted(p.stem for p in here.glob("bench_*.py"))
     failed = []
     for name in names:
         module = importlib.import_module(f"tests.benchmarks.{name}")

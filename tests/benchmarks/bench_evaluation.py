@@ -1,9 +1,10 @@
 """COCO AP speed: ours vs pycocotools vs faster-coco-eval on the same data, with identical `ap`.
 
-Default: 5,000 images, ~10 pedestrians each (5% crowds, 5% ignore regions), 100 detections each.
-`python -m tests.benchmarks bench_evaluation` (or BENCH_EVAL_IMAGES=500 for a quick look).
-Each library is timed end to end from in-memory ground truth and results: index/array building,
-matching and accumulation (pycocotools' `summarize` included since that is where its AP comes from).
+Data: ~10 pedestrians per image (5% crowds, 5% ignore regions), 100 detections per image.
+1. In process, at 5,000 images (BENCH_EVAL_IMAGES): each library timed from in-memory ground truth and
+   results (pycocotools' `summarize` included since that is where its AP comes from).
+2. Whole process, at 5,000 and 50,000 images (1,000,000 detections): each tool in a fresh interpreter reads
+   the annotations and detections JSON files and prints AP; wall time and peak RSS (wait4) side by side.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -107,7 +112,91 @@ def run_reference(module: str, gt: dict[str, Any], dets: list[dict[str, Any]]) -
     return float(evaluator.stats[0]), float(evaluator.stats[1]), time.perf_counter() - started
 
 
+WHOLE_PROCESS = {
+    "modelopsx": (
+        "from modelopsx.evaluation.coco_ap import coco_ap\n"
+        "r = coco_ap(sys.argv[1], sys.argv[2])\n"
+        "print(repr(r.ap), repr(r.ap50))\n"
+    ),
+    "faster-coco-eval": (
+        "from faster_coco_eval import COCO, COCOeval_faster as COCOeval\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    gt = COCO(sys.argv[1]); e = COCOeval(gt, gt.loadRes(sys.argv[2]), 'bbox')\n"
+        "    e.evaluate(); e.accumulate(); e.summarize()\n"
+        "print(repr(float(e.stats[0])), repr(float(e.stats[1])))\n"
+    ),
+    "pycocotools": (
+        "from pycocotools.coco import COCO\nfrom pycocotools.cocoeval import COCOeval\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    gt = COCO(sys.argv[1]); e = COCOeval(gt, gt.loadRes(sys.argv[2]), 'bbox')\n"
+        "    e.evaluate(); e.accumulate(); e.summarize()\n"
+        "print(repr(float(e.stats[0])), repr(float(e.stats[1])))\n"
+    ),
+}
+
+
+# The child's own high-water mark: VmHWM belongs to the process image that exec started, whereas
+# getrusage's ru_maxrss carries over the (large) RSS of this benchmark process from the fork.
+PEAK_RSS = (
+    "print(next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM')))\n"
+)
+
+
+def run_whole_process(tool: str, gt_path: Path, dets_path: Path) -> tuple[float, float, float, float]:
+    """(ap, ap50, wall seconds, peak RSS MiB) of one tool in a fresh interpreter."""
+    script = "import contextlib, io, sys\n" + WHOLE_PROCESS[tool] + PEAK_RSS
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(gt_path), str(dets_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{tool} failed (exit {done.returncode}): {done.stderr[-2000:]}")
+    ap, ap50, peak_kib = done.stdout.split()
+    return float(ap), float(ap50), wall, int(peak_kib) / 1024
+
+
+def whole_process(n_images: int, dets_per_image: int) -> None:
+    ds, dets = make_case(n_images, dets_per_image=dets_per_image)
+    with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp:
+        gt_path, dets_path = Path(tmp) / "annotations.json", Path(tmp) / "detections.json"
+        gt_path.write_text(json.dumps(coco_json(ds)))
+        dets_path.write_text(json.dumps(dets))
+        del ds, dets
+        size = (gt_path.stat().st_size + dets_path.stat().st_size) / 1e6
+        print(
+            f"whole process, {n_images:,} images, {n_images * dets_per_image:,} detections "
+            f"({size:.0f} MB of JSON):",
+            flush=True,
+        )
+        results = {}
+        for tool in WHOLE_PROCESS:
+            results[tool] = run_whole_process(tool, gt_path, dets_path)
+            ap, ap50, wall, rss = results[tool]
+            line = f"  {tool:17s} ap={ap:.12f} ap50={ap50:.12f} {wall:7.2f}s  peak RSS {rss:6.0f} MiB"
+            print(line, flush=True)
+    ours, fast, ref = results["modelopsx"], results["faster-coco-eval"], results["pycocotools"]
+    same = ours[0] == ref[0] and ours[1] == ref[1]
+    print(
+        f"  ap identical to pycocotools: {same}; speed-up vs pycocotools {ref[2] / ours[2]:.1f}x "
+        f"(goal >= 20x at 50k), vs faster-coco-eval {fast[2] / ours[2]:.1f}x; peak RSS ours / pycocotools "
+        f"{ours[3] / ref[3]:.2f}, ours / faster-coco-eval {ours[3] / fast[3]:.2f}",
+        flush=True,
+    )
+    if abs(ours[0] - ref[0]) > 1e-12:
+        raise AssertionError("ap differs from pycocotools")
+
+
 def main() -> None:
+    in_process()
+    whole_process(5_000, dets_per_image=100)
+    whole_process(50_000, dets_per_image=20)
+
+
+def in_process() -> None:
     from modelopsx.evaluation.bootstrap import bootstrap_intervals
     from modelopsx.evaluation.coco_ap import coco_ap
     from modelopsx.evaluation.metrics import evaluate_detections

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,10 @@ def ok(*args: str) -> str:
     return result.stdout
 
 
+def json_lines(text: str) -> list[Any]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def fails(*args: str) -> str:
     result = cli(*args)
     assert result.returncode != 0
@@ -41,7 +46,7 @@ def test_dataset_and_registry_commands(store_url: str, tmp_path: Path) -> None:
     assert "published street version 1" in ok("dataset", "publish", str(data), "--name", "street", "--quiet")
     assert "unchanged, still version 1" in ok("dataset", "publish", str(data), "--name", "street", "--quiet")
     assert ok("dataset", "list").split() == ["street"]
-    versions = json.loads(ok("dataset", "list", "street", "--json"))
+    versions = json_lines(ok("dataset", "list", "street", "--json"))
     assert [v["version"] for v in versions] == [1] and versions[0]["counts"]["images"] == 3
     table = ok("registry", "list", "datasets", "street")
     assert "content hash" in table and "DVC hash" in table
@@ -73,7 +78,7 @@ def test_dataset_and_registry_commands(store_url: str, tmp_path: Path) -> None:
     assert decision["decision"] == "keep" and decision["champion"]["model_version"] == 2
 
     # A rollback that cannot finish changes nothing: the champion and serving stay as they were.
-    before = json.loads(ok("registry", "list", "promotions", "det", "--json"))
+    before = json_lines(ok("registry", "list", "promotions", "det", "--json"))
     assert "already the champion" in fails("registry", "rollback", "det", "--to", "2", "--reason", "x")
     assert "unknown store URL 'ftp://nowhere'" in fails(
         "registry", "rollback", "det", "--to", "1", "--reason", "x", "--serving-uri", "ftp://nowhere"
@@ -83,7 +88,7 @@ def test_dataset_and_registry_commands(store_url: str, tmp_path: Path) -> None:
     assert "cannot be created or written" in fails(
         "registry", "rollback", "det", "--to", "1", "--reason", "x", "--serving-uri", str(blocked / "serving")
     )
-    assert json.loads(ok("registry", "list", "promotions", "det", "--json")) == before
+    assert json_lines(ok("registry", "list", "promotions", "det", "--json")) == before
     assert json.loads(ok("registry", "champion", "det", "--json"))["seq"] == 2
 
     out = ok(
@@ -91,7 +96,7 @@ def test_dataset_and_registry_commands(store_url: str, tmp_path: Path) -> None:
     )
     assert "promotion 3" in out and f"{serving}/det/3" in out
     assert json.loads(ok("registry", "champion", "det", "--json"))["seq"] == 1
-    promotions = json.loads(ok("registry", "list", "promotions", "det", "--json"))
+    promotions = json_lines(ok("registry", "list", "promotions", "det", "--json"))
     assert [(p["seq"], p["action"], p["model_version"]) for p in promotions] == [
         (1, "promote", 1),
         (2, "promote", 2),

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from modelopsx.errors import KeyExistsError, NotFoundError
 from modelopsx.registry.log import Registry, RegistryError, record_key
-from modelopsx.storage.base import ObjectInfo, ObjectStore
+from modelopsx.storage.base import Listing, ObjectInfo, ObjectStore
 from modelopsx.storage.stores import open_store
 from tests.store_wrappers import PassThroughStore
 
@@ -28,12 +27,14 @@ class DelegatingStore(PassThroughStore):
             raise KeyExistsError(f"key {key!r} already exists")
         return info
 
-    def iter_all(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        infos = list(self.inner.iter_all(prefix))
-        if self.hide_newest_once and infos:  # a listing that lags behind another writer
+    def list(self, prefix: str = "", delimiter: str | None = None) -> Listing:
+        listing = self.inner.list(prefix, delimiter)
+        records = [i for i in listing.objects if i.key.endswith(".json") and "/_index/" not in i.key]
+        if self.hide_newest_once and records:  # a listing that lags behind another writer
             self.hide_newest_once = False
-            infos.remove(max(infos, key=lambda i: i.key))
-        yield from infos
+            newest = max(records, key=lambda i: i.key)
+            return Listing([i for i in listing.objects if i is not newest], listing.prefixes)
+        return listing
 
 
 @pytest.fixture
@@ -96,3 +97,28 @@ def test_invalid_kind_or_name(store: ObjectStore, kind: str, name: str) -> None:
 
 def test_record_key_layout() -> None:
     assert record_key("promotions", "det", 42) == "registry/promotions/det/00000042.json"
+
+
+def test_page_shows_the_newest_or_the_ones_after_since(store: ObjectStore) -> None:
+    registry = Registry(store)
+    for i in range(45):
+        registry.append("evaluations", "det", {"i": i})
+    newest = registry.page("evaluations", "det", limit=20)
+    assert (newest.head, newest.first, newest.last) == (45, 26, 45)
+    assert [r["seq"] for r in newest.records] == list(range(26, 46)) and newest.missing == []
+    after = registry.page("evaluations", "det", since=10, limit=5)
+    assert [r["seq"] for r in after.records] == [11, 12, 13, 14, 15]
+    assert registry.page("evaluations", "det", since=45).records == []
+    assert [r["seq"] for r in registry.iter_records("evaluations", "det", since=40)] == [41, 42, 43, 44, 45]
+    assert [r["seq"] for r in registry.iter_newest("evaluations", "det")] == list(range(45, 0, -1))
+    assert registry.page("evaluations", "none").head == 0
+    with pytest.raises(RegistryError, match="--limit must be at least 1"):
+        registry.page("evaluations", "det", limit=0)
+
+
+def test_describe_versions_collapses_runs() -> None:
+    from modelopsx.registry.log import describe_versions
+
+    assert describe_versions([1, 2]) == "1, 2"
+    assert describe_versions([1, 2, 3, 4, 7, 9, 10, 11]) == "1-4, 7, 9-11"
+    assert describe_versions([]) == ""
