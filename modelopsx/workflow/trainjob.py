@@ -39,6 +39,7 @@ TRAINJOB_PLURAL = "trainjobs"
 RUNTIME_KIND = "ClusterTrainingRuntime"
 RUNTIME_PLURAL = "clustertrainingruntimes"
 RUNTIME_NAME = "modelopsx-tf-multiworker"
+GPU_RESOURCE = "nvidia.com/gpu"
 CONTAINER_NAME = "node"  # the Trainer applies a TrainJob's trainer settings to the container named "node"
 JOB_ENV = "MODELOPSX_TRAIN_JOB"
 PREFIX = "trainjobs"
@@ -86,6 +87,8 @@ def render_trainjob(
             "limits": {accelerator_type: count},
             "requests": {accelerator_type: count},
         }
+    else:  # CPU workers (kind): no GPU, whatever the runtime's default asks for
+        trainer["resourcesPerNode"] = {"limits": {GPU_RESOURCE: 0}, "requests": {"cpu": "1"}}
     return {
         "apiVersion": f"{API_GROUP}/{API_VERSION}",
         "kind": "TrainJob",
