@@ -472,7 +472,7 @@ class DistributedRun:
         per_worker_batch: int,
         fixed_steps: int | None,
     ) -> WorkerInput:
-        return worker_input(
+        inputs = worker_input(
             strategy,
             self.cluster,
             split_dir,
@@ -482,6 +482,22 @@ class DistributedRun:
             make_dataset,
             per_worker_batch,
             fixed_steps,
+        )
+        self.record_shards(inputs.shard_dir)
+        return inputs
+
+    def record_shards(self, shard_dir: Path) -> None:
+        """Which images this worker reads, beside its backup (kept after training, for inspection)."""
+        record = {
+            name: json.loads((shard_dir / name / SHARD_FILE).read_text())["ids"] for name in ("train", "val")
+        }
+        path = self.backup.parent / f"shard-{self.cluster.index}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"worker": self.cluster.index, "of": self.cluster.num_workers, **record}))
+        print(
+            f"worker {self.cluster.index}: reads {len(record['train'])} training and {len(record['val'])} "
+            "validation images (its shard)",
+            flush=True,
         )
 
     def fit_callbacks(self, model: Any, sample: Any) -> list[Any]:

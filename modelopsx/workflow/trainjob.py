@@ -42,6 +42,7 @@ RUNTIME_NAME = "modelopsx-tf-multiworker"
 GPU_RESOURCE = "nvidia.com/gpu"
 CONTAINER_NAME = "node"  # the Trainer applies a TrainJob's trainer settings to the container named "node"
 JOB_ENV = "MODELOPSX_TRAIN_JOB"
+OUT_DIR_ENV = "MODELOPSX_OUT_DIR"  # where a worker trains (default: a temporary directory)
 PREFIX = "trainjobs"
 POLL_SECONDS = 10.0
 LOG_LINES = 40
@@ -129,7 +130,7 @@ def worker_main(env: Mapping[str, str] | None = None) -> int:
             summary = sync(open_store(job["data"]), open_store(split))
             if summary.failed:
                 raise PipelineError(f"could not download the split from {job['data']}: {summary.failed}")
-            out = Path(job.get("out_dir") or Path(tmp) / "model")
+            out = Path(env.get(OUT_DIR_ENV) or Path(tmp) / "model")
             config = TrainConfig.from_json(job["config"])
             train_model(split, out, config, quiet=False, weights_label=job.get("weights_label"))
             if cluster is None or cluster.is_chief:
