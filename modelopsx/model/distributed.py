@@ -376,6 +376,20 @@ def lr_scale(cluster: Cluster | None) -> float:
     return float(cluster.num_workers) if cluster else 1.0
 
 
+def barrier(strategy: Any) -> None:
+    """Return once every worker got here (one all-reduce of a scalar)."""
+    import tensorflow as tf
+
+    @tf.function
+    def together() -> Any:
+        def step() -> Any:
+            return tf.distribute.get_replica_context().all_reduce("sum", tf.constant(1.0))
+
+        return strategy.run(step)
+
+    together()
+
+
 def patch_keras_multi_worker_reduce() -> None:
     """Let Keras average scalar logs (loss, metrics) over several workers.
 
@@ -553,8 +567,11 @@ class DistributedRun:
         tmp.write_text(json.dumps(data, indent=1))
         os.replace(tmp, path)
 
-    def finish(self) -> None:
-        """After a finished training the backup is no longer needed, nor a worker's scratch output."""
+    def finish(self, strategy: Any) -> None:
+        """Wait for every worker (a worker that exits while the chief still exports is reported as crashed
+        by TensorFlow's coordination service, which aborts the chief); then the backup is no longer needed,
+        nor a worker's scratch output."""
+        barrier(strategy)
         shutil.rmtree(self.backup, ignore_errors=True)
         shutil.rmtree(self.scratch, ignore_errors=True)
         for empty in (self.backup.parent, self.backup.parent.parent, self.requested_out):

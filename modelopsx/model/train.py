@@ -460,7 +460,7 @@ def train_model(
     if run is not None:  # hook: leave the strategy; only the chief goes on to export
         model = run.local_model(model, config)
         if not run.is_chief:
-            run.finish()
+            run.finish(strategy)
             return TrainResult(
                 run.requested_out,
                 math.nan,
@@ -493,7 +493,7 @@ def train_model(
     )
     if run is not None:
         run.annotate(out_dir, config.batch_size)
-        run.finish()
+        run.finish(strategy)
     return result
 
 
