@@ -544,6 +544,11 @@ class DistributedRun:
         backup = keras.callbacks.BackupAndRestore(str(self.backup), delete_checkpoint=False)
         return [backup, NoteResume()]
 
+    def first_epoch(self, model: Any, planned: int) -> int:
+        """The epoch a fit started from: BackupAndRestore moves it past the epochs a backup holds."""
+        restored = getattr(model, "_initial_epoch", None)
+        return max(planned, int(restored)) if restored else planned
+
     def local_model(self, model: Any, config: Any) -> Any:
         """A copy outside the strategy, for the chief's threshold choice and export (the distributed model
         would wait for the other workers on every prediction)."""

@@ -448,9 +448,12 @@ def train_model(
             verbose=verbose,
             shuffle=False,
         )
-        history.extend(_history_rows(fit.history, max(first, initial_epoch)))
+        start = max(first, initial_epoch)
+        if run is not None:  # hook: a restored backup moved the first epoch of this fit
+            start = run.first_epoch(model, start)
+        history.extend(_history_rows(fit.history, start))
         best = checkpoint.best if math.isfinite(float(checkpoint.best)) else best
-        initial_epoch = max(first, initial_epoch) + len(fit.history.get("loss", []))
+        initial_epoch = start + len(fit.history.get("loss", []))
         if model.stop_training and initial_epoch < last:
             break  # early stopping or the time limit ends the whole schedule
     train_seconds = time.perf_counter() - started

@@ -80,7 +80,7 @@ class Workers:
     def out_dir(self, index: int) -> Path:
         return self.root / f"out-{index}"
 
-    def start(self, attempt: int) -> None:
+    def start(self, attempt: int, images: tuple[str, ...] = ()) -> None:
         self.procs, self.logs = [], []
         for index in range(self.n):
             tf_config = {
@@ -101,6 +101,7 @@ class Workers:
                 "TF_NUM_INTRAOP_THREADS": "1",
                 "TF_NUM_INTEROP_THREADS": "2",
                 "OMP_NUM_THREADS": "1",
+                "MODELOPSX_IMAGE": images[index] if images else "",
             }
             log = self.root / f"attempt{attempt}-worker{index}.log"
             self.logs.append(log)
@@ -143,17 +144,21 @@ def backup_epoch(root: Path, index: int) -> int:
         return 0
 
 
-def test_two_workers_shard_reduce_and_export_once(tmp_path: Path) -> None:
-    split = make_split(tmp_path)
-    workers = Workers(tmp_path, split)
-    workers.start(1)
+def test_workers_of_different_images_refuse_to_start(tmp_path: Path) -> None:
+    workers = Workers(tmp_path, make_split(tmp_path))
+    workers.start(1, images=("registry/modelopsx:0.1.0-gpu", "registry/modelopsx:0.2.0-gpu"))
     try:
         codes = workers.wait()
     finally:
         workers.stop()
-    assert codes == [0, 0], workers.tail()
-    logs = [log.read_text() for log in workers.logs]
-    check_run(tmp_path, split, workers, logs, resumed=None)
+    assert codes == [2, 2], workers.tail()
+    for index, log in enumerate(workers.logs):
+        text = log.read_text()
+        assert "workers differ" in text and "every worker must run the same image" in text, text[-2000:]
+        other = "0.2.0" if index == 0 else "0.1.0"
+        assert f"worker {1 - index}: image='registry/modelopsx:{other}-gpu'" in text
+        assert "Epoch 1/" not in text
+    assert not (tmp_path / "store").exists()
 
 
 def test_a_killed_worker_makes_the_restarted_run_resume_from_the_backup(tmp_path: Path) -> None:
@@ -185,7 +190,7 @@ def test_a_killed_worker_makes_the_restarted_run_resume_from_the_backup(tmp_path
         codes = workers.wait()
     finally:
         workers.stop()
-    assert codes == [0, 0], workers.tail()
+    assert codes == [0, 0], f"exit codes {codes}\n" + workers.tail()
     logs = [log.read_text() for log in workers.logs]
     resumed = killed_in - 1
     for log in logs:
@@ -203,7 +208,8 @@ def check_run(tmp_path: Path, split: Path, workers: Workers, logs: list[str], re
         "lr_scale": 2.0,
         "resumed_from_epoch": resumed,
     }
-    assert [row["epoch"] for row in meta["history"]][-1] == EPOCHS
+    # After a restart the chief's history holds the epochs trained after the restore, numbered on
+    assert [row["epoch"] for row in meta["history"]] == list(range((resumed or 0) + 1, EPOCHS + 1))
 
     # Shards: disjoint, and together exactly the split.
     shards = [json.loads((tmp_path / "backup" / f"shard-{i}.json").read_text()) for i in range(2)]
