@@ -79,6 +79,11 @@ kind-up:
 	kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
 	kubectl apply -k manifests/kfp/upstream
 	kubectl apply -k manifests/kfp/local
+	@# Kubeflow Trainer (pinned) and the runtime the train step uses for train_workers > 1
+	kubectl apply --server-side -k manifests/trainer/upstream
+	kubectl wait --for condition=established --timeout=120s crd/trainjobs.trainer.kubeflow.org crd/clustertrainingruntimes.trainer.kubeflow.org
+	kubectl -n kubeflow-system wait --for=condition=available --timeout=600s deployment --all
+	kubectl apply -k manifests/trainer/runtime
 	$(MAKE) images kind-load
 	@# The seed Job is recreated each time (a Job's template cannot change in place); it publishes the
 	@# default dataset only when the in-cluster Basin holds none.

@@ -23,13 +23,19 @@ def train(
     overrides: dict,
     trial: dict,
     model_name: str,
+    train_workers: int,
+    accelerator_type: str,
+    accelerator_count: str,
     model: Output[Model],
     metrics: Output[Metrics],
 ):
     """Settings: the model's `preset`, the named ones that are set (0 / empty keep the preset's value),
     `overrides` (any other TrainConfig field), then a sweep `trial`. Unless `weights` is set, training
-    starts from `model_name`'s champion when its architecture matches."""
+    starts from `model_name`'s champion when its architecture matches. With `train_workers` > 1 the step
+    hands the training to a Kubeflow Trainer TrainJob of that many workers, each given `accelerator_count`
+    GPUs, and waits for it."""
     from modelopsx.workflow import stages
+    from modelopsx.workflow.images import MODELOPSX_GPU_IMAGE, MODELOPSX_IMAGE
 
     params = {
         "backbone": backbone,
@@ -41,7 +47,14 @@ def train(
         "weights": weights,
         "seed": seed,
     }
-    meta = stages.train(data.path, model.path, params, overrides, preset, trial, model_name)
+    placement = {
+        "image": MODELOPSX_GPU_IMAGE if accelerator_type else MODELOPSX_IMAGE,
+        "accelerator_type": accelerator_type,
+        "accelerator_count": accelerator_count,
+    }
+    meta = stages.train(
+        data.path, model.path, params, overrides, preset, trial, model_name, train_workers, placement
+    )
     model.metadata.update(meta)
     model.metadata["dataset_version"] = data.metadata.get("dataset_version", "")
     for name, value in meta["training_metrics"].items():

@@ -60,6 +60,9 @@ def training_parameters(gpu: bool) -> tuple[Parameter, ...]:
         Parameter("seed", int, 0),
         Parameter("train_preset", str, common.train_preset(gpu)),
         Parameter("train_overrides", dict, {}),
+        # 1: the train step trains in its own pod; N > 1: it runs a Kubeflow Trainer TrainJob of N workers
+        # (runtime modelopsx-tf-multiworker, manifests/trainer) and waits for it
+        Parameter("train_workers", int, 1),
     )
 
 
@@ -147,6 +150,9 @@ def train(p: SimpleNamespace, data: Any, gpu: bool, trial: Any = None) -> dsl.Pi
             overrides=p.train_overrides,
             trial={} if trial is None else trial,
             model_name=p.model_name,
+            train_workers=p.train_workers,
+            accelerator_type=p.accelerator_type if gpu else "",
+            accelerator_count=p.accelerator_count if gpu else "0",
         ),
         retry=False,
     )

@@ -18,6 +18,7 @@ from typing import Any
 from modelopsx.data.format import Dataset, load_dataset
 from modelopsx.errors import DatasetError, ModelError
 from modelopsx.model.config import TrainConfig
+from modelopsx.model.distributed import DistributedRun
 
 log = logging.getLogger(__name__)
 
@@ -329,6 +330,10 @@ def train_model(
     split_dir, out_dir = Path(split_dir), Path(out_dir)
     config.validate()
     train_set, val_set = check_split(split_dir)
+    # Hook: one of several workers (TF_CONFIG) -> modelopsx.model.distributed; None on one node.
+    run = DistributedRun.from_env(out_dir)
+    if run is not None:
+        out_dir, config = run.out_dir, run.adjust_config(config)
     state = _check_out_dir(out_dir, resume)
     if state is not None:
         saved = out_dir / CHECKPOINT_DIR / "config.json"
@@ -343,35 +348,47 @@ def train_model(
     from modelopsx.model.targets import training_dataset
     from modelopsx.model.weights import load_initial_weights
 
-    strategy, gpus = configure_runtime(config)
+    strategy, gpus = configure_runtime(config) if run is None else run.configure(config)
     replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_size * replicas
     jit = bool(gpus)
-    train_ds = training_dataset(
-        split_dir / "train",
-        global_batch,
-        config.input_size,
-        config.output_stride,
-        training=True,
-        seed=config.seed,
-        max_boxes=config.max_boxes,
-        augment=config.augment,
-        max_angle=config.rotation_deg,
-        drop_remainder=config.fixed_batches and len(train_set.images) >= global_batch,
-        cache_images=config.cache_images,
-    )
-    val_ds = training_dataset(
-        split_dir / "val",
-        global_batch,
-        config.input_size,
-        config.output_stride,
-        training=False,
-        seed=config.seed,
-        max_boxes=config.max_boxes,
-    )
     val_steps = None
-    if config.fixed_batches:  # one shape for XLA: wrap validation around to whole batches
-        val_steps = max(1, math.ceil(len(val_set.images) / global_batch))
+    if run is not None:  # hook: each worker reads its own shards
+        inputs = run.inputs(
+            strategy,
+            split_dir,
+            len(train_set.images),
+            len(val_set.images),
+            lambda path, batch, training: training_dataset(
+                path,
+                batch,
+                config.input_size,
+                config.output_stride,
+                training=training,
+                seed=config.seed,
+                max_boxes=config.max_boxes,
+                augment=config.augment and training,
+                max_angle=config.rotation_deg,
+            ),
+            config.batch_size,
+            config.steps_per_epoch,
+        )
+        train_ds, val_ds, val_steps = inputs.train, inputs.val, inputs.val_steps
+        steps_per_epoch, sample = inputs.steps_per_epoch, inputs.sample
+    else:
+        train_ds = training_dataset(
+            split_dir / "train",
+            global_batch,
+            config.input_size,
+            config.output_stride,
+            training=True,
+            seed=config.seed,
+            max_boxes=config.max_boxes,
+            augment=config.augment,
+            max_angle=config.rotation_deg,
+            drop_remainder=config.fixed_batches and len(train_set.images) >= global_batch,
+            cache_images=config.cache_images,
+        )
         val_ds = training_dataset(
             split_dir / "val",
             global_batch,
@@ -380,14 +397,26 @@ def train_model(
             training=False,
             seed=config.seed,
             max_boxes=config.max_boxes,
-            wrap_to_full_batches=True,
         )
-    full_batches = len(train_set.images) // global_batch if config.fixed_batches else 0
-    steps_per_epoch = config.steps_per_epoch or max(
-        1, full_batches or math.ceil(len(train_set.images) / global_batch)
-    )
-    if config.steps_per_epoch:
-        train_ds = train_ds.repeat()
+        val_steps = None
+        if config.fixed_batches:  # one shape for XLA: wrap validation around to whole batches
+            val_steps = max(1, math.ceil(len(val_set.images) / global_batch))
+            val_ds = training_dataset(
+                split_dir / "val",
+                global_batch,
+                config.input_size,
+                config.output_stride,
+                training=False,
+                seed=config.seed,
+                max_boxes=config.max_boxes,
+                wrap_to_full_batches=True,
+            )
+        full_batches = len(train_set.images) // global_batch if config.fixed_batches else 0
+        steps_per_epoch = config.steps_per_epoch or max(
+            1, full_batches or math.ceil(len(train_set.images) / global_batch)
+        )
+        if config.steps_per_epoch:
+            train_ds = train_ds.repeat()
 
     with strategy.scope():
         if state is not None:
@@ -446,25 +475,46 @@ def train_model(
             validation_data=val_ds,
             epochs=last,
             initial_epoch=max(first, initial_epoch),
-            steps_per_epoch=steps_per_epoch if config.steps_per_epoch else None,
+            steps_per_epoch=steps_per_epoch if config.steps_per_epoch or run is not None else None,
             validation_steps=val_steps,
-            callbacks=callbacks + list(extra_callbacks or []),
+            callbacks=callbacks
+            + (run.fit_callbacks(model, sample) if run is not None else [])
+            + list(extra_callbacks or []),
             verbose=verbose,
             shuffle=False,
         )
-        history.extend(_history_rows(fit.history, max(first, initial_epoch)))
+        start = max(first, initial_epoch)
+        if run is not None:  # hook: a restored backup moved the first epoch of this fit
+            start = run.first_epoch(model, start)
+        history.extend(_history_rows(fit.history, start))
         best = checkpoint.best if math.isfinite(float(checkpoint.best)) else best
-        initial_epoch = max(first, initial_epoch) + len(fit.history.get("loss", []))
+        initial_epoch = start + len(fit.history.get("loss", []))
         if model.stop_training and initial_epoch < last:
             break  # early stopping or the time limit ends the whole schedule
     train_seconds = time.perf_counter() - started
     steady = book.train_seconds[1:] or book.train_seconds  # the first epoch also traces the graph
     images_per_second = book.images_per_epoch * len(steady) / sum(steady) if steady else 0.0
 
+    if run is not None:  # hook: leave the strategy; only the chief goes on to export
+        model = run.local_model(model, config)
+        if not run.is_chief:
+            run.finish(strategy)
+            return TrainResult(
+                run.requested_out,
+                math.nan,
+                len(history),
+                history,
+                {},
+                train_seconds,
+                images_per_second,
+                pretrained,
+                initial_weights=initial_weights,
+                metadata={"chief": False},
+            )
     best_weights = out_dir / CHECKPOINT_DIR / BEST_WEIGHTS
     if best_weights.is_file():
         model.load_weights(best_weights)
-    return finish_training(
+    result = finish_training(
         model,
         config,
         split_dir,
@@ -479,6 +529,10 @@ def train_model(
         initial_weights,
         book.time_limit_hit,
     )
+    if run is not None:
+        run.annotate(out_dir, config.batch_size)
+        run.finish(strategy)
+    return result
 
 
 def _phase_of(phases: list[tuple[int, int, bool, float]], epoch: int) -> int:

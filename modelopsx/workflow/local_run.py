@@ -194,6 +194,15 @@ def check_run_arguments(dataset_dir: Path | None, dataset_name: str | None, para
         from modelopsx.gate import GatePolicy
 
         GatePolicy.from_json_string(str(params["gate_policy"]))
+    if "train_workers" in params:
+        from modelopsx.model.distributed import parse_worker_count
+
+        if parse_worker_count(params["train_workers"]) > 1:
+            raise PipelineError(
+                f"train_workers {params['train_workers']} needs a cluster with Kubeflow Trainer",
+                hint="a local run trains in one process: leave train_workers at 1, or submit the pipeline "
+                "to a cluster (`modelopsx submit`)",
+            )
 
 
 class _ProgressLog(io.TextIOBase):

@@ -148,17 +148,23 @@ def train(
     preset: str = "default",
     trial: dict[str, Any] | None = None,
     model_name: str = "",
+    workers: int = 1,
+    placement: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train on data_dir/train (validated on data_dir/val) into the MODEL_DIR layout at out_dir.
 
     Settings: the preset, the named parameters that are set, `overrides`, then the sweep `trial`. Unless the
     weights are set explicitly, training warm-starts from `model_name`'s champion (see
-    registry.warm_start) when the architecture matches."""
+    registry.warm_start) when the architecture matches. With `workers` > 1 the training runs as a Kubeflow
+    Trainer TrainJob (modelopsx.workflow.trainjob) placed by `placement` (image, accelerator_type,
+    accelerator_count); the starting weights are chosen here, once, for all workers."""
     import tempfile
 
+    from modelopsx.model.distributed import parse_worker_count
     from modelopsx.model.settings import UNSET, train_config
-    from modelopsx.model.train import train_model
+    from modelopsx.model.train import TrainResult, train_model
 
+    workers = parse_worker_count(workers)
     settings = {**(overrides or {}), **(trial or {})}
     config = train_config(params, settings, preset)
     explicit = params.get("weights") not in UNSET or "weights" in settings
@@ -167,7 +173,11 @@ def train(
         if model_name and not explicit:
             start = _warm_start(model_name, config, Path(tmp))
             config.weights, label = start.weights, start.label
-        result = train_model(Path(data_dir), Path(out_dir), config, quiet=False, weights_label=label)
+        if workers > 1:
+            _train_on_cluster(Path(data_dir), Path(out_dir), config, label, workers, placement or {})
+            result: TrainResult | None = None
+        else:
+            result = train_model(Path(data_dir), Path(out_dir), config, quiet=False, weights_label=label)
     model_json = _read_json(Path(out_dir) / "model.json")
     meta: dict[str, Any] = {
         "preset": preset,
@@ -175,14 +185,46 @@ def train(
         "input_size": list(model_json.get("input_size", config.input_size)),
         "score_threshold": model_json.get("score_threshold"),
         "train_dataset_hash": model_json.get("train_dataset_hash", ""),
-        "initial_weights": result.initial_weights,
+        "initial_weights": model_json.get("initial_weights", result.initial_weights if result else ""),
         "config": _jsonable(config.to_json()),
         "trial": _jsonable(trial or {}),
     }
-    history = model_json.get("history") or result.history or []
+    history = model_json.get("history") or (result.history if result else [])
     final = history[-1] if isinstance(history, list) and history and isinstance(history[-1], dict) else {}
     meta["training_metrics"] = {k: float(v) for k, v in final.items() if isinstance(v, int | float)}
     return meta
+
+
+def _train_on_cluster(
+    data_dir: Path,
+    out_dir: Path,
+    config: TrainConfig,
+    label: str | None,
+    workers: int,
+    placement: dict[str, Any],
+) -> None:
+    """Hand the training to a TrainJob; local starting weights travel through the store as one file."""
+    from modelopsx.pipelines.common import BASIN_SECRET, BASIN_SECRET_ENV
+    from modelopsx.workflow import trainjob
+
+    weights_file = None
+    if config.weights and config.weights not in ("imagenet",) and not config.weights.startswith("basin://"):
+        path = Path(config.weights)
+        weights_file = path / "model.keras" if path.is_dir() else path
+    trainjob.train_on_cluster(
+        data_dir,
+        out_dir,
+        config.to_json(),
+        weights_file,
+        label,
+        workers,
+        str(placement.get("image", "")),
+        str(placement.get("accelerator_type", "")),
+        str(placement.get("accelerator_count", "1")),
+        basin_store_url(),
+        BASIN_SECRET_ENV,
+        BASIN_SECRET,
+    )
 
 
 def _warm_start(model_name: str, config: TrainConfig, into: Path) -> WarmStart:

@@ -79,6 +79,10 @@ def parse_params(items: list[str], spec: dict[str, dict[str, Any]]) -> dict[str,
                 f"--param {key!r} names no parameter of this pipeline", hint=f"valid names: {valid}"
             )
         out[key] = _typed(key, raw, spec[key].get("parameterType", "STRING"))
+    if "train_workers" in out:
+        from modelopsx.model.distributed import parse_worker_count
+
+        parse_worker_count(out["train_workers"])
     if "trials" in out:
         from modelopsx.model.sweep import validate_trials
 

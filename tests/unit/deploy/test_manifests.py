@@ -23,7 +23,11 @@ OFFLINE_OVERLAYS = [
     "serving",
     "gpu/node-setup",
 ]
-REMOTE_OVERLAYS = {"kfp/upstream": r"\?ref=2\.17\.0$", "gpu/device-plugin": r"/v0\.17\.1/"}
+REMOTE_OVERLAYS = {
+    "kfp/upstream": r"\?ref=2\.17\.0$",
+    "gpu/device-plugin": r"/v0\.17\.1/",
+    "trainer/upstream": r"\?ref=v2\.3\.0$",  # modelopsx.workflow.trainjob.TRAINER_VERSION
+}
 
 
 @pytest.mark.parametrize("overlay", OFFLINE_OVERLAYS)
@@ -50,6 +54,17 @@ def test_validation_rejects_a_broken_object() -> None:
 def test_remote_bases_are_pinned(overlay: str, pin: str) -> None:
     resources = load_yaml(MANIFESTS / overlay / "kustomization.yaml")["resources"]
     assert resources and all(re.search(pin, r) for r in resources), resources
+
+
+def test_the_trainer_pin_matches_the_vendored_schemas_and_the_code() -> None:
+    from modelopsx.workflow.trainjob import TRAINER_VERSION
+
+    resources = load_yaml(MANIFESTS / "trainer/upstream/kustomization.yaml")["resources"]
+    assert all(r.endswith(f"?ref={TRAINER_VERSION}") for r in resources)
+    assert (MANIFESTS.parent / "tests" / "data" / f"kubeflow-trainer-{TRAINER_VERSION}").is_dir()
+    makefile = (MANIFESTS.parent / "Makefile").read_text()
+    assert "kubectl apply --server-side -k manifests/trainer/upstream" in makefile
+    assert "kubectl apply -k manifests/trainer/runtime" in makefile
 
 
 def test_kind_port_mappings_match_node_ports() -> None:
