@@ -37,7 +37,8 @@ def train_command(
     weights: str | None = typer.Option(
         None,
         "--weights",
-        help="imagenet (default; random init when offline), a weights file, a MODEL_DIR, "
+        help="ssdlite-person (the presets' default: person features converted offline; MobileNetV2 "
+        "alpha 1.0 only), imagenet (random init when offline), a weights file, a MODEL_DIR, "
         "basin://<store>/<key>, or none.",
     ),
     seed: int | None = typer.Option(
