@@ -27,6 +27,11 @@ def encode_batch(boxes: tf.Tensor, labels: tf.Tensor, image_size: tuple[int, int
     out_h, out_w = height // stride, width // stride
     boxes = tf.cast(boxes, tf.float32)
     labels = tf.cast(labels, tf.int32)
+    # Every map below is [B, M, H/s, W/s]: drop the padding slots after the batch's last real box (most scenes
+    # hold a few pedestrians, M is 64), which cuts the encoder's work several times at the same result.
+    slot = tf.range(1, tf.shape(labels)[1] + 1)[None, :]
+    used = tf.maximum(tf.reduce_max(tf.where(labels != 0, slot, 0)), 1)
+    boxes, labels = boxes[:, :used], labels[:, :used]
     x1 = tf.clip_by_value(boxes[..., 0], 0.0, float(width))
     y1 = tf.clip_by_value(boxes[..., 1], 0.0, float(height))
     x2 = tf.clip_by_value(boxes[..., 2], 0.0, float(width))
