@@ -91,7 +91,7 @@ def _check_images(images: list[Any]) -> None:
 
 def ground_truth_from_json(data: Any, source: Path) -> Any:
     """GroundTruthArrays of parsed annotations; the same result (and errors) as building the Dataset."""
-    from modelopsx.evaluation.inputs import ground_truth_arrays
+    from modelopsx.evaluation.arrays import ground_truth_arrays
 
     try:
         return _ground_truth_fast(data)
@@ -105,7 +105,7 @@ def ground_truth_from_json(data: Any, source: Path) -> Any:
 
 
 def _ground_truth_fast(data: dict[str, Any]) -> Any:
-    from modelopsx.evaluation.inputs import GroundTruthArrays, check_ground_truth
+    from modelopsx.evaluation.arrays import GroundTruthArrays, check_ground_truth
 
     images, anns = data["images"], data.get("annotations", [])
     if not isinstance(images, list) or not isinstance(anns, list) or not set(map(type, anns)) <= {dict}:

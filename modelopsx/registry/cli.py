@@ -138,7 +138,10 @@ def list_records(
         typer.Option("--since", help="show the versions after this one, oldest first (default: the newest)"),
     ] = None,
 ) -> None:
-    """List the names of a kind, or the versions of one name (the newest 20 unless told otherwise)."""
+    """List the names of a kind, or the versions of one name.
+
+    The newest 20 versions unless --limit or --since say otherwise.
+    """
     import warnings
 
     from modelopsx.registry.log import RegistryGapWarning, check_kind, describe_versions

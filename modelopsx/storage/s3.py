@@ -201,6 +201,11 @@ class S3Store(ObjectStore):
                 f"{self.endpoint} refused {op} on {what}: the store is read-only ({code})",
                 hint=self.read_only_hint(),
             )
+        if code == "InsufficientStorage" or status == 507:  # a full disk: retrying cannot help
+            return StorageError(
+                f"{self.endpoint} has no room for {what} ({code or status})",
+                hint="free space on the store's disk (nothing was stored), then run the command again",
+            )
         if code in TRANSIENT_CODES or status >= 500:
             return TransientStorageError(f"{op} {what} failed at {self.endpoint}: {code} (HTTP {status})")
         message = error.get("Message", "")

@@ -21,6 +21,7 @@ from botocore.exceptions import (
 )
 
 from modelopsx.basin.faults import FaultInjector
+from modelopsx.errors import StorageError
 from modelopsx.storage.cid import cid_of_bytes, verify_cid
 from tests.fixtures_basin import BASIN_STORE, s3_client, start_emulator
 
@@ -303,6 +304,16 @@ def test_a_full_disk_is_507_insufficient_storage_not_retried_and_leaves_nothing(
         assert answer.status == 507 and b"InsufficientStorage" in answer.read()
     finally:
         conn.close()
+
+    # the project's own client says the store is full and does not retry it as a passing fault
+    from modelopsx.storage.retry import TransientStorageError
+    from modelopsx.settings import BasinSettings
+    from modelopsx.storage.basin_store import BasinStore
+
+    store = BasinStore.from_settings(settings=BasinSettings(endpoint, None, None, BASIN_STORE))
+    with pytest.raises(StorageError, match="has no room for") as refused:
+        store.put("too-big-too", os.urandom(2 << 20))
+    assert not isinstance(refused.value, TransientStorageError)
 
     # the failed bodies gave their space back: what fits is stored, and nothing partial is listed
     s3.put_object(Bucket=BASIN_STORE, Key="fits", Body=b"f" * (300 << 10))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -271,11 +272,12 @@ def test_a_download_stopped_by_a_signal_leaves_nothing_behind(
     tmp_path: Path, server: tuple[str, Server], signum: int
 ) -> None:
     url, _ = server
-    temp = Path(tempfile.gettempdir())
+    temp = tmp_path / "tmp"  # this process's own temporary folder: no other test's download is seen
+    temp.mkdir()
     process = subprocess.Popen(
         [sys.executable, "-m", "modelopsx.cli", "dataset", "import", f"{url}/stall.zip",
          "-f", "pennfudan", "-o", str(tmp_path / "out"), "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(temp)},
     )  # fmt: skip
     try:
         for _ in range(600):  # until part of the file is on disk
@@ -291,7 +293,7 @@ def test_a_download_stopped_by_a_signal_leaves_nothing_behind(
         if process.poll() is None:
             process.kill()
     assert process.returncode != 0
-    assert leftovers() == [] and not (tmp_path / "out").exists(), stderr
+    assert list(temp.iterdir()) == [] and not (tmp_path / "out").exists(), stderr
 
 
 def test_an_ftp_url_is_an_unsupported_scheme(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import pytest
 from modelopsx.data.format import Box, ImageRecord, load_dataset
 from modelopsx.data.split import assign_split, group_unit, split_dataset
 from modelopsx.errors import DatasetError
+from modelopsx.registry.hashes import short_hash
 from tests.unit.data.data_io_fixtures import assert_clean_failure, make_dataset, run_cli, write_image
 
 
@@ -100,7 +101,7 @@ def test_cli_prints_summary_and_refuses_existing_output(tmp_path: Path) -> None:
     for word in ("train", "val", "test", "images", "boxes"):
         assert word in result.stdout
     summary = json.loads((tmp_path / "out" / "split.json").read_text())
-    assert summary["hashes"]["train"][:16] in result.stdout
+    assert short_hash(summary["hashes"]["train"]) in result.stdout  # shown as everywhere: 12 digits
     again = run_cli("dataset", "split", tmp_path / "ds", "--out", tmp_path / "out")
     assert_clean_failure(again, "already holds")
     assert json.loads((tmp_path / "out" / "split.json").read_text()) == summary
