@@ -306,9 +306,9 @@ def test_a_full_disk_is_507_insufficient_storage_not_retried_and_leaves_nothing(
         conn.close()
 
     # the project's own client says the store is full and does not retry it as a passing fault
-    from modelopsx.storage.retry import TransientStorageError
     from modelopsx.settings import BasinSettings
     from modelopsx.storage.basin_store import BasinStore
+    from modelopsx.storage.retry import TransientStorageError
 
     store = BasinStore.from_settings(settings=BasinSettings(endpoint, None, None, BASIN_STORE))
     with pytest.raises(StorageError, match="has no room for") as refused:
