@@ -278,6 +278,8 @@ def test_a_download_stopped_by_a_signal_leaves_nothing_behind(
         [sys.executable, "-m", "modelopsx.cli", "dataset", "import", f"{url}/stall.zip",
          "-f", "pennfudan", "-o", str(tmp_path / "out"), "-q"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(temp)},
+        # as from a terminal: a suite started in the background inherits SIGINT ignored, and so would the CLI
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         for _ in range(600):  # until part of the file is on disk
