@@ -94,17 +94,18 @@ def feature_extractor(base: Any, input_shape: tuple[int, int, int]) -> Any:
 def set_bn_momentum(model: Any, momentum: float) -> int:
     """Lower BatchNorm momentum so moving statistics converge within a short run; returns the layer count."""
     count = 0
-    for layer in _walk(model):
+    for layer in walk_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = momentum
             count += 1
     return count
 
 
-def _walk(model: Any) -> list[Any]:
+def walk_layers(model: Any) -> list[Any]:
+    """Every layer of a model, nested models' layers included."""
     out = []
     for layer in model.layers:
         out.append(layer)
         if hasattr(layer, "layers"):
-            out.extend(_walk(layer))
+            out.extend(walk_layers(layer))
     return out

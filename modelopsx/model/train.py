@@ -397,20 +397,10 @@ def train_model(
             training=False,
             seed=config.seed,
             max_boxes=config.max_boxes,
+            wrap_to_full_batches=config.fixed_batches,  # one shape for XLA: validation in whole batches
         )
-        val_steps = None
-        if config.fixed_batches:  # one shape for XLA: wrap validation around to whole batches
+        if config.fixed_batches:
             val_steps = max(1, math.ceil(len(val_set.images) / global_batch))
-            val_ds = training_dataset(
-                split_dir / "val",
-                global_batch,
-                config.input_size,
-                config.output_stride,
-                training=False,
-                seed=config.seed,
-                max_boxes=config.max_boxes,
-                wrap_to_full_batches=True,
-            )
         full_batches = len(train_set.images) // global_batch if config.fixed_batches else 0
         steps_per_epoch = config.steps_per_epoch or max(
             1, full_batches or math.ceil(len(train_set.images) / global_batch)

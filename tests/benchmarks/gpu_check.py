@@ -73,7 +73,9 @@ def load_scenes(root: Path, n: int, seed: int, size: tuple[int, int]) -> tuple[A
 def conv_flops(model: Any) -> float:
     """Forward multiply-adds x2 of every convolution (the detector's cost; ReLU, BN and adds are noise)."""
     total = 0.0
-    for layer in _walk(model):
+    from modelopsx.model.backbones import walk_layers
+
+    for layer in walk_layers(model):
         shape = getattr(getattr(layer, "output", None), "shape", None)
         if shape is None or len(shape) != 4:
             continue
@@ -88,15 +90,6 @@ def conv_flops(model: Any) -> float:
             kh, kw, cin, cout = layer.kernel.shape
             total += 2 * kh * kw * cin * cout * cells
     return total
-
-
-def _walk(model: Any) -> list[Any]:
-    out = []
-    for layer in model.layers:
-        out.append(layer)
-        if hasattr(layer, "layers"):
-            out.extend(_walk(layer))
-    return out
 
 
 class Trainer:
