@@ -19,8 +19,7 @@ import numpy as np
 
 from modelopsx.data.format import Dataset
 from modelopsx.evaluation.inputs import (
-    detection_arrays,
-    load_detections,
+    load_detection_arrays,
     load_ground_truth_arrays,
 )
 from modelopsx.evaluation.matching import FP, TP, MatchResult, match_detections
@@ -116,7 +115,7 @@ def ap_from_precision(precision: np.ndarray, positives: np.ndarray) -> tuple[np.
 def coco_ap(gt: Dataset | Any, detections: list[dict[str, Any]] | Any) -> CocoApResult:
     """AP (IoU .50:.95) and AP50 of `detections` on `gt` (Dataset, dataset dir or annotations file)."""
     gt_arrays = load_ground_truth_arrays(gt)
-    dets = detection_arrays(load_detections(detections), gt_arrays)
+    dets = load_detection_arrays(detections, gt_arrays)
     precision, positives = interpolated_precision(match_coco(gt_arrays, dets))
     ap, ap50 = ap_from_precision(precision, positives)
     return CocoApResult(

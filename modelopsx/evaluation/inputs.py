@@ -35,52 +35,34 @@ def load_ground_truth_arrays(gt: Dataset | Path | str) -> GroundTruthArrays:
     into arrays (no Dataset, no object per box)."""
     if isinstance(gt, Dataset):
         return ground_truth_arrays(gt)
-    from modelopsx.evaluation.json_arrays import annotations_path, ground_truth_from_json, read_json_bytes
+    from modelopsx.evaluation.json_arrays import (
+        annotations_path,
+        ground_truth_from_bytes,
+        ground_truth_from_json,
+        parse_json,
+    )
 
     path = annotations_path(gt)
     if not path.is_file():
         read_annotations(path)  # raises the usual "not found" error
     try:
-        data = read_json_bytes(path)
+        raw = path.read_bytes()
+        fast = ground_truth_from_bytes(raw, path)
+        if fast is not None:
+            return fast
+        data = parse_json(raw)
     except (ValueError, OSError):
-        # NaN, which orjson refuses and the schema then names, or a real problem the reader reports
+        # NaN, which JSON has not and the schema then names, or a real problem the reader reports
         data = read_annotations(path)
     return ground_truth_from_json(data, path)
 
 
 def load_detections(detections: list[dict[str, Any]] | Path | str) -> list[dict[str, Any]]:
-    """Read COCO results (a JSON list; `[]` is no detections).
-
-    An empty file is an error, not "no detections": it is what a predict that failed or was cut off leaves,
-    and scoring it would silently rate a broken model."""
+    """Read COCO results (a JSON list; `[]` is no detections)."""
     if isinstance(detections, list):
         return detections
     path = Path(detections)
-    if not path.is_file():
-        raise DetectionsError(
-            f"{path}: detections file not found",
-            hint="pass the JSON written by `modelopsx predict` (COCO results format)",
-        )
-    import orjson
-
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise DetectionsError(
-            f"{path}: the detections file is empty ({len(raw)} bytes); a predict that "
-            "failed or was interrupted leaves such a file",
-            hint="re-run `modelopsx predict`; a model that finds nothing writes [] instead",
-        )
-    try:
-        data = orjson.loads(raw)  # several times faster than json, and no str copy of the file
-    except orjson.JSONDecodeError:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise DetectionsError(
-                f"{path}: not a text file", hint="expected a JSON list of COCO results"
-            ) from None
-        data = _parse_with_json(path, text)  # NaN or Infinity, which orjson refuses: named per entry later
-    del raw
+    data = _parse_detections(path, _read_detections(path))
     if not isinstance(data, list):
         raise DetectionsError(
             f"{path}: expected a JSON list of detections, got {type(data).__name__}",
@@ -89,8 +71,60 @@ def load_detections(detections: list[dict[str, Any]] | Path | str) -> list[dict[
     return data
 
 
+def load_detection_arrays(
+    detections: list[dict[str, Any]] | Path | str, gt: GroundTruthArrays, drop_unknown_images: bool = False
+) -> DetectionArrays:
+    """`detection_arrays` of COCO results given as a list or a file; a well-formed file goes straight into
+    arrays (no dict per detection), anything else through `load_detections`, which names what is wrong."""
+    if isinstance(detections, list):
+        return detection_arrays(detections, gt, drop_unknown_images)
+    from modelopsx.evaluation.json_arrays import detections_from_bytes
+
+    path = Path(detections)
+    raw = _read_detections(path)
+    fast = detections_from_bytes(raw)
+    if fast is None:
+        return detection_arrays(load_detections(path), gt, drop_unknown_images)
+    del raw
+    image_ids, boxes, scores, dropped = fast
+    return _index_detections(image_ids, boxes, scores, dropped, gt, drop_unknown_images)
+
+
+def _read_detections(path: Path) -> bytes:
+    """The file's bytes. An empty file is an error, not "no detections": it is what a predict that failed
+    or was cut off leaves, and scoring it would silently rate a broken model."""
+    if not path.is_file():
+        raise DetectionsError(
+            f"{path}: detections file not found",
+            hint="pass the JSON written by `modelopsx predict` (COCO results format)",
+        )
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DetectionsError(
+            f"{path}: the detections file is empty ({len(raw)} bytes); a predict that "
+            "failed or was interrupted leaves such a file",
+            hint="re-run `modelopsx predict`; a model that finds nothing writes [] instead",
+        )
+    return raw
+
+
+def _parse_detections(path: Path, raw: bytes) -> Any:
+    from modelopsx.evaluation.json_arrays import parse_json
+
+    try:
+        return parse_json(raw)
+    except ValueError:  # msgspec.DecodeError
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DetectionsError(
+                f"{path}: not a text file", hint="expected a JSON list of COCO results"
+            ) from None
+        return _parse_with_json(path, text)  # NaN or Infinity, which JSON has not: named per entry later
+
+
 def _parse_with_json(path: Path, text: str) -> Any:
-    """The standard library's parse of a file orjson refused, or its message (line and column)."""
+    """The standard library's parse of a file the fast parser refused, or its message (line and column)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -151,9 +185,9 @@ def detection_arrays(
     Detections on images the ground truth does not list are an error, or with `drop_unknown_images`
     dropped with a warning (and counted).
     """
-    from modelopsx.evaluation.json_arrays import detections_fast
+    from modelopsx.evaluation.json_arrays import detections_from_list
 
-    fast = detections_fast(detections)
+    fast = detections_from_list(detections)
     if fast is not None:
         image_ids, boxes, scores, dropped = fast
         return _index_detections(image_ids, boxes, scores, dropped, gt, drop_unknown_images)
@@ -167,21 +201,28 @@ def detection_arrays(
         raise  # unreachable: the slow path names the bad entry
     dropped = len(detections) - len(keep)
     if image_ids.size and image_ids.dtype.kind not in "iu":
-        _raise_first_problem(keep, range(len(keep)))
+        _raise_first_problem(detections, _caller_indices(detections, keep, range(len(keep))))
+    # numpy takes true for 1: a JSON boolean is no id, coordinate or score
+    types = ({type(d["image_id"]), type(d["score"]), *map(type, d["bbox"])} for d in keep)
+    booleans = np.fromiter((bool in t for t in types), dtype=bool, count=len(keep))
     bad = (
-        ~np.isfinite(boxes).all(axis=1)
+        booleans
+        | ~np.isfinite(boxes).all(axis=1)
         | (boxes[:, 2] < 0)
         | (boxes[:, 3] < 0)
         | ~np.isfinite(scores)
         | (scores < 0)
     )
     if bad.any():
-        # Name the index in the caller's list, not in the filtered one.
-        first = keep[int(np.flatnonzero(bad)[0])]
-        original = next(i for i, d in enumerate(detections) if d is first)
-        _raise_first_problem(detections, [original])
+        _raise_first_problem(detections, _caller_indices(detections, keep, np.flatnonzero(bad)[:1]))
     image_ids = image_ids.astype(np.int64).reshape(-1)
     return _index_detections(image_ids, boxes, scores, dropped, gt, drop_unknown_images)
+
+
+def _caller_indices(detections: list[Any], keep: list[Any], positions: Iterable[int]) -> list[int]:
+    """Positions in the filtered list `keep` as indices in the caller's list, for the message."""
+    where = {id(d): i for i, d in enumerate(detections)}
+    return [where[id(keep[int(p)])] for p in positions]
 
 
 def _index_detections(

@@ -19,8 +19,7 @@ from modelopsx.evaluation.coco_ap import ap_from_precision, interpolated_precisi
 from modelopsx.evaluation.inputs import (
     DetectionArrays,
     GroundTruthArrays,
-    detection_arrays,
-    load_detections,
+    load_detection_arrays,
     load_ground_truth_arrays,
 )
 from modelopsx.evaluation.matching import FP, IGNORED, TP, MatchResult, match_detections
@@ -85,7 +84,7 @@ def prepare(
 ) -> PreparedEvaluation:
     """Load, validate and match once; all metrics (and every bootstrap resample) reuse the result."""
     gt_arrays = load_ground_truth_arrays(gt)
-    dets = detection_arrays(load_detections(detections), gt_arrays, drop_unknown_images)
+    dets = load_detection_arrays(detections, gt_arrays, drop_unknown_images)
     return PreparedEvaluation(
         gt=gt_arrays,
         dets=dets,
@@ -118,7 +117,7 @@ def choose_score_threshold(gt: Dataset | Path, detections: list[dict[str, Any]] 
     Falls back to DEFAULT_SCORE_THRESHOLD, with a warning, when F1 is zero or undefined everywhere.
     """
     gt_arrays = load_ground_truth_arrays(gt)
-    dets = detection_arrays(load_detections(detections), gt_arrays)
+    dets = load_detection_arrays(detections, gt_arrays)
     best = best_f1_threshold(match_detections(gt_arrays, dets, [PR_IOU]))
     if best is None:
         warnings.warn(

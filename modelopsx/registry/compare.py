@@ -26,7 +26,6 @@ from modelopsx.gate import (
     decide,
     worst_value,
 )
-from modelopsx.jsonfile import read_json
 from modelopsx.registry.baseline import DetectFn
 from modelopsx.registry.champion import champion
 from modelopsx.registry.log import Registry
@@ -46,14 +45,18 @@ def predict_with_model(model_dir: Path, dataset_dir: Path) -> list[dict[str, Any
 
 
 def load_detections(detections: list[dict[str, Any]] | Path, who: str) -> list[dict[str, Any]]:
-    """Detections as COCO results; an unreadable or malformed file is an EvidenceError, never "none"."""
-    if isinstance(detections, list):
-        return detections
-    path = Path(detections)
+    """Detections as COCO results, read as evaluation reads them; an unreadable or malformed file is an
+    EvidenceError (the gate keeps the champion), never "none"."""
+    from modelopsx.evaluation.inputs import DetectionsError
+    from modelopsx.evaluation.inputs import load_detections as read_detections
+
     hint = "re-run the evaluate step that writes detections.json"
-    data = read_json(path, f"{who} detections", EvidenceError, hint)
-    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
-        raise EvidenceError(f"{who} detections {path} are not a list of COCO results", hint=hint)
+    try:
+        data = read_detections(detections)
+    except DetectionsError as exc:
+        raise EvidenceError(f"{who} detections: {exc.message}", hint=hint) from None
+    if not all(isinstance(d, dict) for d in data):
+        raise EvidenceError(f"{who} detections {detections} are not a list of COCO results", hint=hint)
     return data
 
 
