@@ -169,7 +169,11 @@ def test_unreadable_candidate_detections_are_an_error(tmp_path: Path, test_dir: 
     registry = Registry(open_store(str(tmp_path / "store")))
     register_champion(registry, tmp_path, detections_for(test_dir, 1), split="s")
     metrics = {"accuracy": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0}
-    for content, message in (("", "not valid JSON"), ('{"a": 1}', "not a list of COCO results")):
+    for content, message in (
+        ("", "detections file is empty"),
+        ("[{", "not valid JSON"),
+        ('{"a": 1}', "expected a JSON list of detections"),
+    ):
         bad = tmp_path / "dets.json"
         bad.write_text(content)
         with pytest.raises(EvidenceError, match=message):
@@ -182,7 +186,7 @@ def test_unreadable_candidate_detections_are_an_error(tmp_path: Path, test_dir: 
                 candidate_detections=bad,
                 candidate_score_threshold=0.5,
             )
-    with pytest.raises(EvidenceError, match="does not exist"):
+    with pytest.raises(EvidenceError, match="detections file not found"):
         compare_with_champion(
             registry, "det", metrics, test_dir, "s", candidate_detections=tmp_path / "no.json",
             candidate_score_threshold=0.5,

@@ -153,10 +153,13 @@ def test_compare_fails_on_evidence_it_cannot_trust(
 def test_compare_refuses_missing_or_garbled_detections(basin: Any, tmp_path: Path, data_dir: Path) -> None:
     evaluation, version = candidate(tmp_path, data_dir)
     (evaluation / stages.DETECTIONS_FILE).write_text("")  # a failed predict must not be scored as "none"
+    with pytest.raises(UserError, match="detections file is empty"):
+        gate(evaluation, data_dir, version, tmp_path / "decision")
+    (evaluation / stages.DETECTIONS_FILE).write_text("[{")
     with pytest.raises(UserError, match="not valid JSON"):
         gate(evaluation, data_dir, version, tmp_path / "decision")
     (evaluation / stages.DETECTIONS_FILE).unlink()
-    with pytest.raises(UserError, match="does not exist"):
+    with pytest.raises(UserError, match="detections file not found"):
         gate(evaluation, data_dir, version, tmp_path / "decision")
     nothing_released()
 
