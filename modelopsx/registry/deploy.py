@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelopsx.data.paths import check_links_inside
 from modelopsx.errors import KeyExistsError, ModelError, StorageError, UserError
+from modelopsx.model.layout import SAVED_MODEL_DIR
 from modelopsx.storage.base import ObjectStore
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ SAVED_MODEL_PB = "saved_model.pb"
 def saved_model_dir(model_dir: Path) -> Path:
     """MODEL_DIR/saved_model, or model_dir itself when it already is a SavedModel directory."""
     model_dir = Path(model_dir)
-    for candidate in (model_dir / "saved_model", model_dir):
+    for candidate in (model_dir / SAVED_MODEL_DIR, model_dir):
         if (candidate / SAVED_MODEL_PB).is_file():
             return candidate
     raise ModelError(
