@@ -13,11 +13,14 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelopsx.data.format import Dataset
 from modelopsx.evaluation.metrics import LOWER_IS_BETTER, METRIC_DOCS, METRIC_NAMES, EvaluationResult
 from modelopsx.evaluation.plots import draw_samples, plot_miss_rate, plot_pr_curve
+
+if TYPE_CHECKING:
+    from modelopsx.gate import Decision
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -150,18 +153,18 @@ def write_report(
     return path
 
 
-def run_section_html(facts: dict[str, str], decision: dict[str, Any]) -> str:
+def run_section_html(facts: dict[str, str], decision: Decision | None) -> str:
     """A run's facts and its gate decision (the same sentence and table as the terminal's)."""
     from modelopsx.gate import plain_sentence, table_header, table_rows
 
-    verdict = str(decision.get("decision") or "")
+    verdict = decision.decision if decision is not None else ""
     parts = [f"<section class='run {html.escape(verdict)}'><h2>This run</h2>"]
     parts.append(
         "<table>"
         + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts.items())
         + "</table>"
     )
-    if decision:
+    if decision is not None:
         parts.append(f"<h3>Decision: {html.escape(verdict)}</h3>")
         parts.append(f"<p class='sentence'>{html.escape(plain_sentence(decision))}</p>")
         rows = table_rows(decision)

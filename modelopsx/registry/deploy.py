@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelopsx.data.paths import check_links_inside
 from modelopsx.errors import KeyExistsError, ModelError, StorageError, UserError
@@ -20,6 +20,7 @@ from modelopsx.model.layout import SAVED_MODEL_DIR
 from modelopsx.storage.base import ObjectStore
 
 if TYPE_CHECKING:
+    from modelopsx.gate import Decision
     from modelopsx.registry.log import Registry
 
 SAVED_MODEL_PB = "saved_model.pb"
@@ -168,29 +169,18 @@ def check_serving_reachable(serving_uri: str, model_name: str) -> ObjectStore:
     return store
 
 
-def read_decision(path: Path) -> dict[str, Any]:
-    """The gate's decision.json; missing or unreadable is a ReleaseError (never "no decision, go ahead")."""
-    from modelopsx.jsonfile import read_json
-
-    hint = "deploy only runs on the decision.json that the compare step wrote for this model"
-    data = read_json(path, "gate decision", ReleaseError, hint)
-    if not isinstance(data, dict):
-        raise ReleaseError(f"gate decision {path} is not a JSON object", hint=hint)
-    return data
-
-
 def check_promote_decision(
-    decision: dict[str, Any], model_name: str, model_version: int, model_dvc_hash: str | None
+    decision: Decision, model_name: str, model_version: int, model_dvc_hash: str | None
 ) -> None:
     """Deploy re-checks the blessing itself: a `promote` decision made for exactly this model name, version
     and content (DVC hash of MODEL_DIR)."""
-    if decision.get("decision") != "promote":
+    if not decision.promote:
         raise ReleaseError(
-            f"the gate decision is {decision.get('decision')!r}, not 'promote': "
-            f"{decision.get('reason', 'no reason given')}",
+            f"the gate decision is {decision.decision!r}, not 'promote': "
+            f"{decision.reason or 'no reason given'}",
             hint="the champion stays; only a promote decision can be deployed",
         )
-    candidate = decision.get("candidate") or {}
+    candidate = decision.candidate
     made_for = (candidate.get("model_name"), candidate.get("model_version"))
     if made_for != (model_name, model_version):
         raise ReleaseError(

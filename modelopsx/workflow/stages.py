@@ -444,11 +444,12 @@ def deploy(
     model_dir: str | Path, decision_dir: str | Path, model_name: str, model_version: int, serving_uri: str
 ) -> dict[str, Any]:
     """Deploy a promote decision (registry.release re-checks it) to <serving_uri>/<model>/<promotion>/."""
+    from modelopsx.gate import DECISION_FILE
     from modelopsx.registry.release import deploy_decision
 
     uri = serving_uri or f"{basin_store_url()}/serving"
     promotion = deploy_decision(
-        open_registry(), Path(model_dir), Path(decision_dir) / "decision.json", model_name, model_version, uri
+        open_registry(), Path(model_dir), Path(decision_dir) / DECISION_FILE, model_name, model_version, uri
     )
     return {
         "serving_uri": uri,

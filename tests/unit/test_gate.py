@@ -15,8 +15,10 @@ from modelopsx.gate import (
     EvidenceError,
     GatePolicy,
     PolicyError,
+    Reference,
     decide,
     metrics_from_json,
+    reference_name,
 )
 
 CHAMP = {"accuracy": 0.80, "precision": 0.70, "recall": 0.60, "f1": 0.65, "mr2_reasonable": 0.40}
@@ -274,7 +276,63 @@ def test_baseline_reference_is_named_in_the_reason() -> None:
     )
     assert decision.decision == "keep"
     assert decision.reason.startswith("no champion yet, and the candidate does not beat the HOG baseline")
-    assert decision.reference == "baseline hog"
+    assert decision.reference == Reference("baseline", baseline="hog")
+    assert decision.reference.name == reference_name(decision.to_json()) == "the HOG baseline"
+
+
+def test_the_reference_has_one_name_per_kind() -> None:
+    assert Reference.of({"model_name": "m", "model_version": 3}).name == "champion v3"
+    assert Reference.of({"model_name": "m"}).name == "the champion"
+    assert Reference.of({"baseline": "hog"}).noun == "HOG baseline"
+    assert Reference.of(None).name == Reference.of({}).name == "no reference"
+    assert Reference.of({"model_version": True}).version is None  # not a version number
+
+
+def gated() -> Decision:
+    return decide(
+        dict(CHAMP, accuracy=0.9),
+        CHAMP,
+        GatePolicy.default(),
+        {"f1": Bootstrap(0.05, 0.01, 0.1, 0.01)},
+        candidate_info={"model_name": "m", "model_version": 2},
+        champion_info={"model_name": "m", "model_version": 1},
+    )
+
+
+def test_a_decision_reads_back_as_it_was_written(tmp_path: Path) -> None:
+    decision = gated()
+    json_path, _ = decision.write(tmp_path)
+    again = Decision.read(json_path)
+    assert again == decision and again.to_json() == decision.to_json()  # the digest stays the same
+    assert again.reference.version == 1 and again.checks[0].passed in (True, False)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"decision": "promote!"}, "neither 'promote' nor 'keep'"),
+        ({"decision": None}, "neither 'promote' nor 'keep'"),
+        ({"checks": None}, "checks and comparisons must be lists"),
+        ({"checks": [{"kind": "change", "metric": "f1", "passed": "yes"}]}, "true/false `passed`"),
+        ({"checks": [{"kind": "vibes", "metric": "f1", "passed": True}]}, "unknown kind"),
+        ({"champion": {"model_version": "1"}}, "is not an integer"),
+        ({"candidate": []}, "candidate is not an object"),
+        ({"candidate_metrics": {"f1": "0.7"}}, "not an object of numbers"),
+        ({"comparisons": [{"metric": "f1", "delta": "big"}]}, "not an object of numbers"),
+        ({"reason": 3}, "must be text"),
+    ],
+)
+def test_a_malformed_decision_is_refused(tmp_path: Path, change: dict[str, object], message: str) -> None:
+    with pytest.raises(EvidenceError, match=message) as info:
+        Decision.from_json({**gated().to_json(), **change})
+    assert info.value.hint
+    with pytest.raises(EvidenceError, match="does not exist"):
+        Decision.read(tmp_path / "decision.json")
+    (tmp_path / "decision.json").write_text("{promote")
+    with pytest.raises(EvidenceError, match="not valid JSON"):
+        Decision.read(tmp_path / "decision.json")
+    with pytest.raises(EvidenceError, match="expected a JSON object"):
+        Decision.from_json(["promote"])
 
 
 def test_a_keep_against_the_baseline_is_one_plain_sentence_that_never_calls_it_champion() -> None:
