@@ -32,24 +32,16 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from modelopsx.errors import UserError
+from modelopsx.evaluation.metric_spec import (
+    DEFAULT_CONFIDENCE,
+    METRIC_DIRECTIONS,
+    Direction,
+    confidence_label,
+    worst_value,
+)
 from modelopsx.jsonfile import JSONContentError, parse_json
 
-Direction = Literal["higher_is_better", "lower_is_better"]
 DIRECTIONS: tuple[str, ...] = ("higher_is_better", "lower_is_better")
-
-# Metric names of DESIGN.md with the direction that counts as better.
-METRIC_DIRECTIONS: dict[str, Direction] = {
-    "precision": "higher_is_better",
-    "recall": "higher_is_better",
-    "f1": "higher_is_better",
-    "accuracy": "higher_is_better",
-    "ap50": "higher_is_better",
-    "ap": "higher_is_better",
-    "mr2_reasonable": "lower_is_better",
-    "mr2_all": "lower_is_better",
-    "mr2_heavy": "lower_is_better",
-    "mr2_small": "lower_is_better",
-}
 DEFAULT_METRICS = ("accuracy", "precision", "recall")
 # The primary metric of the default significance test: at each model's own operating threshold, like the
 # mission's three metrics, and sensitive to both of them (precision and recall).
@@ -58,7 +50,7 @@ DEFAULT_N_RESAMPLES = 1000
 # Bootstrap work and memory grow with resamples x test images; beyond this the interval no longer gets
 # tighter in any way that matters, while 10^8 takes minutes and gigabytes.
 N_RESAMPLES_RANGE = (10, 100_000)
-CONFIDENCE = 0.95
+CONFIDENCE = DEFAULT_CONFIDENCE  # of the paired-bootstrap intervals the gate asks for and shows
 BASELINES = ("hog", "none")
 DEFAULT_BASELINE = "hog"
 # The one name of each baseline, in every sentence, table and record a decision is shown in.
@@ -68,11 +60,6 @@ PROMOTE: Verdict = "promote"
 KEEP: Verdict = "keep"
 VERDICTS: tuple[str, ...] = (PROMOTE, KEEP)
 DECISION_FILE = "decision.json"  # what `Decision.write` writes and the release path reads, beside decision.md
-
-
-def worst_value(metric: str) -> float:
-    """Every gate metric is a share in [0, 1]: 0 is the worst rate, 1 the worst miss rate."""
-    return 1.0 if METRIC_DIRECTIONS.get(metric) == "lower_is_better" else 0.0
 
 
 class PolicyError(UserError):
@@ -199,7 +186,8 @@ class GatePolicy:
     @classmethod
     def default(cls) -> GatePolicy:
         """No worse on accuracy, precision and recall, strictly better on at least one of them, and a f1 gain
-        whose paired-bootstrap 95% interval excludes zero; the first champion must beat the HOG baseline."""
+        whose paired-bootstrap interval (at CONFIDENCE) excludes zero; the first champion must beat the HOG
+        baseline."""
         no_worse = {
             m: MetricThreshold(change=ChangeThreshold("higher_is_better", absolute=0.0))
             for m in DEFAULT_METRICS
@@ -539,6 +527,11 @@ class Decision:
         return self.decision == PROMOTE
 
     @property
+    def confidence(self) -> float:
+        """The confidence of the decision's intervals."""
+        return self.comparisons[0].confidence if self.comparisons else CONFIDENCE
+
+    @property
     def reference(self) -> Reference:
         """What the candidate was gated against: a champion version, a baseline, or nothing."""
         return Reference.of(self.champion)
@@ -671,7 +664,14 @@ def _fmt3(value: float | None) -> str:
 # report: one plain sentence and a table of the compared metrics. The reference is named for what it is, a
 # champion version or, before there is a champion, the HOG baseline.
 
-TABLE_HEADER = ("metric", "reference", "candidate", "difference", "95% interval", "verdict")
+TABLE_HEADER = (
+    "metric",
+    "reference",
+    "candidate",
+    "difference",
+    f"{confidence_label(CONFIDENCE)} interval",
+    "verdict",
+)
 
 
 DecisionLike = Mapping[str, Any] | Decision  # a Decision, or its JSON (decision.json, a registry record)
@@ -679,6 +679,13 @@ DecisionLike = Mapping[str, Any] | Decision  # a Decision, or its JSON (decision
 
 def _record(decision: DecisionLike) -> Mapping[str, Any]:
     return decision.to_json() if isinstance(decision, Decision) else decision
+
+
+def _confidence(decision: DecisionLike) -> float:
+    """The confidence of a decision's intervals (each compared metric records it)."""
+    rows = _record(decision).get("comparisons") or []
+    found = [r.get("confidence") for r in rows if isinstance(r, Mapping)]
+    return float(next((c for c in found if isinstance(c, int | float)), CONFIDENCE))
 
 
 def reference_name(decision: DecisionLike) -> str:
@@ -845,7 +852,15 @@ def table_header(decision: DecisionLike) -> list[str]:
     """TABLE_HEADER with the reference and the candidate named, e.g. "HOG baseline" and "model v1"."""
     ref = reference_name(decision).removeprefix("the ")
     ref = "reference" if ref == "no reference" else ref
-    return ["metric", ref, candidate_name(decision).removeprefix("the "), *TABLE_HEADER[3:]]
+    interval = f"{confidence_label(_confidence(decision))} interval"
+    return [
+        "metric",
+        ref,
+        candidate_name(decision).removeprefix("the "),
+        TABLE_HEADER[3],
+        interval,
+        TABLE_HEADER[5],
+    ]
 
 
 def render_lines(decision: DecisionLike) -> list[str]:
@@ -975,8 +990,11 @@ def _improvement_check(
     return Check(label, "improvement", False, reason, threshold=threshold)
 
 
-def _significance_check(sig_policy: SignificancePolicy, result: SignificanceResult | None) -> Check:
+def _significance_check(
+    sig_policy: SignificancePolicy, result: SignificanceResult | None, confidence: float
+) -> Check:
     name = sig_policy.metric
+    level = confidence_label(confidence)
     threshold = {
         "n_resamples": sig_policy.n_resamples,
         "requires": "interval excludes 0 in the better direction",
@@ -991,14 +1009,14 @@ def _significance_check(sig_policy: SignificancePolicy, result: SignificanceResu
     interval = (low, high)
     if sig_policy.direction == "higher_is_better":
         ok = low > 0
-        reason = f"{name} gain {delta:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}]: " + (
+        reason = f"{name} gain {delta:+.4f}, {level} interval [{low:+.4f}, {high:+.4f}]: " + (
             "a real gain (the interval lies above 0)"
             if ok
             else "not a real gain (the interval must lie above 0)"
         )
     else:
         ok = high < 0
-        reason = f"{name} difference {delta:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}]: " + (
+        reason = f"{name} difference {delta:+.4f}, {level} interval [{low:+.4f}, {high:+.4f}]: " + (
             "a real gain (the interval lies below 0)"
             if ok
             else "not a real gain (the interval must lie below 0)"
@@ -1012,6 +1030,7 @@ def _comparisons(
     champion: dict[str, float | None],
     bootstrap: Mapping[str, SignificanceResult],
     undefined: Mapping[str, str],
+    confidence: float,
 ) -> list[Comparison]:
     rows = []
     for name in policy.compared_metrics():
@@ -1029,7 +1048,7 @@ def _comparisons(
             note = f"reference undefined{f' ({why})' if why else ''}: counts as {worst_value(name):g}"
         elif cand is None:
             note = "candidate undefined"
-        rows.append(Comparison(name, champ, cand, delta, low, high, note=note))
+        rows.append(Comparison(name, champ, cand, delta, low, high, confidence, note))
     return rows
 
 
@@ -1042,11 +1061,13 @@ def decide(
     candidate_info: dict[str, Any] | None = None,
     champion_info: dict[str, Any] | None = None,
     champion_undefined: Mapping[str, str] | None = None,
+    confidence: float = CONFIDENCE,
 ) -> Decision:
     """Apply the policy; both metric dicts must come from the same test split (see registry.compare).
 
     `champion` is the champion's (or the baseline's) metrics, None when there is neither. `bootstrap` maps
-    metric names to paired-bootstrap results (candidate - champion) on that split. Metrics are checked first
+    metric names to paired-bootstrap results (candidate - champion) on that split, at `confidence` (the
+    reasons and the table name it). Metrics are checked first
     (`check_evidence`): evidence the gate cannot trust raises EvidenceError instead of deciding.
     """
     bootstrap = dict(bootstrap or {})
@@ -1070,8 +1091,11 @@ def decide(
         if policy.require_improvement:
             checks.append(_improvement_check(policy, candidate, floor, reference))
         if policy.significance is not None:
-            checks.append(_significance_check(policy.significance, bootstrap.get(policy.significance.metric)))
-        comparisons = _comparisons(policy, candidate, champion, bootstrap, champion_undefined or {})
+            result = bootstrap.get(policy.significance.metric)
+            checks.append(_significance_check(policy.significance, result, confidence))
+        comparisons = _comparisons(
+            policy, candidate, champion, bootstrap, champion_undefined or {}, confidence
+        )
     failed = [c for c in checks if not c.passed]
     verdict: Verdict
     if failed:

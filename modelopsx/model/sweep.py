@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from modelopsx.errors import PipelineError
-from modelopsx.gate import METRIC_DIRECTIONS
+from modelopsx.evaluation.metric_spec import LOWER_IS_BETTER, QUALITY_METRICS
 from modelopsx.model.config import TrainConfig
 from modelopsx.model.layout import read_model_json
 from modelopsx.model.settings import NAMED_SETTINGS
 
-# A sweep selects by one of the gate's metrics, in the gate's direction (lower is better for miss rates).
-SELECTION_METRICS = tuple(METRIC_DIRECTIONS)
-LOWER_IS_BETTER = frozenset(m for m, d in METRIC_DIRECTIONS.items() if d == "lower_is_better")
+# A sweep selects by one of the gate's metrics, in its direction (lower is better for miss rates).
+SELECTION_METRICS = QUALITY_METRICS
 
 
 def validate_trials(trials: Any) -> list[dict[str, Any]]:

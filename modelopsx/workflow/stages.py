@@ -266,6 +266,7 @@ def evaluate(
     from modelopsx.data.format import load_dataset
     from modelopsx.evaluation.bootstrap import bootstrap_intervals
     from modelopsx.evaluation.curves import CURVES_FILE, write_curves
+    from modelopsx.evaluation.metric_spec import DEFAULT_CONFIDENCE
     from modelopsx.evaluation.metrics import evaluate_detections
     from modelopsx.evaluation.report import write_report
     from modelopsx.model.predict import predict_dataset
@@ -279,10 +280,18 @@ def evaluate(
     detections = predict_dataset(model, test_dir, out_json=out / DETECTIONS_FILE)
     result = evaluate_detections(test_dir, detections, score_threshold=threshold)
     gt = load_dataset(test_dir)
-    # 95% intervals of each metric over resampled test images, so the report says how sure each value is.
-    intervals = bootstrap_intervals(gt, detections, n_resamples=1000, score_threshold=threshold)
+    # Intervals of each metric over resampled test images, so the report says how sure each value is.
+    intervals = bootstrap_intervals(
+        gt, detections, n_resamples=1000, confidence=DEFAULT_CONFIDENCE, score_threshold=threshold
+    )
     write_report(
-        result, gt, detections, out / REPORT_DIR, title=title or "ModelOpsX evaluation", intervals=intervals
+        result,
+        gt,
+        detections,
+        out / REPORT_DIR,
+        title=title or "ModelOpsX evaluation",
+        intervals=intervals,
+        confidence=DEFAULT_CONFIDENCE,
     )
     record = result.to_json()
     record["intervals"] = {name: list(bounds) for name, bounds in intervals.items()}
