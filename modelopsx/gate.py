@@ -7,8 +7,10 @@ signed: with ``higher_is_better`` a check passes when ``candidate - champion >= 
 ``<= absolute`` and the ratio ``<= relative``. So ``absolute: 0`` means "no worse", ``absolute: -0.01``
 tolerates a drop of 0.01. On top of that, ``require_improvement`` demands that at least one listed metric is
 strictly better, and ``significance`` requires the paired-bootstrap interval of the gain on one metric to
-exclude zero. The default policy is the mission's rule plus that significance test on f1: no worse on
-accuracy, precision and recall, strictly better on at least one, and a real f1 gain.
+exclude zero. The default policy is the promotion rule plus that significance test on f1. The promotion rule:
+a candidate is no worse than its reference (the champion, or before there is one the HOG baseline) on
+accuracy, precision and recall, and strictly better on at least one of them; the significance test adds that
+its f1 gain is real.
 
 With no champion the candidate is gated against a reference (``baseline: hog``, the default: OpenCV's HOG
 people detector scored on the same test split) with the same checks; ``baseline: none`` applies only value
@@ -42,9 +44,9 @@ from modelopsx.evaluation.metric_spec import (
 from modelopsx.jsonfile import JSONContentError, parse_json
 
 DIRECTIONS: tuple[str, ...] = ("higher_is_better", "lower_is_better")
-DEFAULT_METRICS = ("accuracy", "precision", "recall")
+DEFAULT_METRICS = ("accuracy", "precision", "recall")  # the promotion rule's metrics (see above)
 # The primary metric of the default significance test: at each model's own operating threshold, like the
-# mission's three metrics, and sensitive to both of them (precision and recall).
+# promotion rule's three metrics, and sensitive to both of them (precision and recall).
 DEFAULT_SIGNIFICANCE_METRIC = "f1"
 DEFAULT_N_RESAMPLES = 1000
 # Bootstrap work and memory grow with resamples x test images; beyond this the interval no longer gets

@@ -92,12 +92,9 @@ def _train_dataset_hash(split_dir: Path) -> str | None:
             return json.loads(split_json.read_text()).get("hashes", {}).get("train")
         except (ValueError, AttributeError):
             pass
-    try:
-        from modelopsx.data.hashing import dataset_version_hash
+    from modelopsx.data.hashing import dataset_version_hash
 
-        return dataset_version_hash(split_dir / "train")
-    except ImportError:
-        return None
+    return dataset_version_hash(split_dir / "train")
 
 
 def configure_runtime(config: TrainConfig) -> tuple[Any, list[str]]:
@@ -657,7 +654,7 @@ def _skipped_images(train_dir: Path) -> int | None:
         from modelopsx.data.tfdata import pipeline_info
 
         return len(pipeline_info(train_dir)["skipped"])
-    except (ImportError, KeyError, OSError):
+    except (KeyError, OSError):
         return None
 
 

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelopsx.data.paths import check_links_inside
-from modelopsx.errors import KeyExistsError, ModelError, StorageError, UserError
+from modelopsx.errors import KeyExistsError, ModelError, ReleaseError, StorageError, UserError
 from modelopsx.model.layout import SAVED_MODEL_DIR
 from modelopsx.storage.base import ObjectStore
 
 if TYPE_CHECKING:
-    from modelopsx.gate import Decision
     from modelopsx.registry.log import Registry
 
 SAVED_MODEL_PB = "saved_model.pb"
@@ -133,11 +132,7 @@ def repair_serving(registry: Registry, serving_uri: str, model_name: str) -> int
     return int(todo[-1]["seq"])
 
 
-# ----------------------------------------------------------------------------------- release-path checks
-
-
-class ReleaseError(UserError):
-    """The release path refuses: the evidence does not authorise this deploy or rollback; nothing written."""
+# ----------------------------------------------------------------------------------- release-path check
 
 
 def check_serving_reachable(serving_uri: str, model_name: str) -> ObjectStore:
@@ -167,31 +162,3 @@ def check_serving_reachable(serving_uri: str, model_name: str) -> ObjectStore:
             hint="check the URL, the endpoint settings and the credentials",
         ) from None
     return store
-
-
-def check_promote_decision(
-    decision: Decision, model_name: str, model_version: int, model_dvc_hash: str | None
-) -> None:
-    """Deploy re-checks the blessing itself: a `promote` decision made for exactly this model name, version
-    and content (DVC hash of MODEL_DIR)."""
-    if not decision.promote:
-        raise ReleaseError(
-            f"the gate decision is {decision.decision!r}, not 'promote': "
-            f"{decision.reason or 'no reason given'}",
-            hint="the champion stays; only a promote decision can be deployed",
-        )
-    candidate = decision.candidate
-    made_for = (candidate.get("model_name"), candidate.get("model_version"))
-    if made_for != (model_name, model_version):
-        raise ReleaseError(
-            f"the promote decision was made for {made_for[0]!r} version {made_for[1]!r}, "
-            f"not {model_name!r} version {model_version}",
-            hint="deploy the model the decision names, or gate this one first",
-        )
-    decided_hash = candidate.get("model_dvc_hash")
-    if not decided_hash or not model_dvc_hash or decided_hash != model_dvc_hash:
-        raise ReleaseError(
-            f"the promote decision's model content ({decided_hash or 'unrecorded'}) does not match "
-            f"{model_name} version {model_version} ({model_dvc_hash or 'unrecorded'})",
-            hint="the model changed after it was gated; gate it again",
-        )

@@ -14,15 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from modelopsx.errors import ReleaseError
 from modelopsx.gate import Decision, decision_digest, read_decision_json
 from modelopsx.registry.champion import champion, promote_model
-from modelopsx.registry.deploy import (
-    ReleaseError,
-    check_promote_decision,
-    check_serving_reachable,
-    deploy_model,
-    saved_model_dir,
-)
+from modelopsx.registry.deploy import check_serving_reachable, deploy_model, saved_model_dir
 from modelopsx.registry.log import Registry
 
 _DECISION_HINT = "deploy only runs on the decision.json that the compare step wrote for this model"
@@ -37,6 +32,34 @@ def read_decision(path: Path) -> tuple[dict[str, Any], Decision]:
     unreadable or malformed is a ReleaseError (never "no decision, go ahead")."""
     data = read_decision_json(path, ReleaseError, _DECISION_HINT)
     return data, Decision.from_json(data, ReleaseError, _DECISION_HINT, str(path))
+
+
+def check_promote_decision(
+    decision: Decision, model_name: str, model_version: int, model_dvc_hash: str | None
+) -> None:
+    """Deploy re-checks the blessing itself: a `promote` decision made for exactly this model name, version
+    and content (DVC hash of MODEL_DIR)."""
+    if not decision.promote:
+        raise ReleaseError(
+            f"the gate decision is {decision.decision!r}, not 'promote': "
+            f"{decision.reason or 'no reason given'}",
+            hint="the champion stays; only a promote decision can be deployed",
+        )
+    candidate = decision.candidate
+    made_for = (candidate.get("model_name"), candidate.get("model_version"))
+    if made_for != (model_name, model_version):
+        raise ReleaseError(
+            f"the promote decision was made for {made_for[0]!r} version {made_for[1]!r}, "
+            f"not {model_name!r} version {model_version}",
+            hint="deploy the model the decision names, or gate this one first",
+        )
+    decided_hash = candidate.get("model_dvc_hash")
+    if not decided_hash or not model_dvc_hash or decided_hash != model_dvc_hash:
+        raise ReleaseError(
+            f"the promote decision's model content ({decided_hash or 'unrecorded'}) does not match "
+            f"{model_name} version {model_version} ({model_dvc_hash or 'unrecorded'})",
+            hint="the model changed after it was gated; gate it again",
+        )
 
 
 def _check_still_current(registry: Registry, decision: Decision, model_name: str) -> int:
