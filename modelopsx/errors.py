@@ -47,3 +47,8 @@ class ModelError(UserError):
 
 class PipelineError(UserError):
     """A pipeline parameter, compile or submit step is wrong."""
+
+
+class ReleaseError(UserError):
+    """The release path refuses: the evidence does not authorise this deploy or rollback; nothing written
+    and the champion stays (raised by registry.release and by the serving check before a promotion)."""

@@ -7,8 +7,10 @@ signed: with ``higher_is_better`` a check passes when ``candidate - champion >= 
 ``<= absolute`` and the ratio ``<= relative``. So ``absolute: 0`` means "no worse", ``absolute: -0.01``
 tolerates a drop of 0.01. On top of that, ``require_improvement`` demands that at least one listed metric is
 strictly better, and ``significance`` requires the paired-bootstrap interval of the gain on one metric to
-exclude zero. The default policy is the mission's rule plus that significance test on f1: no worse on
-accuracy, precision and recall, strictly better on at least one, and a real f1 gain.
+exclude zero. The default policy is the promotion rule plus that significance test on f1. The promotion rule:
+a candidate is no worse than its reference (the champion, or before there is one the HOG baseline) on
+accuracy, precision and recall, and strictly better on at least one of them; the significance test adds that
+its f1 gain is real.
 
 With no champion the candidate is gated against a reference (``baseline: hog``, the default: OpenCV's HOG
 people detector scored on the same test split) with the same checks; ``baseline: none`` applies only value
@@ -32,40 +34,34 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from modelopsx.errors import UserError
+from modelopsx.evaluation.metric_spec import (
+    DEFAULT_CONFIDENCE,
+    METRIC_DIRECTIONS,
+    Direction,
+    confidence_label,
+    worst_value,
+)
 from modelopsx.jsonfile import JSONContentError, parse_json
 
-Direction = Literal["higher_is_better", "lower_is_better"]
 DIRECTIONS: tuple[str, ...] = ("higher_is_better", "lower_is_better")
-
-# Metric names of DESIGN.md with the direction that counts as better.
-METRIC_DIRECTIONS: dict[str, Direction] = {
-    "precision": "higher_is_better",
-    "recall": "higher_is_better",
-    "f1": "higher_is_better",
-    "accuracy": "higher_is_better",
-    "ap50": "higher_is_better",
-    "ap": "higher_is_better",
-    "mr2_reasonable": "lower_is_better",
-    "mr2_all": "lower_is_better",
-    "mr2_heavy": "lower_is_better",
-    "mr2_small": "lower_is_better",
-}
-DEFAULT_METRICS = ("accuracy", "precision", "recall")
+DEFAULT_METRICS = ("accuracy", "precision", "recall")  # the promotion rule's metrics (see above)
 # The primary metric of the default significance test: at each model's own operating threshold, like the
-# mission's three metrics, and sensitive to both of them (precision and recall).
+# promotion rule's three metrics, and sensitive to both of them (precision and recall).
 DEFAULT_SIGNIFICANCE_METRIC = "f1"
 DEFAULT_N_RESAMPLES = 1000
 # Bootstrap work and memory grow with resamples x test images; beyond this the interval no longer gets
 # tighter in any way that matters, while 10^8 takes minutes and gigabytes.
 N_RESAMPLES_RANGE = (10, 100_000)
-CONFIDENCE = 0.95
+CONFIDENCE = DEFAULT_CONFIDENCE  # of the paired-bootstrap intervals the gate asks for and shows
 BASELINES = ("hog", "none")
 DEFAULT_BASELINE = "hog"
-
-
-def worst_value(metric: str) -> float:
-    """Every gate metric is a share in [0, 1]: 0 is the worst rate, 1 the worst miss rate."""
-    return 1.0 if METRIC_DIRECTIONS.get(metric) == "lower_is_better" else 0.0
+# The one name of each baseline, in every sentence, table and record a decision is shown in.
+BASELINE_NAMES = {"hog": "HOG baseline"}
+Verdict = Literal["promote", "keep"]
+PROMOTE: Verdict = "promote"
+KEEP: Verdict = "keep"
+VERDICTS: tuple[str, ...] = (PROMOTE, KEEP)
+DECISION_FILE = "decision.json"  # what `Decision.write` writes and the release path reads, beside decision.md
 
 
 class PolicyError(UserError):
@@ -192,7 +188,8 @@ class GatePolicy:
     @classmethod
     def default(cls) -> GatePolicy:
         """No worse on accuracy, precision and recall, strictly better on at least one of them, and a f1 gain
-        whose paired-bootstrap 95% interval excludes zero; the first champion must beat the HOG baseline."""
+        whose paired-bootstrap interval (at CONFIDENCE) excludes zero; the first champion must beat the HOG
+        baseline."""
         no_worse = {
             m: MetricThreshold(change=ChangeThreshold("higher_is_better", absolute=0.0))
             for m in DEFAULT_METRICS
@@ -343,6 +340,52 @@ class GatePolicy:
         return out
 
 
+@dataclass(frozen=True)
+class Reference:
+    """What a candidate was gated against: the champion (version N when known), a baseline (before there is
+    a champion, e.g. the HOG baseline), or nothing (no champion and `baseline: none`)."""
+
+    kind: Literal["champion", "baseline", "none"]
+    version: int | None = None  # the champion's model version
+    baseline: str | None = None  # the baseline's key in BASELINES
+
+    @classmethod
+    def of(cls, identity: Mapping[str, Any] | None) -> Reference:
+        """From a decision's `champion` field: the champion's identity, {"baseline": "hog"}, or null."""
+        if not identity:
+            return cls("none")
+        if identity.get("baseline"):
+            return cls("baseline", baseline=str(identity["baseline"]))
+        version = identity.get("model_version")
+        return cls(
+            "champion", version if isinstance(version, int) and not isinstance(version, bool) else None
+        )
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.kind == "baseline"
+
+    @property
+    def noun(self) -> str:
+        """ "HOG baseline" or "champion": what the checks' reasons call it, after "the"."""
+        if self.baseline is not None:
+            return BASELINE_NAMES.get(self.baseline, f"{self.baseline} baseline")
+        return "champion"
+
+    @property
+    def name(self) -> str:
+        """ "champion v3", "the champion", "the HOG baseline" or "no reference"."""
+        if self.kind == "none":
+            return "no reference"
+        if self.kind == "champion" and self.version is not None:
+            return f"champion v{self.version}"
+        return f"the {self.noun}"
+
+
+def _optional_number(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
 @dataclass
 class Check:
     """One evaluated condition of the policy."""
@@ -372,6 +415,35 @@ class Check:
                 "threshold": self.threshold,
                 "interval": list(self.interval) if self.interval is not None else None,
             }
+        )
+
+    @classmethod
+    def from_json(cls, data: Any, bad: _Refuse) -> Check:
+        if not isinstance(data, dict) or not isinstance(data.get("passed"), bool):
+            raise bad("a check is not an object with a true/false `passed`")
+        kind, interval = data.get("kind"), data.get("interval")
+        if kind not in ("value", "change", "improvement", "significance"):
+            raise bad(f"a check has the unknown kind {kind!r}")
+        numbers = ("candidate", "champion", "delta", "relative_delta")
+        if not all(_optional_number(data.get(k)) for k in numbers) or not isinstance(
+            data.get("threshold", {}), dict
+        ):
+            raise bad(f"the {kind} check of {data.get('metric')!r} has a malformed value")
+        if interval is not None and not (
+            isinstance(interval, list) and len(interval) == 2 and all(_optional_number(v) for v in interval)
+        ):
+            raise bad(f"the {kind} check of {data.get('metric')!r} has a malformed interval")
+        return cls(
+            str(data.get("metric")),
+            kind,
+            data["passed"],
+            str(data.get("reason", "")),
+            candidate=data.get("candidate"),
+            champion=data.get("champion"),
+            delta=data.get("delta"),
+            relative_delta=data.get("relative_delta"),
+            threshold=dict(data.get("threshold") or {}),
+            interval=None if interval is None else (interval[0], interval[1]),
         )
 
 
@@ -414,10 +486,33 @@ class Comparison:
             }
         )
 
+    @classmethod
+    def from_json(cls, data: Any, bad: _Refuse) -> Comparison:
+        numbers = ("champion", "candidate", "delta", "low", "high", "confidence")
+        if not isinstance(data, dict) or not all(_optional_number(data.get(k)) for k in numbers):
+            raise bad("a compared metric is not an object of numbers")
+        return cls(
+            str(data.get("metric")),
+            champion=data.get("champion"),
+            candidate=data.get("candidate"),
+            delta=data.get("delta"),
+            low=data.get("low"),
+            high=data.get("high"),
+            confidence=float(CONFIDENCE if data.get("confidence") is None else data["confidence"]),
+            note=str(data.get("note", "")),
+        )
+
+
+class _Refuse(Protocol):
+    def __call__(self, what: str) -> UserError: ...
+
+
+DECISION_HINT = "use the decision.json the compare step wrote (or run compare again to decide anew)"
+
 
 @dataclass
 class Decision:
-    decision: Literal["promote", "keep"]
+    decision: Verdict
     reason: str
     checks: list[Check]
     candidate_metrics: dict[str, float | None]
@@ -431,17 +526,72 @@ class Decision:
 
     @property
     def promote(self) -> bool:
-        return self.decision == "promote"
+        return self.decision == PROMOTE
 
     @property
-    def reference(self) -> str:
-        """What the candidate was gated against: "champion vN", "baseline hog" or "nothing"."""
-        if self.champion is None:
-            return "nothing"
-        if self.champion.get("baseline"):
-            return f"baseline {self.champion['baseline']}"
-        version = self.champion.get("model_version")
-        return "champion" if version is None else f"champion v{version}"
+    def confidence(self) -> float:
+        """The confidence of the decision's intervals."""
+        return self.comparisons[0].confidence if self.comparisons else CONFIDENCE
+
+    @property
+    def reference(self) -> Reference:
+        """What the candidate was gated against: a champion version, a baseline, or nothing."""
+        return Reference.of(self.champion)
+
+    @classmethod
+    def from_json(
+        cls, data: Any, error: type[UserError] = EvidenceError, hint: str = DECISION_HINT, where: str = ""
+    ) -> Decision:
+        """A decision record read back (decision.json, an evaluation record), checked before anything acts on
+        it: a verdict other than promote/keep, a check without a true/false `passed`, or any other malformed
+        field is `error`, so the release path fails closed (keeps the champion) instead of guessing."""
+        label = f"gate decision {where}".rstrip()
+
+        def bad(what: str) -> UserError:
+            return error(f"{label}: {what}", hint=hint)
+
+        if not isinstance(data, dict):
+            raise bad(f"expected a JSON object, got {type(data).__name__}")
+        verdict = data.get("decision")
+        if verdict not in VERDICTS:
+            raise bad(f"the verdict is {verdict!r}, neither 'promote' nor 'keep'")
+        objects = {"candidate": False, "champion": True, "policy": False, "significance": True}
+        for key, nullable in objects.items():
+            value = data.get(key, None if nullable else {})
+            if not (isinstance(value, dict) or (nullable and value is None)):
+                raise bad(f"{key} is not an object")
+        for key in ("candidate_metrics", "champion_metrics"):
+            values = data.get(key, None if key == "champion_metrics" else {})
+            if values is not None and not (
+                isinstance(values, dict) and all(_optional_number(v) for v in values.values())
+            ):
+                raise bad(f"{key} is not an object of numbers")
+        version = (data.get("champion") or {}).get("model_version")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise bad(f"the champion's model_version {version!r} is not an integer")
+        checks, comparisons = data.get("checks"), data.get("comparisons", [])
+        if not isinstance(checks, list) or not isinstance(comparisons, list):
+            raise bad("checks and comparisons must be lists")
+        if not isinstance(data.get("reason"), str) or not isinstance(data.get("created_at", ""), str):
+            raise bad("reason and created_at must be text")
+        return cls(
+            verdict,
+            data["reason"],
+            [Check.from_json(c, bad) for c in checks],
+            dict(data.get("candidate_metrics") or {}),
+            None if data.get("champion_metrics") is None else dict(data["champion_metrics"]),
+            dict(data.get("policy") or {}),
+            candidate=dict(data.get("candidate") or {}),
+            champion=None if data.get("champion") is None else dict(data["champion"]),
+            significance=None if data.get("significance") is None else dict(data["significance"]),
+            comparisons=[Comparison.from_json(c, bad) for c in comparisons],
+            created_at=str(data.get("created_at", "")),
+        )
+
+    @classmethod
+    def read(cls, path: Path, error: type[UserError] = EvidenceError, hint: str = DECISION_HINT) -> Decision:
+        """decision.json as written by `write`; missing, unreadable or malformed is `error`."""
+        return cls.from_json(read_decision_json(path, error, hint), error, hint, str(path))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -484,10 +634,18 @@ class Decision:
     def write(self, out_dir: Path) -> tuple[Path, Path]:
         """Write decision.json and decision.md into out_dir."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        json_path, md_path = out_dir / "decision.json", out_dir / "decision.md"
+        json_path, md_path = out_dir / DECISION_FILE, out_dir / "decision.md"
         json_path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
         md_path.write_text(self.to_markdown(), encoding="utf-8")
         return json_path, md_path
+
+
+def read_decision_json(path: Path, error: type[UserError] = EvidenceError, hint: str = DECISION_HINT) -> Any:
+    """The content of a decision.json as written (what its digest is taken of); `error` when it is missing or
+    not valid JSON. `Decision.from_json` checks the content."""
+    from modelopsx.jsonfile import read_json
+
+    return read_json(Path(path), "gate decision", error, hint)
 
 
 def decision_digest(decision: dict[str, Any]) -> str:
@@ -508,24 +666,37 @@ def _fmt3(value: float | None) -> str:
 # report: one plain sentence and a table of the compared metrics. The reference is named for what it is, a
 # champion version or, before there is a champion, the HOG baseline.
 
-TABLE_HEADER = ("metric", "reference", "candidate", "difference", "95% interval", "verdict")
-BASELINE_NAMES = {"hog": "HOG baseline"}
+TABLE_HEADER = (
+    "metric",
+    "reference",
+    "candidate",
+    "difference",
+    f"{confidence_label(CONFIDENCE)} interval",
+    "verdict",
+)
 
 
-def reference_name(decision: Mapping[str, Any]) -> str:
+DecisionLike = Mapping[str, Any] | Decision  # a Decision, or its JSON (decision.json, a registry record)
+
+
+def _record(decision: DecisionLike) -> Mapping[str, Any]:
+    return decision.to_json() if isinstance(decision, Decision) else decision
+
+
+def _confidence(decision: DecisionLike) -> float:
+    """The confidence of a decision's intervals (each compared metric records it)."""
+    rows = _record(decision).get("comparisons") or []
+    found = [r.get("confidence") for r in rows if isinstance(r, Mapping)]
+    return float(next((c for c in found if isinstance(c, int | float)), CONFIDENCE))
+
+
+def reference_name(decision: DecisionLike) -> str:
     """ "champion v3", "the HOG baseline", or "no reference" (no champion and no baseline)."""
-    champ = decision.get("champion") or {}
-    if champ.get("baseline"):
-        baseline = str(champ["baseline"])
-        return "the " + BASELINE_NAMES.get(baseline, f"{baseline} baseline")
-    if not champ:
-        return "no reference"
-    version = champ.get("model_version")
-    return "the champion" if version is None else f"champion v{version}"
+    return Reference.of(_record(decision).get("champion")).name
 
 
-def candidate_name(decision: Mapping[str, Any]) -> str:
-    version = (decision.get("candidate") or {}).get("model_version")
+def candidate_name(decision: DecisionLike) -> str:
+    version = (_record(decision).get("candidate") or {}).get("model_version")
     return "the candidate" if version is None else f"model v{version}"
 
 
@@ -555,9 +726,10 @@ def _significance_metric(decision: Mapping[str, Any]) -> str | None:
     )
 
 
-def metric_verdict(decision: Mapping[str, Any], row: Mapping[str, Any]) -> str:
+def metric_verdict(decision: DecisionLike, row: Mapping[str, Any]) -> str:
     """A word or two on one compared metric: better, worse or same, and where the row has a paired-bootstrap
     interval, whether the difference is real (the whole interval on one side of 0) or may be chance."""
+    decision = _record(decision)
     metric = str(row.get("metric"))
     if row.get("candidate") is None:
         return "undefined"
@@ -582,8 +754,9 @@ def metric_verdict(decision: Mapping[str, Any], row: Mapping[str, Any]) -> str:
     return "same"
 
 
-def table_rows(decision: Mapping[str, Any]) -> list[list[str]]:
+def table_rows(decision: DecisionLike) -> list[list[str]]:
     """One row per compared metric, in TABLE_HEADER's order."""
+    decision = _record(decision)
     rows = []
     for row in decision.get("comparisons") or []:
         low, high = row.get("low"), row.get("high")
@@ -640,17 +813,18 @@ def _why_not(decision: Mapping[str, Any]) -> list[str]:
     return why
 
 
-def plain_sentence(decision: Mapping[str, Any]) -> str:
+def plain_sentence(decision: DecisionLike) -> str:
     """The decision in one sentence a newcomer can read."""
+    decision = _record(decision)
     cand, ref = candidate_name(decision), reference_name(decision)
-    promote = decision.get("decision") == "promote"
+    promote = decision.get("decision") == PROMOTE
     why = _why_not(decision)
     because = f" ({'; '.join(why)})" if why else ""
     if not decision.get("champion"):
         if promote:
             return f"Promote: {cand} passes the value thresholds and becomes the champion (no reference)."
         return f"Keep: {cand} fails the value thresholds{because}, so it does not become the champion."
-    baseline = bool((decision.get("champion") or {}).get("baseline"))
+    baseline = Reference.of(decision.get("champion")).is_baseline
     if promote:
         rows = decision.get("comparisons") or []
         better = [str(r["metric"]) for r in rows if (_gain(str(r["metric"]), r.get("delta")) or 0) > 0]
@@ -676,15 +850,24 @@ def text_table(header: Iterable[str], rows: list[list[str]], indent: str = "  ")
     ]
 
 
-def table_header(decision: Mapping[str, Any]) -> list[str]:
+def table_header(decision: DecisionLike) -> list[str]:
     """TABLE_HEADER with the reference and the candidate named, e.g. "HOG baseline" and "model v1"."""
     ref = reference_name(decision).removeprefix("the ")
     ref = "reference" if ref == "no reference" else ref
-    return ["metric", ref, candidate_name(decision).removeprefix("the "), *TABLE_HEADER[3:]]
+    interval = f"{confidence_label(_confidence(decision))} interval"
+    return [
+        "metric",
+        ref,
+        candidate_name(decision).removeprefix("the "),
+        TABLE_HEADER[3],
+        interval,
+        TABLE_HEADER[5],
+    ]
 
 
-def render_lines(decision: Mapping[str, Any]) -> list[str]:
+def render_lines(decision: DecisionLike) -> list[str]:
     """The sentence, then the table of compared metrics."""
+    decision = _record(decision)
     lines = [plain_sentence(decision)]
     rows = table_rows(decision)
     if rows:
@@ -809,8 +992,11 @@ def _improvement_check(
     return Check(label, "improvement", False, reason, threshold=threshold)
 
 
-def _significance_check(sig_policy: SignificancePolicy, result: SignificanceResult | None) -> Check:
+def _significance_check(
+    sig_policy: SignificancePolicy, result: SignificanceResult | None, confidence: float
+) -> Check:
     name = sig_policy.metric
+    level = confidence_label(confidence)
     threshold = {
         "n_resamples": sig_policy.n_resamples,
         "requires": "interval excludes 0 in the better direction",
@@ -825,14 +1011,14 @@ def _significance_check(sig_policy: SignificancePolicy, result: SignificanceResu
     interval = (low, high)
     if sig_policy.direction == "higher_is_better":
         ok = low > 0
-        reason = f"{name} gain {delta:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}]: " + (
+        reason = f"{name} gain {delta:+.4f}, {level} interval [{low:+.4f}, {high:+.4f}]: " + (
             "a real gain (the interval lies above 0)"
             if ok
             else "not a real gain (the interval must lie above 0)"
         )
     else:
         ok = high < 0
-        reason = f"{name} difference {delta:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}]: " + (
+        reason = f"{name} difference {delta:+.4f}, {level} interval [{low:+.4f}, {high:+.4f}]: " + (
             "a real gain (the interval lies below 0)"
             if ok
             else "not a real gain (the interval must lie below 0)"
@@ -846,6 +1032,7 @@ def _comparisons(
     champion: dict[str, float | None],
     bootstrap: Mapping[str, SignificanceResult],
     undefined: Mapping[str, str],
+    confidence: float,
 ) -> list[Comparison]:
     rows = []
     for name in policy.compared_metrics():
@@ -863,7 +1050,7 @@ def _comparisons(
             note = f"reference undefined{f' ({why})' if why else ''}: counts as {worst_value(name):g}"
         elif cand is None:
             note = "candidate undefined"
-        rows.append(Comparison(name, champ, cand, delta, low, high, note=note))
+        rows.append(Comparison(name, champ, cand, delta, low, high, confidence, note))
     return rows
 
 
@@ -876,11 +1063,13 @@ def decide(
     candidate_info: dict[str, Any] | None = None,
     champion_info: dict[str, Any] | None = None,
     champion_undefined: Mapping[str, str] | None = None,
+    confidence: float = CONFIDENCE,
 ) -> Decision:
     """Apply the policy; both metric dicts must come from the same test split (see registry.compare).
 
     `champion` is the champion's (or the baseline's) metrics, None when there is neither. `bootstrap` maps
-    metric names to paired-bootstrap results (candidate - champion) on that split. Metrics are checked first
+    metric names to paired-bootstrap results (candidate - champion) on that split, at `confidence` (the
+    reasons and the table name it). Metrics are checked first
     (`check_evidence`): evidence the gate cannot trust raises EvidenceError instead of deciding.
     """
     bootstrap = dict(bootstrap or {})
@@ -888,10 +1077,8 @@ def decide(
     candidate = check_evidence(candidate, "candidate metrics", required)
     if champion is not None:
         champion = check_evidence(champion, "champion metrics", required)
-    reference = "champion"
-    if champion_info and champion_info.get("baseline"):
-        baseline = str(champion_info["baseline"])
-        reference = BASELINE_NAMES.get(baseline, f"{baseline} baseline")
+    against = Reference.of(champion_info)
+    reference = against.noun
     checks: list[Check] = []
     for name, t in policy.metrics.items():
         if t.value is not None:
@@ -906,21 +1093,24 @@ def decide(
         if policy.require_improvement:
             checks.append(_improvement_check(policy, candidate, floor, reference))
         if policy.significance is not None:
-            checks.append(_significance_check(policy.significance, bootstrap.get(policy.significance.metric)))
-        comparisons = _comparisons(policy, candidate, champion, bootstrap, champion_undefined or {})
+            result = bootstrap.get(policy.significance.metric)
+            checks.append(_significance_check(policy.significance, result, confidence))
+        comparisons = _comparisons(
+            policy, candidate, champion, bootstrap, champion_undefined or {}, confidence
+        )
     failed = [c for c in checks if not c.passed]
-    verdict: Literal["promote", "keep"]
+    verdict: Verdict
     if failed:
-        verdict = "keep"
+        verdict = KEEP
         why = "; ".join(c.reason for c in failed)
         if champion is None:
             reason = f"no champion, but the candidate fails value thresholds: {why}"
-        elif reference == "champion":
+        elif not against.is_baseline:
             reason = f"keep the champion: {why}"
         else:
             reason = f"no champion yet, and the candidate does not beat the {reference}: {why}"
     else:
-        verdict = "promote"
+        verdict = PROMOTE
         if champion is None:
             reason = "no champion yet; " + (
                 "value thresholds passed" if checks else "no value thresholds set"

@@ -19,17 +19,16 @@ import numpy as np
 from modelopsx.data.format import Dataset
 from modelopsx.errors import UserError
 from modelopsx.evaluation.inputs import load_ground_truth
+from modelopsx.evaluation.metric_spec import DEFAULT_CONFIDENCE, LOWER_IS_BETTER, QUALITY_METRICS
 from modelopsx.evaluation.metrics import (
     DEFAULT_SCORE_THRESHOLD,
-    LOWER_IS_BETTER,
-    METRIC_NAMES,
     PreparedEvaluation,
     best_f1_threshold,
     compute_metrics,
     prepare,
 )
 
-BOOTSTRAP_METRICS: tuple[str, ...] = tuple(name for name in METRIC_NAMES if name != "score_threshold")
+BOOTSTRAP_METRICS: tuple[str, ...] = QUALITY_METRICS
 _ELEMENTS_PER_BATCH = 400_000  # resamples x detections per batch: small enough to stay in cache
 
 
@@ -119,7 +118,7 @@ def bootstrap_intervals(
     detections: list[dict[str, Any]] | Path,
     n_resamples: int = 1000,
     seed: int = 0,
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     score_threshold: float | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Percentile intervals of every metric over `n_resamples` image resamples.
@@ -148,7 +147,7 @@ def paired_bootstrap(
     metric: str,
     n_resamples: int = 1000,
     seed: int = 0,
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     threshold_a: float | None = None,
     threshold_b: float | None = None,
 ) -> PairedBootstrapResult:
@@ -182,7 +181,7 @@ def paired_bootstrap_metrics(
     threshold_b: float,
     n_resamples: int = 1000,
     seed: int = 0,
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
     undefined_as: Mapping[str, float] | None = None,
 ) -> dict[str, PairedBootstrapResult]:
     """Paired differences b - a of several metrics on the same resamples, each model at its own threshold.

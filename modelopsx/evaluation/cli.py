@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from modelopsx.errors import UserError
+from modelopsx.evaluation.metric_spec import DEFAULT_CONFIDENCE, confidence_label
 
 commands = typer.Typer()  # top-level commands of this area
 
@@ -28,7 +29,7 @@ def _print_table(result: Any, baseline: Any | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from modelopsx.evaluation.metrics import METRIC_DOCS, METRIC_NAMES
+    from modelopsx.evaluation.metric_spec import METRIC_DOCS, METRIC_NAMES
 
     table = Table(title="Evaluation", show_lines=False)
     table.add_column("metric", style="bold")
@@ -79,7 +80,10 @@ def evaluate_command(
         None, "--baseline-threshold", min=0.0, help="Score threshold for the baseline."
     ),
     bootstrap: int = typer.Option(
-        0, "--bootstrap", min=0, help="Add 95% bootstrap intervals from this many image resamples."
+        0,
+        "--bootstrap",
+        min=0,
+        help=f"Add {confidence_label()} bootstrap intervals from this many image resamples.",
     ),
     title: str = typer.Option("Pedestrian detection evaluation", "--title", help="Report title."),
     drop_unknown_images: bool = typer.Option(
@@ -126,7 +130,11 @@ def evaluate_command(
             payload["intervals"] = {
                 k: list(v)
                 for k, v in bootstrap_intervals(
-                    gt, dets, n_resamples=bootstrap, score_threshold=result.metrics["score_threshold"]
+                    gt,
+                    dets,
+                    n_resamples=bootstrap,
+                    confidence=DEFAULT_CONFIDENCE,
+                    score_threshold=result.metrics["score_threshold"],
                 ).items()
             }
         html_path = None
@@ -135,7 +143,14 @@ def evaluate_command(
 
             shown = {k: (v[0], v[1]) for k, v in payload.get("intervals", {}).items()} if bootstrap else None
             html_path = write_report(
-                result, gt, dets, report, title=title, baseline=base_result, intervals=shown
+                result,
+                gt,
+                dets,
+                report,
+                title=title,
+                baseline=base_result,
+                intervals=shown,
+                confidence=DEFAULT_CONFIDENCE,
             )
     finally:
         status.stop()
@@ -148,7 +163,7 @@ def evaluate_command(
         _print_table(result, base_result)
         if "intervals" in payload:
             for name, (low, high) in payload["intervals"].items():
-                typer.echo(f"  {name}: 95% interval [{low:.4f}, {high:.4f}]")
+                typer.echo(f"  {name}: {confidence_label()} interval [{low:.4f}, {high:.4f}]")
         if out is not None:
             typer.echo(f"metrics written to {out}")
         if html_path is not None:

@@ -1,4 +1,5 @@
-"""Detection metrics of one set of detections against a canonical ground truth (names fixed in DESIGN.md).
+"""Detection metrics of one set of detections against a canonical ground truth (names, directions and
+meanings in metric_spec.py).
 
 Every metric is computed from per-detection match outcomes (see matching.py) and per-image counts, with
 optional image weights so that the bootstrap can re-weigh images without matching again.
@@ -23,30 +24,11 @@ from modelopsx.evaluation.inputs import (
     load_ground_truth_arrays,
 )
 from modelopsx.evaluation.matching import FP, IGNORED, TP, MatchResult, match_detections
+from modelopsx.evaluation.metric_spec import METRIC_NAMES
 from modelopsx.evaluation.miss_rate import SETUPS, log_average_miss_rate, match_setup, miss_rate_curve
 
 PR_IOU = 0.5
 DEFAULT_SCORE_THRESHOLD = 0.5  # used when no threshold can be chosen (no pedestrians or no true positive)
-
-METRIC_DOCS: dict[str, str] = {
-    "precision": "Share of detections at or above the score threshold that match a pedestrian (IoU >= 0.5).",
-    "recall": "Share of pedestrians matched by a detection at or above the score threshold (IoU >= 0.5).",
-    "f1": "Harmonic mean of precision and recall at the score threshold.",
-    "accuracy": "Share of images correctly called pedestrian-present / pedestrian-absent at the threshold.",
-    "ap50": "COCO average precision at IoU 0.5 (101-point interpolation, 100 detections per image).",
-    "ap": "COCO average precision over IoU 0.50:0.05:0.95 (101-point, 100 detections/image), = pycocotools.",
-    "mr2_reasonable": "Log-average miss rate over FPPI 1e-2..1e0, pedestrians >= 50 px, visibility >= 0.65 "
-    "(lower is better).",
-    "mr2_all": "Log-average miss rate over FPPI 1e-2..1e0, pedestrians >= 20 px, visibility >= 0.2 "
-    "(lower is better).",
-    "mr2_heavy": "Log-average miss rate over FPPI 1e-2..1e0, pedestrians >= 50 px, visibility 0.2..0.65 "
-    "(lower is better).",
-    "mr2_small": "Log-average miss rate over FPPI 1e-2..1e0, pedestrians 50..75 px, visibility >= 0.65 "
-    "(lower is better).",
-    "score_threshold": "Detections scoring at or above this count as predictions (max-F1 on validation).",
-}
-METRIC_NAMES: tuple[str, ...] = tuple(METRIC_DOCS)
-LOWER_IS_BETTER = frozenset(name for name in METRIC_NAMES if name.startswith("mr2_"))
 
 
 @dataclass

@@ -13,11 +13,21 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelopsx.data.format import Dataset
-from modelopsx.evaluation.metrics import LOWER_IS_BETTER, METRIC_DOCS, METRIC_NAMES, EvaluationResult
+from modelopsx.evaluation.metric_spec import (
+    DEFAULT_CONFIDENCE,
+    LOWER_IS_BETTER,
+    METRIC_DOCS,
+    METRIC_NAMES,
+    confidence_label,
+)
+from modelopsx.evaluation.metrics import EvaluationResult
 from modelopsx.evaluation.plots import draw_samples, plot_miss_rate, plot_pr_curve
+
+if TYPE_CHECKING:
+    from modelopsx.gate import Decision
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -55,6 +65,7 @@ def _metric_rows(
     result: EvaluationResult,
     baseline: EvaluationResult | None,
     intervals: dict[str, tuple[float, float]] | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> str:
     rows = []
     for name in METRIC_NAMES:
@@ -78,7 +89,7 @@ def _metric_rows(
         cells.append(f'<td class="doc">{html.escape(METRIC_DOCS[name])}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     baseline_header = "<th>baseline</th>" if baseline else ""
-    interval_header = "<th>95% interval</th>" if intervals is not None else ""
+    interval_header = f"<th>{confidence_label(confidence)} interval</th>" if intervals is not None else ""
     header = f"<tr><th>metric</th><th>value</th>{interval_header}{baseline_header}<th>meaning</th></tr>"
     return "<table>" + header + "".join(rows) + "</table>"
 
@@ -99,10 +110,11 @@ def write_report(
     title: str = "Pedestrian detection evaluation",
     baseline: EvaluationResult | None = None,
     intervals: dict[str, tuple[float, float]] | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> Path:
     """Write out_dir/index.html, pr_curve.png, mr_fppi.png and samples.png; return the HTML path.
 
-    `intervals` (bootstrap 95% intervals by metric) add a column to the metrics table."""
+    `intervals` (bootstrap intervals by metric, at `confidence`) add a column to the metrics table."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     threshold = result.metrics.get("score_threshold")
@@ -122,7 +134,7 @@ def write_report(
         f"{_fmt(threshold)} ({html.escape(result.score_threshold_source)}). Generated "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.</p>",
         "<h2>Metrics</h2>",
-        _metric_rows(result, baseline, intervals),
+        _metric_rows(result, baseline, intervals, confidence),
         "<div class='figs'>",
         _dict_table(
             "Image-level confusion (pedestrian present?)",
@@ -150,18 +162,18 @@ def write_report(
     return path
 
 
-def run_section_html(facts: dict[str, str], decision: dict[str, Any]) -> str:
+def run_section_html(facts: dict[str, str], decision: Decision | None) -> str:
     """A run's facts and its gate decision (the same sentence and table as the terminal's)."""
     from modelopsx.gate import plain_sentence, table_header, table_rows
 
-    verdict = str(decision.get("decision") or "")
+    verdict = decision.decision if decision is not None else ""
     parts = [f"<section class='run {html.escape(verdict)}'><h2>This run</h2>"]
     parts.append(
         "<table>"
         + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts.items())
         + "</table>"
     )
-    if decision:
+    if decision is not None:
         parts.append(f"<h3>Decision: {html.escape(verdict)}</h3>")
         parts.append(f"<p class='sentence'>{html.escape(plain_sentence(decision))}</p>")
         rows = table_rows(decision)
@@ -178,7 +190,8 @@ def run_section_html(facts: dict[str, str], decision: dict[str, Any]) -> str:
             )
             parts.append(f"<table><tr>{head}</tr>{body}</table>")
             parts.append(
-                "<p>Both models were scored on the same test images; the 95% interval of each difference "
+                "<p>Both models were scored on the same test images; the "
+                f"{confidence_label(decision.confidence)} interval of each difference "
                 "comes from resampling those images (paired bootstrap).</p>"
             )
     else:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from modelopsx.errors import ModelError
+from modelopsx.model.layout import CHECKPOINT_DIR, MODEL_JSON, STATE_FILE, read_model_json
 
 # Set by the ClusterTrainingRuntime (manifests/trainer/runtime) and the TrainJob the pipeline creates.
 WORKERS_ENV = "MODELOPSX_TRAIN_WORKERS"
@@ -367,7 +368,7 @@ def backup_dir(cluster: Cluster, out_dir: Path) -> Path:
     """Each worker's BackupAndRestore directory: `MODELOPSX_BACKUP_DIR/worker-<i>` (a volume that outlives
     the container), else beside the requested output's checkpoints."""
     root = os.environ.get(BACKUP_DIR_ENV)
-    base = Path(root) if root else out_dir / "checkpoints" / "backup"
+    base = Path(root) if root else out_dir / CHECKPOINT_DIR / "backup"
     return base / f"worker-{cluster.index}"
 
 
@@ -432,7 +433,7 @@ class DistributedRun:
         self.out_dir = requested_out if cluster.is_chief else self.scratch / "out"
         if self.resumes and cluster.is_chief:
             # An earlier attempt of this same run left its checkpoint state: the backup supersedes it.
-            (requested_out / "checkpoints" / "state.json").unlink(missing_ok=True)
+            (requested_out / CHECKPOINT_DIR / STATE_FILE).unlink(missing_ok=True)
         self.restored_epoch: int | None = None
 
     @classmethod
@@ -561,8 +562,8 @@ class DistributedRun:
 
     def annotate(self, out_dir: Path, per_worker_batch: int) -> None:
         """model.json records how many workers trained it and from which epoch a restart resumed."""
-        path = out_dir / "model.json"
-        data = json.loads(path.read_text())
+        path = out_dir / MODEL_JSON
+        data = read_model_json(out_dir)
         data["distributed"] = {
             "workers": self.cluster.num_workers,
             "global_batch": per_worker_batch * self.cluster.num_workers,

@@ -14,6 +14,7 @@ from typing import Any
 from modelopsx.data.format import load_dataset
 from modelopsx.errors import ModelError
 from modelopsx.model.config import TrainConfig
+from modelopsx.model.layout import MODEL_KERAS, read_model_json, require_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -30,23 +31,19 @@ def _load(model_dir: str, mtime: float) -> tuple[Any, TrainConfig, dict[str, Any
     import modelopsx.model.losses  # noqa: F401
 
     root = Path(model_dir)
-    meta = json.loads((root / "model.json").read_text())
+    meta = read_model_json(root)
     config = TrainConfig.from_json(meta.get("params", {}))
-    model = keras.models.load_model(root / "model.keras", compile=False)
+    model = keras.models.load_model(root / MODEL_KERAS, compile=False)
     return model, config, meta
 
 
 def load_model_dir(model_dir: Path) -> tuple[Any, TrainConfig, dict[str, Any]]:
     """(keras model, config, model.json) of an exported MODEL_DIR; ModelError when it is not one."""
-    model_dir = Path(model_dir)
-    for name in ("model.json", "model.keras"):
-        if not (model_dir / name).is_file():
-            raise ModelError(
-                f"{model_dir}: not a model directory (missing {name})",
-                hint="pass the --out folder of `modelopsx train`, or 'hog' for the HOG baseline",
-            )
+    model_dir = require_model_dir(
+        model_dir, hint="pass the --out folder of `modelopsx train`, or 'hog' for the HOG baseline"
+    )
     try:
-        return _load(str(model_dir.resolve()), (model_dir / "model.keras").stat().st_mtime)
+        return _load(str(model_dir.resolve()), (model_dir / MODEL_KERAS).stat().st_mtime)
     except (ValueError, OSError, KeyError) as exc:
         raise ModelError(
             f"{model_dir}: cannot load the model ({exc})",

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from modelopsx.errors import PipelineError
-from modelopsx.gate import METRIC_DIRECTIONS
+from modelopsx.evaluation.metric_spec import LOWER_IS_BETTER, QUALITY_METRICS
 from modelopsx.model.config import TrainConfig
+from modelopsx.model.layout import read_model_json
 from modelopsx.model.settings import NAMED_SETTINGS
 
-# A sweep selects by one of the gate's metrics, in the gate's direction (lower is better for miss rates).
-SELECTION_METRICS = tuple(METRIC_DIRECTIONS)
-LOWER_IS_BETTER = frozenset(m for m, d in METRIC_DIRECTIONS.items() if d == "lower_is_better")
+# A sweep selects by one of the gate's metrics, in its direction (lower is better for miss rates).
+SELECTION_METRICS = QUALITY_METRICS
 
 
 def validate_trials(trials: Any) -> list[dict[str, Any]]:
@@ -78,8 +78,7 @@ def best_trial(metrics: list[dict[str, Any]], metric: str) -> int:
 
 
 def validation_metrics(model_dir: str | Path) -> dict[str, Any]:
-    """The metrics training measured on the validation split (model.json `val_metrics`)."""
-    path = Path(model_dir) / "model.json"
-    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    values = data.get("val_metrics") if isinstance(data, dict) else None
+    """The metrics training measured on the validation split (model.json `val_metrics`); a trial whose
+    model.json is missing or damaged is a ModelError, not a trial ranked last with no metrics."""
+    values = read_model_json(model_dir).get("val_metrics")
     return dict(values) if isinstance(values, dict) else {}

@@ -19,16 +19,18 @@ from modelopsx.data.format import Dataset, load_dataset
 from modelopsx.errors import DatasetError, ModelError
 from modelopsx.model.config import TrainConfig
 from modelopsx.model.distributed import DistributedRun
+from modelopsx.model.layout import (
+    BEST_WEIGHTS,
+    CHECKPOINT_DIR,
+    HISTORY_CSV,
+    LAST_CHECKPOINT,
+    MODEL_JSON,
+    MODEL_KERAS,
+    SAVED_MODEL_DIR,
+    STATE_FILE,
+)
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_DIR = "checkpoints"
-LAST_CHECKPOINT = "last.keras"
-BEST_WEIGHTS = "best.weights.h5"
-STATE_FILE = "state.json"
-MODEL_JSON = "model.json"
-MODEL_KERAS = "model.keras"
-SAVED_MODEL_DIR = "saved_model"
 
 
 @dataclass
@@ -90,12 +92,9 @@ def _train_dataset_hash(split_dir: Path) -> str | None:
             return json.loads(split_json.read_text()).get("hashes", {}).get("train")
         except (ValueError, AttributeError):
             pass
-    try:
-        from modelopsx.data.hashing import dataset_version_hash
+    from modelopsx.data.hashing import dataset_version_hash
 
-        return dataset_version_hash(split_dir / "train")
-    except ImportError:
-        return None
+    return dataset_version_hash(split_dir / "train")
 
 
 def configure_runtime(config: TrainConfig) -> tuple[Any, list[str]]:
@@ -269,7 +268,7 @@ def _callbacks(
         _budget_schedule(config, state, first, last, steps_per_epoch, base_lr, quiet),
         checkpoint,
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
-        keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
+        keras.callbacks.CSVLogger(str(out_dir / HISTORY_CSV), append=True),
         keras.callbacks.TensorBoard(log_dir=str(out_dir / "logs"), write_graph=False, profile_batch=0),
         ResumableCheckpoint(),
     ]
@@ -540,7 +539,7 @@ def _history_rows(history: dict[str, list[float]], first_epoch: int) -> list[dic
 def _read_history(out_dir: Path) -> list[dict[str, float]]:
     import csv
 
-    path = out_dir / "history.csv"
+    path = out_dir / HISTORY_CSV
     if not path.is_file():
         return []
     rows: list[dict[str, float]] = []
@@ -655,7 +654,7 @@ def _skipped_images(train_dir: Path) -> int | None:
         from modelopsx.data.tfdata import pipeline_info
 
         return len(pipeline_info(train_dir)["skipped"])
-    except (ImportError, KeyError, OSError):
+    except (KeyError, OSError):
         return None
 
 

@@ -46,7 +46,9 @@ def load_weights_file(model: Any, backbone: Any, path: Path, label: str) -> bool
     import keras
 
     if path.is_dir():
-        path = path / "model.keras"
+        from modelopsx.model.layout import MODEL_KERAS
+
+        path = path / MODEL_KERAS
     if not path.is_file():
         raise ModelError(
             f"weights {label!r}: file not found",

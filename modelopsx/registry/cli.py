@@ -55,12 +55,15 @@ def _columns(kind: str) -> list[str]:
     if kind == "models":
         return ["version", "created", "data", "f1", "precision", "recall", "decision", f"{TEST_SPLIT} hash"]
     if kind == "evaluations":
+        from modelopsx.evaluation.metric_spec import confidence_label
+        from modelopsx.gate import CONFIDENCE
+
         return [
             "seq",
             "created",
             "model",
             "f1",
-            "f1 difference (95% interval)",
+            f"f1 difference ({confidence_label(CONFIDENCE)} interval)",
             "decision",
             f"{TEST_SPLIT} hash",
         ]

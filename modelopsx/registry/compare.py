@@ -16,7 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelopsx.evaluation.metric_spec import worst_value
 from modelopsx.gate import (
+    CONFIDENCE,
     DEFAULT_SIGNIFICANCE_METRIC,
     Decision,
     EvidenceError,
@@ -24,7 +26,6 @@ from modelopsx.gate import (
     SignificancePolicy,
     check_evidence,
     decide,
-    worst_value,
 )
 from modelopsx.registry.baseline import DetectFn
 from modelopsx.registry.champion import champion
@@ -92,6 +93,7 @@ def gate_bootstrap(
         threshold_b=candidate_threshold,
         n_resamples=significance.n_resamples,
         seed=significance.seed,
+        confidence=CONFIDENCE,
         undefined_as={m: worst_value(m) for m in policy.compared_metrics()},
     )
 
@@ -158,6 +160,7 @@ def compare_with_champion(
         candidate_info=candidate_info,
         champion_info=info,
         champion_undefined=scored.undefined,
+        confidence=CONFIDENCE,
     )
 
 

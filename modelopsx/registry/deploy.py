@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelopsx.data.paths import check_links_inside
-from modelopsx.errors import KeyExistsError, ModelError, StorageError, UserError
+from modelopsx.errors import KeyExistsError, ModelError, ReleaseError, StorageError, UserError
+from modelopsx.model.layout import SAVED_MODEL_DIR
 from modelopsx.storage.base import ObjectStore
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ SAVED_MODEL_PB = "saved_model.pb"
 def saved_model_dir(model_dir: Path) -> Path:
     """MODEL_DIR/saved_model, or model_dir itself when it already is a SavedModel directory."""
     model_dir = Path(model_dir)
-    for candidate in (model_dir / "saved_model", model_dir):
+    for candidate in (model_dir / SAVED_MODEL_DIR, model_dir):
         if (candidate / SAVED_MODEL_PB).is_file():
             return candidate
     raise ModelError(
@@ -131,11 +132,7 @@ def repair_serving(registry: Registry, serving_uri: str, model_name: str) -> int
     return int(todo[-1]["seq"])
 
 
-# ----------------------------------------------------------------------------------- release-path checks
-
-
-class ReleaseError(UserError):
-    """The release path refuses: the evidence does not authorise this deploy or rollback; nothing written."""
+# ----------------------------------------------------------------------------------- release-path check
 
 
 def check_serving_reachable(serving_uri: str, model_name: str) -> ObjectStore:
@@ -165,42 +162,3 @@ def check_serving_reachable(serving_uri: str, model_name: str) -> ObjectStore:
             hint="check the URL, the endpoint settings and the credentials",
         ) from None
     return store
-
-
-def read_decision(path: Path) -> dict[str, Any]:
-    """The gate's decision.json; missing or unreadable is a ReleaseError (never "no decision, go ahead")."""
-    from modelopsx.jsonfile import read_json
-
-    hint = "deploy only runs on the decision.json that the compare step wrote for this model"
-    data = read_json(path, "gate decision", ReleaseError, hint)
-    if not isinstance(data, dict):
-        raise ReleaseError(f"gate decision {path} is not a JSON object", hint=hint)
-    return data
-
-
-def check_promote_decision(
-    decision: dict[str, Any], model_name: str, model_version: int, model_dvc_hash: str | None
-) -> None:
-    """Deploy re-checks the blessing itself: a `promote` decision made for exactly this model name, version
-    and content (DVC hash of MODEL_DIR)."""
-    if decision.get("decision") != "promote":
-        raise ReleaseError(
-            f"the gate decision is {decision.get('decision')!r}, not 'promote': "
-            f"{decision.get('reason', 'no reason given')}",
-            hint="the champion stays; only a promote decision can be deployed",
-        )
-    candidate = decision.get("candidate") or {}
-    made_for = (candidate.get("model_name"), candidate.get("model_version"))
-    if made_for != (model_name, model_version):
-        raise ReleaseError(
-            f"the promote decision was made for {made_for[0]!r} version {made_for[1]!r}, "
-            f"not {model_name!r} version {model_version}",
-            hint="deploy the model the decision names, or gate this one first",
-        )
-    decided_hash = candidate.get("model_dvc_hash")
-    if not decided_hash or not model_dvc_hash or decided_hash != model_dvc_hash:
-        raise ReleaseError(
-            f"the promote decision's model content ({decided_hash or 'unrecorded'}) does not match "
-            f"{model_name} version {model_version} ({model_dvc_hash or 'unrecorded'})",
-            hint="the model changed after it was gated; gate it again",
-        )

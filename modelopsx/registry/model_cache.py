@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelopsx.errors import ModelError
+from modelopsx.model.layout import MODEL_KERAS, is_model_dir
 from modelopsx.registry.champion import champion
 from modelopsx.registry.log import Registry
 from modelopsx.registry.models import materialize_model
@@ -46,7 +47,7 @@ def cached_version(registry: Registry, name: str, version: int, is_champion: boo
     record = registry.get("models", name, version)  # an unknown version names the existing ones
     dvc_hash = str(record.get("dvc_hash") or "")
     target = models_cache() / name / f"v{version}-{dvc_hash.removesuffix('.dir')[:12]}"
-    if (target / "model.json").is_file() and (target / "model.keras").is_file():
+    if is_model_dir(target):
         return CachedModel(name, version, target, False, is_champion)
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
@@ -55,7 +56,7 @@ def cached_version(registry: Registry, name: str, version: int, is_champion: boo
         try:
             os.replace(partial, target)
         except OSError:
-            if not (target / "model.keras").is_file():  # not a concurrent fetch that won the rename
+            if not (target / MODEL_KERAS).is_file():  # not a concurrent fetch that won the rename
                 raise
     finally:
         shutil.rmtree(partial, ignore_errors=True)

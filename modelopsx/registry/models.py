@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from modelopsx.errors import ModelError
+from modelopsx.model.layout import read_model_json
 from modelopsx.registry.log import Registry
 from modelopsx.registry.records import EvaluationRecord, Lineage, ModelRecord
 from modelopsx.storage.base import ObjectStore
@@ -21,14 +21,6 @@ def model_file_cids(model_dir: Path) -> dict[str, str]:
 
     root = Path(model_dir)
     return {p.relative_to(root).as_posix(): cid_of_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def read_model_json(model_dir: Path) -> dict[str, Any]:
-    path = Path(model_dir) / "model.json"
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}
 
 
 def register_model(

@@ -27,6 +27,7 @@ from typing import Any, TextIO
 # The embedded emulator checks SigV4 like the real adapter with these loopback-only keys.
 from modelopsx.basin.local import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 from modelopsx.errors import DatasetError, PipelineError
+from modelopsx.gate import PROMOTE, Decision
 from modelopsx.settings import DEFAULT_STORE, ENV_PREFIX, state_dir
 
 SYNTHETIC_DATASET = "synthetic"
@@ -414,7 +415,7 @@ def pipeline_steps(
     for name, conditional in _spec_tasks(pipeline):
         if name in finished:
             continue
-        if conditional and summary.decision != "promote":
+        if conditional and summary.decision != PROMOTE:
             note = f"the gate decided {summary.decision}, so there is nothing to deploy"
         elif conditional:
             note = "its condition was not met"
@@ -441,7 +442,11 @@ def _summarize(
     registry = open_registry()
     gated = [r for r in registry.records("evaluations", model_name) if r.get("decision")]
     evaluation = gated[-1] if gated else {}
-    decision = evaluation.get("decision", {})
+    decision = (
+        Decision.from_json(evaluation["decision"], where=f"of {model_name} in the registry")
+        if gated
+        else None
+    )
     champion = current_champion(registry, model_name)
     champion_version = None if champion is None else int(champion["seq"])
     version = evaluation.get("model_version")
@@ -453,8 +458,8 @@ def _summarize(
         dataset=dataset,
         model_version=version,
         metrics=evaluation.get("metrics", {}),
-        decision=str(decision.get("decision", "unknown")),
-        reason=str(decision.get("reason", "")),
+        decision=decision.decision if decision else "unknown",
+        reason=decision.reason if decision else "",
         champion_version=champion_version,
         report=report,
         log=log_path,
@@ -547,12 +552,20 @@ def _next_steps(summary: LocalRunSummary) -> list[tuple[str, str]]:
     return steps
 
 
+def run_decision(summary: LocalRunSummary) -> Decision | None:
+    """The run's gate decision, read through Decision (extra may hold its JSON); None when there is none."""
+    found = summary.extra.get("decision")
+    if not found:
+        return None
+    return found if isinstance(found, Decision) else Decision.from_json(found)
+
+
 def format_summary(summary: LocalRunSummary) -> str:
     from modelopsx.gate import render_lines
     from modelopsx.registry.hashes import TEST_SPLIT, labelled
 
     metrics = summary.metrics
-    decision = summary.extra.get("decision") or {}
+    decision = run_decision(summary)
     model = (
         f"{summary.model_name} v{summary.model_version}"
         if summary.model_name
@@ -570,12 +583,12 @@ def format_summary(summary: LocalRunSummary) -> str:
         ),
         "",
     ]
-    if decision:
+    if decision is not None:
         sentence, *table = render_lines(decision)
         lines.append(
             textwrap.fill(sentence, SUMMARY_WIDTH, initial_indent="decision   ", subsequent_indent=" " * 11)
         )
-        test_split = (decision.get("candidate") or {}).get("test_split_hash")
+        test_split = decision.candidate.get("test_split_hash")
         if table:
             lines += table + [f"  (both scored on the same {labelled(TEST_SPLIT, test_split)})"]
     else:
@@ -618,7 +631,7 @@ def add_decision_to_report(summary: LocalRunSummary) -> None:
         if summary.champion_version is not None
         else "none yet (nothing deployed)",
     }
-    section = run_section_html(facts, summary.extra.get("decision") or {})
+    section = run_section_html(facts, run_decision(summary))
     summary.report.write_text(insert_run_section(summary.report.read_text(encoding="utf-8"), section))
 
 
@@ -630,7 +643,7 @@ RUNS_DIR = "runs"
 def run_record(summary: LocalRunSummary) -> dict[str, Any]:
     from modelopsx.gate import plain_sentence
 
-    decision = summary.extra.get("decision") or {}
+    decision = run_decision(summary)
     return {
         "run_id": summary.run_id,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -642,7 +655,7 @@ def run_record(summary: LocalRunSummary) -> dict[str, Any]:
         },
         "model": {"name": summary.model_name, "version": summary.model_version},
         "decision": summary.decision,
-        "sentence": plain_sentence(decision) if decision else summary.reason,
+        "sentence": plain_sentence(decision) if decision is not None else summary.reason,
         "champion_after": summary.champion_version,
         "deployed": summary.deployed,
         "report": str(summary.report) if summary.report else None,

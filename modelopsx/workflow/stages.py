@@ -15,6 +15,14 @@ from typing import TYPE_CHECKING, Any
 from modelopsx.data.hashing import dataset_version_hash
 from modelopsx.errors import StorageError, UserError
 from modelopsx.gate import EvidenceError
+from modelopsx.model.layout import (
+    DETECTIONS_JSON,
+    EVALUATION_JSON,
+    MODEL_KERAS,
+    REPORT_DIR,
+    read_evaluation_json,
+    read_model_json,
+)
 from modelopsx.settings import BasinSettings
 
 if TYPE_CHECKING:
@@ -24,9 +32,8 @@ if TYPE_CHECKING:
     from modelopsx.registry.warm_start import WarmStart
     from modelopsx.storage.base import ObjectStore
 
-EVALUATION_FILE = "evaluation.json"
-DETECTIONS_FILE = "detections.json"
-REPORT_DIR = "report"
+EVALUATION_FILE = EVALUATION_JSON  # the evaluation folder's files (names kept for the components and tests)
+DETECTIONS_FILE = DETECTIONS_JSON
 SPLIT_NAMES = ("train", "val", "test")
 
 # --------------------------------------------------------------------------------------------- Basin access
@@ -178,7 +185,8 @@ def train(
             result: TrainResult | None = None
         else:
             result = train_model(Path(data_dir), Path(out_dir), config, quiet=False, weights_label=label)
-    model_json = _read_json(Path(out_dir) / "model.json")
+    # Training on this machine hands its model.json back as the result's metadata; a cluster's chief wrote it.
+    model_json = result.metadata if result else read_model_json(out_dir)
     meta: dict[str, Any] = {
         "preset": preset,
         "backbone": model_json.get("backbone", config.backbone),
@@ -210,7 +218,7 @@ def _train_on_cluster(
     weights_file = None
     if config.weights and config.weights not in ("imagenet",) and not config.weights.startswith("basin://"):
         path = Path(config.weights)
-        weights_file = path / "model.keras" if path.is_dir() else path
+        weights_file = path / MODEL_KERAS if path.is_dir() else path
     trainjob.train_on_cluster(
         data_dir,
         out_dir,
@@ -258,6 +266,7 @@ def evaluate(
     from modelopsx.data.format import load_dataset
     from modelopsx.evaluation.bootstrap import bootstrap_intervals
     from modelopsx.evaluation.curves import CURVES_FILE, write_curves
+    from modelopsx.evaluation.metric_spec import DEFAULT_CONFIDENCE
     from modelopsx.evaluation.metrics import evaluate_detections
     from modelopsx.evaluation.report import write_report
     from modelopsx.model.predict import predict_dataset
@@ -267,16 +276,22 @@ def evaluate(
     from modelopsx.registry.compare import operating_threshold
 
     # The threshold chosen on validation; choosing one here, on the test split, would flatter the model.
-    threshold = operating_threshold(
-        _read_json(model / "model.json").get("score_threshold"), f"the model in {model}"
-    )
+    threshold = operating_threshold(read_model_json(model).get("score_threshold"), f"the model in {model}")
     detections = predict_dataset(model, test_dir, out_json=out / DETECTIONS_FILE)
     result = evaluate_detections(test_dir, detections, score_threshold=threshold)
     gt = load_dataset(test_dir)
-    # 95% intervals of each metric over resampled test images, so the report says how sure each value is.
-    intervals = bootstrap_intervals(gt, detections, n_resamples=1000, score_threshold=threshold)
+    # Intervals of each metric over resampled test images, so the report says how sure each value is.
+    intervals = bootstrap_intervals(
+        gt, detections, n_resamples=1000, confidence=DEFAULT_CONFIDENCE, score_threshold=threshold
+    )
     write_report(
-        result, gt, detections, out / REPORT_DIR, title=title or "ModelOpsX evaluation", intervals=intervals
+        result,
+        gt,
+        detections,
+        out / REPORT_DIR,
+        title=title or "ModelOpsX evaluation",
+        intervals=intervals,
+        confidence=DEFAULT_CONFIDENCE,
     )
     record = result.to_json()
     record["intervals"] = {name: list(bounds) for name, bounds in intervals.items()}
@@ -324,17 +339,19 @@ def sync_to_basin(
     from modelopsx.storage.dvc_remote import push_directory
 
     model, evaluation = Path(model_dir), Path(evaluation_dir)
+    # Never a model version without its evidence: a missing evaluation.json stops the sync before a push.
+    evaluation_json = read_evaluation_json(evaluation, EvidenceError)
+    initial_weights = read_model_json(model).get("initial_weights")
     store = open_basin()
-    evaluation_json = _read_json(evaluation / EVALUATION_FILE)
     evaluation_hash = push_directory(evaluation, store)
     lineage = lineage_from(data_metadata, run_id)
-    lineage.initial_weights = _read_json(model / "model.json").get("initial_weights")
+    lineage.initial_weights = initial_weights
     record = register_model(
         Registry(store),
         model_name,
         model,
         store,
-        evaluation_json.get("metrics", {}),
+        evaluation_json["metrics"],
         test_split_hash=evaluation_json.get("test_hash"),
         lineage=lineage,
     )
@@ -373,7 +390,7 @@ def compare(
     registry = open_registry()
     evaluation, data = Path(evaluation_dir), Path(data_dir)
     policy = GatePolicy.from_json_string(gate_policy)
-    candidate = read_evaluation(evaluation / EVALUATION_FILE)
+    candidate = read_evaluation_json(evaluation, EvidenceError)
     test_hash = dataset_version_hash(data / "test")
     if candidate.get("test_hash") != test_hash:
         raise EvidenceError(
@@ -429,17 +446,6 @@ def compare(
     }
 
 
-def read_evaluation(path: Path) -> dict[str, Any]:
-    """evaluation.json as the gate needs it: a JSON object with a metrics object."""
-    from modelopsx.jsonfile import read_json
-
-    hint = "re-run the evaluate step; its evaluation.json is the candidate's evidence"
-    data = read_json(path, "evaluation", EvidenceError, hint)
-    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
-        raise EvidenceError(f"evaluation {path} has no metrics object", hint=hint)
-    return data
-
-
 # ------------------------------------------------------------------------------------------------- deploy
 
 
@@ -447,11 +453,12 @@ def deploy(
     model_dir: str | Path, decision_dir: str | Path, model_name: str, model_version: int, serving_uri: str
 ) -> dict[str, Any]:
     """Deploy a promote decision (registry.release re-checks it) to <serving_uri>/<model>/<promotion>/."""
+    from modelopsx.gate import DECISION_FILE
     from modelopsx.registry.release import deploy_decision
 
     uri = serving_uri or f"{basin_store_url()}/serving"
     promotion = deploy_decision(
-        open_registry(), Path(model_dir), Path(decision_dir) / "decision.json", model_name, model_version, uri
+        open_registry(), Path(model_dir), Path(decision_dir) / DECISION_FILE, model_name, model_version, uri
     )
     return {
         "serving_uri": uri,
@@ -470,13 +477,6 @@ def copy_tree(src: str | Path, dst: str | Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text())
-    return data if isinstance(data, dict) else {}
 
 
 def _jsonable(value: Any) -> Any:

@@ -31,6 +31,7 @@ from typing import Any
 
 from modelopsx.errors import PipelineError, UserError
 from modelopsx.model import distributed
+from modelopsx.model.layout import MODEL_JSON
 
 TRAINER_VERSION = "v2.3.0"  # the Kubeflow Trainer release the runtime and the vendored CRD schemas match
 API_GROUP = "trainer.kubeflow.org"
@@ -135,7 +136,7 @@ def worker_main(env: Mapping[str, str] | None = None) -> int:
             train_model(split, out, config, quiet=False, weights_label=job.get("weights_label"))
             if cluster is None or cluster.is_chief:
                 print(f"worker {index}: uploading the model to {job['model']}", flush=True)
-                result = sync(open_store(out), open_store(job["model"]), last=lambda k: k == "model.json")
+                result = sync(open_store(out), open_store(job["model"]), last=lambda k: k == MODEL_JSON)
                 if result.failed:
                     raise PipelineError(f"could not upload the model to {job['model']}: {result.failed}")
     except UserError as exc:

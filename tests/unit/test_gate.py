@@ -15,16 +15,18 @@ from modelopsx.gate import (
     EvidenceError,
     GatePolicy,
     PolicyError,
+    Reference,
     decide,
     metrics_from_json,
+    reference_name,
 )
 
 CHAMP = {"accuracy": 0.80, "precision": 0.70, "recall": 0.60, "f1": 0.65, "mr2_reasonable": 0.40}
-# The mission's rule alone: what the tests of the checks themselves use (the default adds significance).
+# The promotion rule alone: what the tests of the checks themselves use (the default adds significance).
 NO_SIGNIFICANCE = {"significance": None, "baseline": "none"}
 
 
-def mission_rule() -> GatePolicy:
+def promotion_rule() -> GatePolicy:
     return GatePolicy.from_dict({**GatePolicy.default().to_dict(), **NO_SIGNIFICANCE})
 
 
@@ -71,7 +73,7 @@ def test_value_threshold_failure_keeps_even_without_champion() -> None:
     assert "below the lower bound" in decision.reason and "above the upper bound" in decision.reason
 
 
-def test_default_policy_is_the_mission_rule_plus_significance_and_the_hog_floor() -> None:
+def test_default_policy_is_the_promotion_rule_plus_significance_and_the_hog_floor() -> None:
     policy = GatePolicy.default()
     assert policy.require_improvement == ("accuracy", "precision", "recall")
     assert policy.significance is not None and policy.significance.metric == "f1"
@@ -87,7 +89,7 @@ def test_default_policy_is_the_mission_rule_plus_significance_and_the_hog_floor(
 
 def test_challenger_better_promotes() -> None:
     cand = dict(CHAMP, accuracy=0.85)
-    decision = decide(cand, CHAMP, mission_rule())
+    decision = decide(cand, CHAMP, promotion_rule())
     assert decision.decision == "promote"
     assert check(decision, "improvement", "accuracy,precision,recall")
     assert "accuracy +0.0500" in decision.reason
@@ -105,7 +107,7 @@ def test_default_policy_keeps_a_better_point_estimate_without_a_significant_f1_g
 
 def test_worse_on_one_metric_keeps() -> None:
     cand = dict(CHAMP, accuracy=0.90, precision=0.69)
-    decision = decide(cand, CHAMP, mission_rule())
+    decision = decide(cand, CHAMP, promotion_rule())
     assert decision.decision == "keep"
     assert not check(decision, "change", "precision")
     assert check(decision, "change", "accuracy")
@@ -113,13 +115,13 @@ def test_worse_on_one_metric_keeps() -> None:
 
 
 def test_tie_keeps() -> None:
-    decision = decide(dict(CHAMP), CHAMP, mission_rule())
+    decision = decide(dict(CHAMP), CHAMP, promotion_rule())
     assert decision.decision == "keep"
     assert "a tie is not enough" in decision.reason
 
 
 def test_undefined_candidate_metric_keeps_with_reason() -> None:
-    decision = decide(dict(CHAMP, recall=None), CHAMP, mission_rule())
+    decision = decide(dict(CHAMP, recall=None), CHAMP, promotion_rule())
     assert decision.decision == "keep"
     assert "candidate recall is undefined" in decision.reason
 
@@ -129,14 +131,14 @@ def test_undefined_champion_metric_counts_as_its_worst_value() -> None:
     one, but it is not 'nothing to beat': the other checks still apply."""
     champ = dict(CHAMP, precision=None)
     decision = decide(
-        dict(CHAMP, precision=0.5), champ, mission_rule(), champion_undefined={"precision": "no detections"}
+        dict(CHAMP, precision=0.5), champ, promotion_rule(), champion_undefined={"precision": "no detections"}
     )
     assert decision.decision == "promote"
     precision = next(c for c in decision.checks if c.metric == "precision")
     assert precision.champion == 0.0 and "vs champion 0.0000" in precision.reason
     row = next(c for c in decision.comparisons if c.metric == "precision")
     assert "reference undefined (no detections): counts as 0" in row.line()
-    worse_elsewhere = decide(dict(CHAMP, precision=0.5, recall=0.5), champ, mission_rule())
+    worse_elsewhere = decide(dict(CHAMP, precision=0.5, recall=0.5), champ, promotion_rule())
     assert worse_elsewhere.decision == "keep"
     missed = dict(CHAMP, mr2_reasonable=None)
     policy = GatePolicy.from_dict({"metrics": {"mr2_reasonable": {"change": {}}}, **NO_SIGNIFICANCE})
@@ -163,9 +165,9 @@ def test_untrustworthy_evidence_is_an_error_never_a_decision(bad: object, messag
     good = dict(CHAMP)
     with pytest.raises(EvidenceError) as info:
         if who == "candidate":
-            decide(bad, good, mission_rule())  # type: ignore[arg-type]
+            decide(bad, good, promotion_rule())  # type: ignore[arg-type]
         else:
-            decide(dict(good, accuracy=0.99), bad, mission_rule())  # type: ignore[arg-type]
+            decide(dict(good, accuracy=0.99), bad, promotion_rule())  # type: ignore[arg-type]
     assert message in info.value.message and f"{who} metrics" in info.value.message
 
 
@@ -274,7 +276,63 @@ def test_baseline_reference_is_named_in_the_reason() -> None:
     )
     assert decision.decision == "keep"
     assert decision.reason.startswith("no champion yet, and the candidate does not beat the HOG baseline")
-    assert decision.reference == "baseline hog"
+    assert decision.reference == Reference("baseline", baseline="hog")
+    assert decision.reference.name == reference_name(decision.to_json()) == "the HOG baseline"
+
+
+def test_the_reference_has_one_name_per_kind() -> None:
+    assert Reference.of({"model_name": "m", "model_version": 3}).name == "champion v3"
+    assert Reference.of({"model_name": "m"}).name == "the champion"
+    assert Reference.of({"baseline": "hog"}).noun == "HOG baseline"
+    assert Reference.of(None).name == Reference.of({}).name == "no reference"
+    assert Reference.of({"model_version": True}).version is None  # not a version number
+
+
+def gated() -> Decision:
+    return decide(
+        dict(CHAMP, accuracy=0.9),
+        CHAMP,
+        GatePolicy.default(),
+        {"f1": Bootstrap(0.05, 0.01, 0.1, 0.01)},
+        candidate_info={"model_name": "m", "model_version": 2},
+        champion_info={"model_name": "m", "model_version": 1},
+    )
+
+
+def test_a_decision_reads_back_as_it_was_written(tmp_path: Path) -> None:
+    decision = gated()
+    json_path, _ = decision.write(tmp_path)
+    again = Decision.read(json_path)
+    assert again == decision and again.to_json() == decision.to_json()  # the digest stays the same
+    assert again.reference.version == 1 and again.checks[0].passed in (True, False)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"decision": "promote!"}, "neither 'promote' nor 'keep'"),
+        ({"decision": None}, "neither 'promote' nor 'keep'"),
+        ({"checks": None}, "checks and comparisons must be lists"),
+        ({"checks": [{"kind": "change", "metric": "f1", "passed": "yes"}]}, "true/false `passed`"),
+        ({"checks": [{"kind": "vibes", "metric": "f1", "passed": True}]}, "unknown kind"),
+        ({"champion": {"model_version": "1"}}, "is not an integer"),
+        ({"candidate": []}, "candidate is not an object"),
+        ({"candidate_metrics": {"f1": "0.7"}}, "not an object of numbers"),
+        ({"comparisons": [{"metric": "f1", "delta": "big"}]}, "not an object of numbers"),
+        ({"reason": 3}, "must be text"),
+    ],
+)
+def test_a_malformed_decision_is_refused(tmp_path: Path, change: dict[str, object], message: str) -> None:
+    with pytest.raises(EvidenceError, match=message) as info:
+        Decision.from_json({**gated().to_json(), **change})
+    assert info.value.hint
+    with pytest.raises(EvidenceError, match="does not exist"):
+        Decision.read(tmp_path / "decision.json")
+    (tmp_path / "decision.json").write_text("{promote")
+    with pytest.raises(EvidenceError, match="not valid JSON"):
+        Decision.read(tmp_path / "decision.json")
+    with pytest.raises(EvidenceError, match="expected a JSON object"):
+        Decision.from_json(["promote"])
 
 
 def test_a_keep_against_the_baseline_is_one_plain_sentence_that_never_calls_it_champion() -> None:
@@ -347,7 +405,7 @@ def test_policy_sources(tmp_path: Path) -> None:
     assert GatePolicy.load('{"require_improvement": "f1"}').require_improvement == ("f1",)
     assert GatePolicy.load("") == GatePolicy.default()
     assert GatePolicy.from_dict(GatePolicy.default().to_dict()) == GatePolicy.default()
-    assert GatePolicy.from_dict(mission_rule().to_dict()) == mission_rule()
+    assert GatePolicy.from_dict(promotion_rule().to_dict()) == promotion_rule()
     with pytest.raises(PolicyError, match="not valid JSON"):
         GatePolicy.from_json_string("{nope")
 
@@ -367,7 +425,7 @@ def test_gate_cli_exits_zero_for_both_decisions(tmp_path: Path) -> None:
     cand, champ, policy = (
         tmp_path / "cand.json",
         tmp_path / "champ.json",
-        json.dumps(mission_rule().to_dict()),
+        json.dumps(promotion_rule().to_dict()),
     )
     champ.write_text(json.dumps({"metrics": CHAMP}))
     cand.write_text(json.dumps(dict(CHAMP, recall=0.5)))
@@ -426,7 +484,7 @@ def test_gate_cli_refuses_untrustworthy_champion_metrics(tmp_path: Path, content
         "--champion-metrics",
         str(champ),
         "--policy",
-        json.dumps(mission_rule().to_dict()),
+        json.dumps(promotion_rule().to_dict()),
     )
     assert result.returncode == 2, result.stdout
     assert message in result.stderr and "Traceback" not in result.stderr

@@ -3,10 +3,9 @@ import json
 import pytest
 
 from modelopsx.evaluation.inputs import DetectionsError
+from modelopsx.evaluation.metric_spec import METRIC_DOCS, METRIC_NAMES
 from modelopsx.evaluation.metrics import (
     DEFAULT_SCORE_THRESHOLD,
-    METRIC_DOCS,
-    METRIC_NAMES,
     choose_score_threshold,
     evaluate_detections,
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelopsx.errors import PipelineError
+from modelopsx.errors import ModelError, PipelineError
 from modelopsx.model.sweep import best_trial, validate_trials, validation_metrics
 
 
@@ -45,4 +45,5 @@ def test_best_trial_respects_metric_direction_and_missing_values() -> None:
 def test_trials_are_ranked_on_validation_metrics(tmp_path: Path) -> None:
     (tmp_path / "model.json").write_text(json.dumps({"val_metrics": {"f1": 0.4}, "history": []}))
     assert validation_metrics(tmp_path) == {"f1": 0.4}
-    assert validation_metrics(tmp_path / "missing") == {}
+    with pytest.raises(ModelError, match="model.json does not exist"):
+        validation_metrics(tmp_path / "missing")  # a trial without its metadata is not ranked last, it fails
