@@ -440,11 +440,12 @@ def _summarize(
 
     model_name = str(arguments.get("model_name", DEFAULT_MODEL_NAME))
     registry = open_registry()
-    gated = [r for r in registry.records("evaluations", model_name) if r.get("decision")]
-    evaluation = gated[-1] if gated else {}
+    # The newest gated evaluation, read newest first: a long log is not read whole.
+    evaluations = registry.iter_newest("evaluations", model_name)
+    evaluation = next((r for r in evaluations if r.get("decision")), {})
     decision = (
         Decision.from_json(evaluation["decision"], where=f"of {model_name} in the registry")
-        if gated
+        if evaluation
         else None
     )
     champion = current_champion(registry, model_name)
