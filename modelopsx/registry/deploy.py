@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelopsx.data.paths import check_links_inside
-from modelopsx.errors import KeyExistsError, ModelError, ReleaseError, StorageError, UserError
+from modelopsx.errors import KeyExistsError, ModelError, NotFoundError, ReleaseError, StorageError, UserError
 from modelopsx.model.layout import SAVED_MODEL_DIR
 from modelopsx.storage.base import ObjectStore
 
@@ -100,6 +100,14 @@ def highest_complete_version(serving_uri: str, model_name: str) -> int | None:
     return max(complete) if complete else None
 
 
+def _promotion_or_none(registry: Registry, model_name: str, seq: int) -> dict[str, Any] | None:
+    """Promotion `seq`, or None where the log has a gap (a serving version no promotion names)."""
+    try:
+        return registry.get("promotions", model_name, seq)
+    except NotFoundError:
+        return None
+
+
 def repair_serving(registry: Registry, serving_uri: str, model_name: str) -> int | None:
     """Make serving match the registry: finish incomplete versions and deploy the champion if it is missing.
 
@@ -109,14 +117,20 @@ def repair_serving(registry: Registry, serving_uri: str, model_name: str) -> int
     from modelopsx.registry.models import materialize_model
     from modelopsx.registry.records import promoted_version
 
-    promotions = registry.records("promotions", model_name)
-    if not promotions:
+    # Only the newest promotion and those serving holds incomplete are read: never the whole log.
+    latest = next(registry.iter_newest("promotions", model_name), None)
+    if latest is None:
         return None
     store = open_serving_store(serving_uri)
     versions = serving_versions(store, model_name)
-    latest = promotions[-1]
-    todo = [p for p in promotions if p["seq"] in versions and not versions[p["seq"]]]
-    if not versions.get(latest["seq"]) and latest not in todo:
+    todo = [
+        promotion
+        for seq in sorted(versions)
+        if not versions[seq]
+        and seq < latest["seq"]
+        and (promotion := _promotion_or_none(registry, model_name, seq)) is not None
+    ]
+    if not versions.get(latest["seq"]):
         todo.append(latest)
     if not todo:
         return None
