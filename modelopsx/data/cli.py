@@ -150,7 +150,8 @@ def validate_command(
 
     Exits non-zero on errors unless --quarantine handled them.
     """
-    from modelopsx.data.validate import ERROR, validate_dataset
+    from modelopsx.data.validate import validate_dataset
+    from modelopsx.data.validation_report import ERROR
 
     report = validate_dataset(root, quarantine=quarantine, quiet=quiet)
     if report.issues:

@@ -8,203 +8,25 @@ Every problem is an `Issue` naming its file and entry (`images[3] id=7`, `annota
 - warnings: a box partly outside its image (the intent is clear: it is clipped to the border), visibility
   outside 0..1 (clamped), files in images/ that no entry references, trailing bytes after a JPEG's end.
 
-`quarantine=True` is the repair mode: every image touched by an error moves, with its annotations, to
-`quarantine/` (file under quarantine/images/, entries in quarantine/report.json), orphan annotations go to the
-report too, clipped boxes are written back, and annotations.json is rewritten atomically. The previous
-annotations.json is kept as quarantine/annotations.before-N.json: nothing is deleted.
+`quarantine=True` is the repair mode (see `repair`): what an error touches moves to `quarantine/`, boxes are
+clipped and visibilities clamped in annotations.json, and nothing is deleted.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import os
-import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelopsx.data.format import ANNOTATIONS_FILE, IMAGES_DIR, PEDESTRIAN_ID, read_annotations
-from modelopsx.data.image_limits import ImageTooLarge, header_size
-from modelopsx.data.paths import relative_name_problem
+from modelopsx.data.image_integrity import check_image_bytes
+from modelopsx.data.repair import quarantine_broken
 from modelopsx.data.schema import annotation_entry_problems, image_entry_problems, is_integer
+from modelopsx.data.validation_report import ERROR, WARNING, Issue, ValidationReport
 from modelopsx.errors import DatasetError
-
-QUARANTINE_DIR = "quarantine"
-ERROR, WARNING = "error", "warning"
-
-
-@dataclass(frozen=True)
-class Issue:
-    level: str  # "error" or "warning"
-    file: str  # relative to the dataset root: "annotations.json" or "images/<name>"
-    entry: str  # "images[3] id=7", "annotations[12] id=40", or "" for the file as a whole
-    message: str
-    resolution: str = ""  # what --quarantine did / would do: "quarantined", "clipped", ...
-
-    def __str__(self) -> str:
-        where = f"{self.file}: {self.entry}" if self.entry else self.file
-        return f"{where}: {self.message}"
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "level": self.level,
-            "file": self.file,
-            "entry": self.entry,
-            "message": self.message,
-            "resolution": self.resolution,
-        }
-
-
-@dataclass
-class ValidationReport:
-    """`.errors` / `.warnings` are the unresolved problems as strings; `.issues` keeps the structure."""
-
-    root: Path
-    issues: list[Issue] = field(default_factory=list)
-    images_checked: int = 0
-    boxes_checked: int = 0
-    fatal: bool = False
-    quarantined_images: int = 0
-    quarantined_annotations: int = 0
-    clipped_boxes: int = 0
-    quarantine_report: Path | None = None
-
-    @property
-    def errors(self) -> list[str]:
-        return [str(i) for i in self.issues if i.level == ERROR and i.resolution != "quarantined"]
-
-    @property
-    def warnings(self) -> list[str]:
-        return [str(i) for i in self.issues if i.level == WARNING]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "root": str(self.root),
-            "ok": self.ok,
-            "fatal": self.fatal,
-            "images_checked": self.images_checked,
-            "boxes_checked": self.boxes_checked,
-            "quarantined_images": self.quarantined_images,
-            "quarantined_annotations": self.quarantined_annotations,
-            "clipped_boxes": self.clipped_boxes,
-            "issues": [i.to_json() for i in self.issues],
-        }
-
-
-# ----------------------------------------------------------------------------------------------- images
-
-
-class JpegStructureError(ValueError):
-    """The bytes break JPEG's segment structure (not merely cut short)."""
-
-
-def jpeg_end(data: bytes) -> int | None:
-    """Offset just past the JPEG's EOI marker, or None if the data ends first (truncated).
-
-    Raises JpegStructureError where a marker should be and is not.
-
-    Walks the segment structure (lengths skip APPn payloads such as EXIF thumbnails, whose own EOI must not
-    count) and scans entropy-coded data for the next real marker (FF 00 is stuffing, FF D0..D7 are restarts).
-    """
-    n, pos = len(data), 2
-    while pos < n:
-        if data[pos] != 0xFF:
-            raise JpegStructureError(f"byte {pos} should start a marker")
-        while pos < n and data[pos] == 0xFF:  # fill bytes
-            pos += 1
-        if pos >= n:
-            return None
-        marker = data[pos]
-        if marker == 0x00:
-            raise JpegStructureError(f"invalid marker at byte {pos}")
-        pos += 1
-        if marker == 0xD9:
-            return pos
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            continue
-        if pos + 2 > n:
-            return None
-        pos += int.from_bytes(data[pos : pos + 2], "big")
-        if marker == 0xDA:  # start of scan: entropy-coded data up to the next marker
-            while True:
-                pos = data.find(b"\xff", pos)
-                if pos < 0 or pos + 1 >= n:
-                    return None
-                following = data[pos + 1]
-                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
-                    pos += 1
-                    continue
-                break
-    return None
-
-
-def png_end(data: bytes) -> int | None:
-    """Offset just past the PNG's IEND chunk, or None if the chunk list is cut short."""
-    n, pos = len(data), 8
-    while pos + 8 <= n:
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8]
-        pos += 12 + length
-        if pos > n:
-            return None
-        if kind == b"IEND":
-            return pos
-    return None
-
-
-def check_image_bytes(data: bytes) -> tuple[str | None, str | None, tuple[int, int] | None]:
-    """(error, warning, (width, height)) for encoded image bytes; decodes fully with OpenCV.
-
-    A truncated JPEG often still decodes (libjpeg pads the missing rows with grey), so JPEG and PNG files must
-    also be structurally complete (EOI marker / IEND chunk reached).
-    """
-    if not data:
-        return "empty file (0 bytes)", None, None
-    import cv2
-    import numpy as np
-
-    warning = None
-    end: int | None = len(data)
-    if data[:3] == b"\xff\xd8\xff":
-        try:
-            end = jpeg_end(data)
-        except JpegStructureError as exc:  # libjpeg tolerates some junk: let the decoder decide
-            warning, end = f"irregular JPEG structure ({exc})", None
-        else:
-            if end is None:
-                return "truncated or corrupt JPEG (end-of-image marker FF D9 never reached)", None, None
-    elif data[:8] == b"\x89PNG\r\n\x1a\n":
-        end = png_end(data)
-        if end is None:
-            return "truncated PNG (data ends before the IEND chunk)", None, None
-    if end is not None and data[end:].strip(b"\x00\r\n "):
-        warning = f"{len(data) - end} extra byte(s) after the end of the image"
-    try:
-        header_size(data)
-    except ImageTooLarge as exc:
-        return str(exc), None, None
-    except Exception:  # noqa: BLE001 - a header Pillow cannot read: the decoder below judges the image
-        pass
-    try:
-        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error as exc:  # e.g. OpenCV's own pixel limit, for a format Pillow does not read
-        return f"not a decodable image ({str(exc).strip().splitlines()[-1]})", None, None
-    if image is None or image.size == 0:
-        return "not a decodable image (corrupt or unsupported format)", None, None
-    return None, warning, (int(image.shape[1]), int(image.shape[0]))
-
-
-def _safe_relative(name: str) -> bool:
-    return relative_name_problem(name) is None
-
 
 # ------------------------------------------------------------------------------------------ the validator
 
@@ -441,116 +263,11 @@ def _parallel(fn: Callable[[Any], Any], items: list[Any], description: str, quie
         return list(track(results, total=len(items), description=description, transient=True))
 
 
-# ---------------------------------------------------------------------------------------------- quarantine
-
-
-def _next_free(path: Path) -> Path:
-    if not path.exists():
-        return path
-    n = 2
-    while True:
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        if not candidate.exists():
-            return candidate
-        n += 1
-
-
-def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
-
-
-def _quarantine(root: Path, data: dict[str, Any], v: _Validator) -> None:
-    report = v.report
-    images: list[Any] = data["images"]
-    annotations: list[Any] = data.get("annotations", [])
-    if not (v.bad_images or v.bad_annotations or v.clips or v.clamps):
-        return
-    bad_ids = set()
-    for i in v.bad_images:
-        if isinstance(images[i], dict):
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                bad_ids.add(int(images[i]["id"]))
-    good_ids = {int(e["id"]) for i, e in enumerate(images) if i not in v.bad_images}
-    moved_annotations: list[Any] = []
-    kept_annotations: list[Any] = []
-    for j, ann in enumerate(annotations):
-        image_id = ann.get("image_id") if isinstance(ann, dict) else None
-        try:
-            belongs_to_bad = int(image_id) in bad_ids - good_ids  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            belongs_to_bad = False
-        if j in v.bad_annotations or belongs_to_bad:
-            moved_annotations.append(ann)
-            continue
-        if j in v.clips or j in v.clamps:
-            ann = dict(ann)
-            if j in v.clips:
-                ann["bbox"] = v.clips[j]
-                ann["area"] = round(v.clips[j][2] * v.clips[j][3], 3)
-                if "height" in ann:
-                    ann["height"] = v.clips[j][3]
-            if j in v.clamps:
-                ann["visibility"] = v.clamps[j]
-        kept_annotations.append(ann)
-
-    qdir = root / QUARANTINE_DIR
-    (qdir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
-    backup = _next_free(qdir / "annotations.before.json")
-    shutil.copyfile(root / ANNOTATIONS_FILE, backup)
-    moved_files: dict[str, str] = {}
-    quarantined_entries = [images[i] for i in sorted(v.bad_images)]
-    report_path = _next_free(qdir / "report.json")
-    payload = {
-        "dataset": str(root),
-        "annotations_backup": backup.name,
-        "images": quarantined_entries,
-        "annotations": moved_annotations,
-        "moved_files": moved_files,
-        "issues": [i.to_json() for i in report.issues],
-    }
-    _write_json_atomic(report_path, payload)  # first, so a crash mid-way still leaves the record
-    for i in sorted(v.bad_images):
-        entry = images[i]
-        name = entry.get("file_name") if isinstance(entry, dict) else None
-        if not isinstance(name, str) or not _safe_relative(name):
-            continue
-        src = root / IMAGES_DIR / name
-        if src.is_file() and name not in moved_files:
-            dst = _next_free(qdir / IMAGES_DIR / name)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dst)
-            moved_files[name] = dst.relative_to(root).as_posix()
-    _write_json_atomic(report_path, payload)
-    new_data = dict(data)
-    new_data["images"] = [e for i, e in enumerate(images) if i not in v.bad_images]
-    new_data["annotations"] = kept_annotations
-    _write_json_atomic(root / ANNOTATIONS_FILE, new_data)
-
-    report.issues = [
-        Issue(
-            i.level,
-            i.file,
-            i.entry,
-            i.message,
-            "quarantined"
-            if i.level == ERROR
-            else ("fixed" if "clipped to" in i.message or "clamped to" in i.message else ""),
-        )
-        for i in report.issues
-    ]
-    report.quarantined_images = len(v.bad_images)
-    report.quarantined_annotations = len(moved_annotations)
-    report.clipped_boxes = len(v.clips)
-    report.quarantine_report = report_path
-
-
 def validate_dataset(root: Path, quarantine: bool = False, quiet: bool = True) -> ValidationReport:
     """Check a dataset directory; with `quarantine=True` move broken entries out (see the module doc)."""
     root = Path(root)
     validator = _Validator(root, quiet, repair=quarantine)
     data, report = validator.run()
     if quarantine and data is not None:
-        _quarantine(root, data, validator)
+        quarantine_broken(root, data, validator)
     return report

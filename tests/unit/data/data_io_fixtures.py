@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -53,6 +56,14 @@ def make_dataset(
             )
     dataset.save()
     return dataset
+
+
+def edit_annotations(root: Path, fn: Callable[[dict[str, Any]], None]) -> None:
+    """Apply `fn` to the dataset's annotations.json in place (to break it on purpose)."""
+    path = root / "annotations.json"
+    data = json.loads(path.read_text())
+    fn(data)
+    path.write_text(json.dumps(data))
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:

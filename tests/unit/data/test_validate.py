@@ -3,16 +3,15 @@ from pathlib import Path
 
 import pytest
 
-from modelopsx.data.format import load_dataset
-from modelopsx.data.validate import check_image_bytes, jpeg_end, validate_dataset
-from tests.unit.data.data_io_fixtures import assert_clean_failure, image_bytes, make_dataset, run_cli
-
-
-def _edit(root: Path, fn) -> None:  # type: ignore[no-untyped-def]
-    path = root / "annotations.json"
-    data = json.loads(path.read_text())
-    fn(data)
-    path.write_text(json.dumps(data))
+from modelopsx.data.image_integrity import check_image_bytes
+from modelopsx.data.validate import validate_dataset
+from tests.unit.data.data_io_fixtures import (
+    assert_clean_failure,
+    edit_annotations,
+    image_bytes,
+    make_dataset,
+    run_cli,
+)
 
 
 def test_clean_dataset_passes(tmp_path: Path) -> None:
@@ -23,36 +22,6 @@ def test_clean_dataset_passes(tmp_path: Path) -> None:
     result = run_cli("dataset", "validate", tmp_path / "ds", "-q")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 error(s)" in result.stdout
-
-
-def test_image_byte_checks() -> None:
-    jpeg = image_bytes(32, 24, ".jpg")
-    png = image_bytes(32, 24, ".png")
-    assert check_image_bytes(jpeg) == (None, None, (32, 24))
-    assert check_image_bytes(png) == (None, None, (32, 24))
-    assert check_image_bytes(b"")[0] == "empty file (0 bytes)"
-    assert "truncated or corrupt JPEG" in str(check_image_bytes(jpeg[: len(jpeg) * 2 // 3])[0])
-    assert "truncated PNG" in str(check_image_bytes(png[:-20])[0])
-    flipped = bytearray(png)
-    flipped[len(png) // 2 : len(png) // 2 + 40] = bytes(range(40))
-    assert "not a decodable image" in str(check_image_bytes(bytes(flipped))[0]), "corrupt PNG (CRC/filter)"
-    assert "not a decodable image" in str(check_image_bytes(b"\xff\xd8\xff" + b"\x00" * 50 + b"\xff\xd9")[0])
-    assert check_image_bytes(jpeg + b"trailing junk")[1] == "13 extra byte(s) after the end of the image"
-    assert check_image_bytes(jpeg + b"\x00\x00")[1] is None
-
-
-def test_truncated_jpeg_with_exif_thumbnail_is_caught() -> None:
-    """The thumbnail inside APP1 has its own FF D9; a structural walk must not stop there."""
-    thumb = image_bytes(8, 8, ".jpg", seed=3)
-    payload = b"Exif\x00\x00" + thumb
-    app1 = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
-    full = image_bytes(64, 48, ".jpg")
-    with_thumb = full[:2] + app1 + full[2:]
-    assert jpeg_end(with_thumb) == len(with_thumb)
-    assert check_image_bytes(with_thumb)[:2] == (None, None)
-    for cut in (len(with_thumb) - 2, len(app1) + 200, len(with_thumb) // 2 + len(app1) // 2):
-        assert jpeg_end(with_thumb[:cut]) is None
-        assert "truncated or corrupt JPEG" in str(check_image_bytes(with_thumb[:cut])[0])
 
 
 def test_every_bad_input_is_reported_with_file_and_entry(tmp_path: Path) -> None:
@@ -76,7 +45,7 @@ def test_every_bad_input_is_reported_with_file_and_entry(tmp_path: Path) -> None
         d["annotations"].append({"id": 99, "image_id": 777, "bbox": [1, 1, 5, 5]})  # unknown image id
         d["images"].append(dict(d["images"][7]))  # duplicate image id 8 (and duplicate file)
 
-    _edit(root, corrupt)
+    edit_annotations(root, corrupt)
 
     report = validate_dataset(root)
     assert not report.ok
@@ -104,42 +73,6 @@ def test_every_bad_input_is_reported_with_file_and_entry(tmp_path: Path) -> None
     assert (root / "annotations.json").read_text() == before, "plain validation never writes"
 
 
-def test_quarantine_moves_bad_entries_out_and_keeps_everything(tmp_path: Path) -> None:
-    root = tmp_path / "ds"
-    make_dataset(root, n_images=5)
-    (root / "images" / "img_0001.jpg").write_bytes(b"")
-    original_bytes = (root / "images" / "img_0002.jpg").read_bytes()
-
-    def corrupt(d: dict) -> None:  # type: ignore[type-arg]
-        d["annotations"][2]["bbox"] = [200, 200, 5, 5]  # image 3: box fully outside
-        d["annotations"][3]["bbox"] = [60, 10, 10, 10]  # image 4: clipped to [60, 10, 4, 10]
-        d["annotations"].append({"id": 50, "image_id": 404, "bbox": [1, 1, 2, 2]})
-
-    _edit(root, corrupt)
-    before = (root / "annotations.json").read_text()
-
-    result = run_cli("dataset", "validate", root, "--quarantine", "-q")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "quarantined 2 image(s) and 3 annotation(s)" in " ".join(result.stdout.split())
-
-    ds = load_dataset(root)
-    assert [img.file_name for img in ds.images] == ["img_0000.jpg", "img_0003.jpg", "img_0004.jpg"]
-    assert {b.image_id for b in ds.annotations} == {1, 4, 5}
-    assert next(b for b in ds.annotations if b.image_id == 4).bbox == [60, 10, 4, 10]
-    assert not (root / "images" / "img_0002.jpg").exists()
-    assert (root / "quarantine" / "images" / "img_0002.jpg").read_bytes() == original_bytes
-    assert (root / "quarantine" / "images" / "img_0001.jpg").exists()
-    assert (root / "quarantine" / "annotations.before.json").read_text() == before
-    report = json.loads((root / "quarantine" / "report.json").read_text())
-    assert sorted(e["id"] for e in report["images"]) == [2, 3]
-    assert sorted(a["id"] for a in report["annotations"]) == [2, 3, 50]
-    assert report["moved_files"] == {
-        "img_0001.jpg": "quarantine/images/img_0001.jpg",
-        "img_0002.jpg": "quarantine/images/img_0002.jpg",
-    }
-    assert validate_dataset(root).ok, "the rewritten dataset validates cleanly"
-
-
 def test_annotations_not_json_is_fatal_even_with_quarantine(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     make_dataset(root, n_images=1)
@@ -163,22 +96,6 @@ def test_malformed_image_entries(tmp_path: Path, entry: dict) -> None:  # type: 
     report = validate_dataset(root)
     assert not report.ok
     assert report.errors[0].startswith("annotations.json: images[0]")
-
-
-def test_second_quarantine_never_overwrites_the_first(tmp_path: Path) -> None:
-    root = tmp_path / "ds"
-    make_dataset(root, n_images=4)
-    (root / "images" / "img_0000.jpg").write_bytes(b"")
-    assert validate_dataset(root, quarantine=True).ok
-    first_report = (root / "quarantine" / "report.json").read_text()
-    clean = validate_dataset(root, quarantine=True)
-    assert clean.ok and clean.quarantine_report is None, "a clean dataset is left alone"
-    (root / "images" / "img_0001.jpg").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
-    second = validate_dataset(root, quarantine=True)
-    assert second.ok and second.quarantine_report == root / "quarantine" / "report-2.json"
-    assert (root / "quarantine" / "report.json").read_text() == first_report
-    assert (root / "quarantine" / "annotations.before-2.json").is_file()
-    assert [img.file_name for img in load_dataset(root).images] == ["img_0002.jpg", "img_0003.jpg"]
 
 
 @pytest.mark.parametrize("size", [(50_000, 50_000), (10_000, 10_000)], ids=["pil-bomb", "over-the-limit"])
