@@ -37,6 +37,17 @@ class BasinSettings:
         )
 
 
+# The Kubernetes Secret holding Basin credentials, and how its keys map to the variables BasinSettings reads.
+# manifests/ create a Secret with exactly these names; the pipelines and TrainJobs mount it.
+BASIN_SECRET = "modelopsx-basin"
+BASIN_SECRET_ENV = {
+    "access-key": ENV_PREFIX + "BASIN_ACCESS_KEY",
+    "secret-key": ENV_PREFIX + "BASIN_SECRET_KEY",
+    "endpoint": ENV_PREFIX + "BASIN_ENDPOINT",
+    "store": ENV_PREFIX + "BASIN_STORE",
+}
+
+
 def state_dir() -> Path:
     """Where local runs keep state that must survive between runs (emulator data, reports)."""
     return Path(env("HOME", ".modelopsx") or ".modelopsx").resolve()

@@ -497,7 +497,7 @@ def _steps_lines(steps: list[Step]) -> list[str]:
 
 
 def _dataset_text(dataset: dict[str, Any]) -> str:
-    from modelopsx.registry.hashes import CONTENT, DVC, labelled
+    from modelopsx.hash_labels import CONTENT, DVC, labelled
 
     images = (dataset.get("counts") or {}).get("images", "?")
     return (
@@ -549,7 +549,7 @@ def _next_steps(summary: LocalRunSummary) -> list[tuple[str, str]]:
 
 def format_summary(summary: LocalRunSummary) -> str:
     from modelopsx.gate import render_lines
-    from modelopsx.registry.hashes import TEST_SPLIT, labelled
+    from modelopsx.hash_labels import TEST_SPLIT, labelled
 
     metrics = summary.metrics
     decision = summary.extra.get("decision") or {}

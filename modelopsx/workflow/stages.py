@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from modelopsx.data.hashing import dataset_version_hash
 from modelopsx.errors import StorageError, UserError
 from modelopsx.gate import EvidenceError
-from modelopsx.settings import BasinSettings
+from modelopsx.settings import BASIN_SECRET, BASIN_SECRET_ENV, BasinSettings
 
 if TYPE_CHECKING:
     from modelopsx.model.config import TrainConfig
@@ -204,7 +204,6 @@ def _train_on_cluster(
     placement: dict[str, Any],
 ) -> None:
     """Hand the training to a TrainJob; local starting weights travel through the store as one file."""
-    from modelopsx.pipelines.common import BASIN_SECRET, BASIN_SECRET_ENV
     from modelopsx.workflow import trainjob
 
     weights_file = None
