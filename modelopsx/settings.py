@@ -37,6 +37,12 @@ class BasinSettings:
         )
 
 
+def registry_store_url() -> str:
+    """The store that holds the registry (records and the DVC objects they name), for the commands and the
+    pipeline stages alike: $MODELOPSX_REGISTRY_URL, else the Basin store."""
+    return env("REGISTRY_URL") or f"basin://{BasinSettings.from_env().store}"
+
+
 # The Kubernetes Secret holding Basin credentials, and how its keys map to the variables BasinSettings reads.
 # manifests/ create a Secret with exactly these names; the pipelines and TrainJobs mount it.
 BASIN_SECRET = "modelopsx-basin"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from modelopsx.data.hashing import dataset_version_hash
 from modelopsx.errors import StorageError, UserError
 from modelopsx.gate import EvidenceError
-from modelopsx.settings import BASIN_SECRET, BASIN_SECRET_ENV, BasinSettings
+from modelopsx.settings import BASIN_SECRET, BASIN_SECRET_ENV, registry_store_url
 
 if TYPE_CHECKING:
     from modelopsx.model.config import TrainConfig
@@ -33,8 +33,9 @@ SPLIT_NAMES = ("train", "val", "test")
 
 
 def basin_store_url() -> str:
-    """The object store (bucket root) that holds DVC objects and the registry."""
-    return f"basin://{BasinSettings.from_env().store}"
+    """The object store (bucket root) that holds DVC objects and the registry: the Basin store unless
+    $MODELOPSX_REGISTRY_URL names another, as for every registry command."""
+    return registry_store_url()
 
 
 def open_basin() -> ObjectStore:

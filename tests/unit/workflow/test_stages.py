@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from modelopsx.workflow import stages
@@ -42,3 +44,16 @@ def test_unreachable_basin_endpoint_is_named() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(Exception, match=f"http://127.0.0.1:{port} is unreachable"):
         stages.require_reachable(f"http://127.0.0.1:{port}")
+
+
+def test_stages_use_the_commands_registry_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from modelopsx.registry.store import default_store_url
+
+    monkeypatch.setenv("MODELOPSX_BASIN_STORE", "bucket")
+    monkeypatch.delenv("MODELOPSX_REGISTRY_URL", raising=False)
+    assert stages.basin_store_url() == default_store_url() == "basin://bucket"
+    monkeypatch.setenv("MODELOPSX_REGISTRY_URL", str(tmp_path / "store"))
+    assert stages.basin_store_url() == default_store_url() == str(tmp_path / "store")
+    registry = stages.open_registry()
+    registry.append("datasets", "d", {"note": "here"})
+    assert (tmp_path / "store" / "registry" / "datasets" / "d" / "00000001.json").is_file()
