@@ -27,7 +27,7 @@ from typing import Any, TextIO
 # The embedded emulator checks SigV4 like the real adapter with these loopback-only keys.
 from modelopsx.basin.local import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 from modelopsx.errors import DatasetError, PipelineError
-from modelopsx.settings import DEFAULT_STORE, ENV_PREFIX, state_dir
+from modelopsx.settings import DEFAULT_STORE, ENV_PREFIX, env, state_dir
 
 SYNTHETIC_DATASET = "synthetic"
 SYNTHETIC_IMAGES = 600
@@ -118,7 +118,7 @@ def _basin(state: Path, endpoint: str | None) -> Iterator[str]:
                 ENV_PREFIX + "BASIN_ENDPOINT": emulator.endpoint,
                 ENV_PREFIX + "BASIN_ACCESS_KEY": LOCAL_ACCESS_KEY,
                 ENV_PREFIX + "BASIN_SECRET_KEY": LOCAL_SECRET_KEY,
-                ENV_PREFIX + "BASIN_STORE": os.environ.get(ENV_PREFIX + "BASIN_STORE") or DEFAULT_STORE,
+                ENV_PREFIX + "BASIN_STORE": env("BASIN_STORE") or DEFAULT_STORE,
             }
         ):
             yield emulator.endpoint
