@@ -546,6 +546,12 @@ def _quarantine(root: Path, data: dict[str, Any], v: _Validator) -> None:
     report.quarantine_report = report_path
 
 
+def validate_and_read(root: Path) -> tuple[dict[str, Any] | None, ValidationReport]:
+    """Check a dataset directory (no repairs) and return its parsed annotations too (None when unreadable),
+    so a caller that goes on to hash or count the dataset parses annotations.json once."""
+    return _Validator(Path(root), True, repair=False).run()
+
+
 def validate_dataset(root: Path, quarantine: bool = False, quiet: bool = True) -> ValidationReport:
     """Check a dataset directory; with `quarantine=True` move broken entries out (see the module doc)."""
     root = Path(root)
