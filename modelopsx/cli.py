@@ -57,11 +57,24 @@ def _register_all() -> None:
     from modelopsx.evaluation import cli as evaluation_cli
     from modelopsx.model import cli as model_cli
     from modelopsx.registry import cli as registry_cli
+    from modelopsx.registry import predict_cli
     from modelopsx.storage import cli as storage_cli
     from modelopsx.workflow import cli as workflow_cli
 
+    # Dataset commands that need the registry live in its layer; they join the dataset group here.
+    for name, command in registry_cli.DATASET_COMMANDS.items():
+        data_cli.dataset_app.command(name)(command)
     # The order of `modelopsx --help`: a first run and its outcome first, the building blocks after.
-    for module in (workflow_cli, model_cli, registry_cli, data_cli, evaluation_cli, storage_cli, basin_cli):
+    for module in (
+        workflow_cli,
+        model_cli,
+        predict_cli,
+        registry_cli,
+        data_cli,
+        evaluation_cli,
+        storage_cli,
+        basin_cli,
+    ):
         for area_app in module.CLI:
             app.add_typer(area_app)
 

@@ -1,4 +1,5 @@
-"""Settings from environment variables. Every variable starts with MODELOPSX_ (see docs/development.md)."""
+"""Settings from environment variables: the project reads every variable of its own here. Each starts with
+MODELOPSX_ (see docs/development.md); XDG_CACHE_HOME joins them for the cache folder."""
 
 from __future__ import annotations
 
@@ -13,10 +14,29 @@ DEFAULT_STORE = "0x0000000000000000000000000000000000000001.modelopsx"
 DEFAULT_MODEL_NAME = "pedestrian-detector"
 
 
+def variable(name: str, default: str | None = None) -> str | None:
+    """Read the variable `name` (its full name); empty strings count as unset."""
+    value = os.environ.get(name)
+    return value if value else default
+
+
 def env(name: str, default: str | None = None) -> str | None:
     """Read MODELOPSX_<name>; empty strings count as unset."""
-    value = os.environ.get(ENV_PREFIX + name)
-    return value if value else default
+    return variable(ENV_PREFIX + name, default)
+
+
+def cache_dir() -> Path:
+    """The one cache folder (TFRecord shards, file hashes, pretrained weights, fetched models):
+    $MODELOPSX_CACHE_DIR, else $XDG_CACHE_HOME/modelopsx, else ~/.cache/modelopsx."""
+    explicit = env("CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(variable("XDG_CACHE_HOME") or Path.home() / ".cache") / "modelopsx"
+
+
+def git_commit() -> str | None:
+    """The code's git commit when the image names it (MODELOPSX_GIT_COMMIT)."""
+    return env("GIT_COMMIT")
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,23 @@ class BasinSettings:
             secret_key=env("BASIN_SECRET_KEY"),
             store=env("BASIN_STORE", DEFAULT_STORE) or DEFAULT_STORE,
         )
+
+
+def registry_store_url() -> str:
+    """The store that holds the registry (records and the DVC objects they name), for the commands and the
+    pipeline stages alike: $MODELOPSX_REGISTRY_URL, else the Basin store."""
+    return env("REGISTRY_URL") or f"basin://{BasinSettings.from_env().store}"
+
+
+# The Kubernetes Secret holding Basin credentials, and how its keys map to the variables BasinSettings reads.
+# manifests/ create a Secret with exactly these names; the pipelines and TrainJobs mount it.
+BASIN_SECRET = "modelopsx-basin"
+BASIN_SECRET_ENV = {
+    "access-key": ENV_PREFIX + "BASIN_ACCESS_KEY",
+    "secret-key": ENV_PREFIX + "BASIN_SECRET_KEY",
+    "endpoint": ENV_PREFIX + "BASIN_ENDPOINT",
+    "store": ENV_PREFIX + "BASIN_STORE",
+}
 
 
 def state_dir() -> Path:

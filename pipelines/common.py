@@ -6,17 +6,8 @@ from typing import Any
 
 from kfp import dsl, kubernetes
 
-from modelopsx.settings import DEFAULT_MODEL_NAME
+from modelopsx.settings import BASIN_SECRET, BASIN_SECRET_ENV, DEFAULT_MODEL_NAME
 
-# The Kubernetes Secret holding Basin credentials, and how its keys map to the environment the library reads
-# (modelopsx.settings.BasinSettings). manifests/ create a Secret with exactly these names.
-BASIN_SECRET = "modelopsx-basin"
-BASIN_SECRET_ENV = {
-    "access-key": "MODELOPSX_BASIN_ACCESS_KEY",
-    "secret-key": "MODELOPSX_BASIN_SECRET_KEY",
-    "endpoint": "MODELOPSX_BASIN_ENDPOINT",
-    "store": "MODELOPSX_BASIN_STORE",
-}
 # Basin calls already retry inside the client; this retries a whole step after e.g. an adapter restart.
 BASIN_RETRIES = 3
 BASIN_BACKOFF = "30s"

@@ -1,6 +1,7 @@
 """`modelopsx dataset ...`: import, validate, split, synth, augment, info.
 
-`publish` and `list` reach into the registry (imported inside them). Heavy modules (OpenCV,
+`publish` and `list` belong to the registry (modelopsx.registry.cli, a layer above this one); the top-level
+command mounts them in this group. Heavy modules (OpenCV,
 TensorFlow Datasets, the synthetic renderer) load inside the commands so `modelopsx --help` stays fast.
 """
 
@@ -15,8 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from modelopsx.errors import DatasetError, UserError
-from modelopsx.settings import REGISTRY_STORE_HELP
+from modelopsx.errors import DatasetError
 
 dataset_app = typer.Typer(
     name="dataset", help="Import, validate, split, synthesize and augment datasets.", no_args_is_help=True
@@ -202,7 +202,7 @@ def split_command(
     ones.
     """
     from modelopsx.data.split import split_dataset
-    from modelopsx.registry.hashes import short_hash
+    from modelopsx.hash_labels import short_hash
 
     summary = split_dataset(root, out, val=val, test=test, salt=salt)
     rows = {
@@ -273,54 +273,11 @@ def info_command(root: Path = typer.Argument(..., help="Canonical dataset folder
     """Counts and the content hash of a dataset."""
     from modelopsx.data.format import load_dataset
     from modelopsx.data.hashing import dataset_version_hash
-    from modelopsx.registry.hashes import short_hash
+    from modelopsx.hash_labels import short_hash
 
     dataset = load_dataset(root)
     console.print(_counts_table(f"{root}", {"dataset": _dataset_counts(dataset)}, COUNT_COLUMNS))
     console.print(f"content hash: {short_hash(dataset_version_hash(root))}")
-
-
-@dataset_app.command("publish")
-def publish_cmd(
-    dataset_dir: Path = typer.Argument(..., help="canonical dataset directory"),
-    name: str = typer.Option(..., "--name", help="dataset name in the registry"),
-    store: str | None = typer.Option(None, "--store", help=REGISTRY_STORE_HELP),
-    description: str | None = typer.Option(None, "--description", help="free text for the record"),
-    quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
-) -> None:
-    """Publish a dataset folder as a new registry version.
-
-    Validates it, pushes it to the store (DVC layout), records a new version and prints it.
-    """
-    from modelopsx.registry.datasets import publish_dataset
-    from modelopsx.registry.store import open_registry_store
-
-    if not dataset_dir.is_dir():
-        raise UserError(
-            f"{dataset_dir} is not a directory", hint="pass a dataset dir (images/ + annotations.json)"
-        )
-    from modelopsx.registry.hashes import CONTENT, DVC, labelled
-
-    record = publish_dataset(
-        dataset_dir, name, open_registry_store(store), quiet=quiet, description=description
-    )
-    if record.get("unchanged"):
-        typer.echo(f"{name}: unchanged, still version {record['version']}")
-    else:
-        hashes = f"{labelled(CONTENT, record.get('content_hash'))}, {labelled(DVC, record.get('dvc_hash'))}"
-        typer.echo(f"published {name} version {record['version']} ({hashes})")
-
-
-@dataset_app.command("list")
-def dataset_list_cmd(
-    name: str | None = typer.Argument(None, help="dataset name; omit to list all datasets"),
-    store: str | None = typer.Option(None, "--store", help=REGISTRY_STORE_HELP),
-    as_json: bool = typer.Option(False, "--json", help="print records as JSON"),
-) -> None:
-    """List datasets, or the versions of one dataset."""
-    from modelopsx.registry.cli import list_records
-
-    list_records("datasets", name, store, as_json)
 
 
 CLI = (dataset_app,)

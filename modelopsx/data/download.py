@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import math
 import re
 import shutil
 import signal
@@ -30,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 
 from modelopsx.data.archive import TAR_SUFFIXES, ZIP_SUFFIXES
 from modelopsx.errors import DatasetError
+from modelopsx.retry import RetryPolicy
 
 CHUNK = 1 << 20
 # The same ceiling the archive extraction applies to what an archive may expand to.
@@ -203,6 +205,7 @@ def download(
     target = Path(folder) / _name_from_url(url)
     job = _Download(url, target, timeout, quiet, max_bytes)
     last = ""
+    backoff = RetryPolicy(attempts, base_s=backoff_s, cap_s=math.inf, jitter=False)  # 1 s, 2 s, 4 s, ...
     for attempt in range(1, attempts + 1):
         try:
             if job.attempt():
@@ -222,7 +225,7 @@ def download(
             reason = getattr(exc, "reason", exc)
             last = f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
         if attempt < attempts:
-            time.sleep(backoff_s * 2 ** (attempt - 1))
+            time.sleep(backoff.delay(attempt - 1))
     else:
         raise DatasetError(
             f"could not download {url} in {attempts} attempts: {last}",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,14 @@ def canonical_annotations(data: dict[str, Any]) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def dataset_version_hash(root: Path) -> str:
-    """Stable sha256 hex digest of a dataset directory's content (annotations + referenced image bytes)."""
+def dataset_version_hash(root: Path, annotations: Mapping[str, Any] | None = None) -> str:
+    """Stable sha256 hex digest of a dataset directory's content (annotations + referenced image bytes).
+
+    `annotations`: root's annotations.json already parsed, when the caller has it."""
     root = Path(root)
-    data = {k: v for k, v in read_annotations(root / ANNOTATIONS_FILE).items() if k != "info"}
+    if annotations is None:
+        annotations = read_annotations(root / ANNOTATIONS_FILE)
+    data = {k: v for k, v in annotations.items() if k != "info"}
     names = sorted({str(entry.get("file_name")) for entry in data["images"] if isinstance(entry, dict)})
     images_dir = root / IMAGES_DIR
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from modelopsx import settings
 from modelopsx.data.augment import (
     MIN_KEPT_FRACTION,
     AugmentParams,
@@ -93,8 +94,7 @@ class ShardCache:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("MODELOPSX_CACHE_DIR")
-    return Path(base) / "tfrecords" if base else Path.home() / ".cache" / "modelopsx" / "tfrecords"
+    return settings.cache_dir() / "tfrecords"
 
 
 # ------------------------------------------------------------------------------------------- shard writing

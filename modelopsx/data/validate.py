@@ -263,6 +263,12 @@ def _parallel(fn: Callable[[Any], Any], items: list[Any], description: str, quie
         return list(track(results, total=len(items), description=description, transient=True))
 
 
+def validate_and_read(root: Path) -> tuple[dict[str, Any] | None, ValidationReport]:
+    """Check a dataset directory (no repairs) and return its parsed annotations too (None when unreadable),
+    so a caller that goes on to hash or count the dataset parses annotations.json once."""
+    return _Validator(Path(root), True, repair=False).run()
+
+
 def validate_dataset(root: Path, quarantine: bool = False, quiet: bool = True) -> ValidationReport:
     """Check a dataset directory; with `quarantine=True` move broken entries out (see the module doc)."""
     root = Path(root)

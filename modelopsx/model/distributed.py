@@ -35,6 +35,7 @@ from typing import Any
 
 from modelopsx.errors import ModelError
 from modelopsx.model.layout import CHECKPOINT_DIR, MODEL_JSON, STATE_FILE, read_model_json
+from modelopsx.settings import variable
 
 # Set by the ClusterTrainingRuntime (manifests/trainer/runtime) and the TrainJob the pipeline creates.
 WORKERS_ENV = "MODELOPSX_TRAIN_WORKERS"
@@ -162,9 +163,7 @@ def wait_for_peers(cluster: Cluster, timeout_s: float | None = None) -> None:
 
     Called once this worker's own server listens (after the strategy is created), so the workers find each
     other whatever order they start in."""
-    timeout = (
-        float(os.environ.get(PEER_TIMEOUT_ENV, DEFAULT_PEER_TIMEOUT_S)) if timeout_s is None else timeout_s
-    )
+    timeout = float(variable(PEER_TIMEOUT_ENV) or DEFAULT_PEER_TIMEOUT_S) if timeout_s is None else timeout_s
     deadline = time.monotonic() + timeout
     pending = [w for i, w in enumerate(cluster.workers) if i != cluster.index]
     while pending:
@@ -190,7 +189,7 @@ def make_strategy(cluster: Cluster) -> Any:
     import tensorflow as tf
 
     os.environ["TF_CONFIG"] = json.dumps(cluster.tf_config())
-    timeout = float(os.environ.get(COLLECTIVE_TIMEOUT_ENV, DEFAULT_COLLECTIVE_TIMEOUT_S))
+    timeout = float(variable(COLLECTIVE_TIMEOUT_ENV) or DEFAULT_COLLECTIVE_TIMEOUT_S)
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     strategy = tf.distribute.MultiWorkerMirroredStrategy(
@@ -212,7 +211,7 @@ def build_fingerprint(config_json: Mapping[str, Any]) -> dict[str, str]:
         "modelopsx": modelopsx.__version__,
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "image": os.environ.get(IMAGE_ENV, ""),
+        "image": variable(IMAGE_ENV) or "",
         "config": hashlib.sha256(settings.encode()).hexdigest()[:16],
     }
 
@@ -367,7 +366,7 @@ def worker_input(
 def backup_dir(cluster: Cluster, out_dir: Path) -> Path:
     """Each worker's BackupAndRestore directory: `MODELOPSX_BACKUP_DIR/worker-<i>` (a volume that outlives
     the container), else beside the requested output's checkpoints."""
-    root = os.environ.get(BACKUP_DIR_ENV)
+    root = variable(BACKUP_DIR_ENV)
     base = Path(root) if root else out_dir / CHECKPOINT_DIR / "backup"
     return base / f"worker-{cluster.index}"
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelopsx import settings
 from modelopsx.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -246,11 +247,7 @@ def convert(graph_path: Path, out_path: Path, expected_sha256: str = GRAPH_SHA25
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("MODELOPSX_CACHE_DIR")
-    if base:
-        return Path(base) / "weights"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "modelopsx" / "weights"
+    return settings.cache_dir() / "weights"
 
 
 def cache_paths(cache_dir: Path) -> tuple[Path, Path]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,7 +48,7 @@ def _decision_cell(decision: dict[str, Any] | None) -> str:
 
 
 def _columns(kind: str) -> list[str]:
-    from modelopsx.registry.hashes import CONTENT, DVC, TEST_SPLIT
+    from modelopsx.hash_labels import CONTENT, DVC, TEST_SPLIT
 
     if kind == "datasets":
         return ["version", "created", "images", "boxes", f"{CONTENT} hash", f"{DVC} hash"]
@@ -72,7 +72,7 @@ def _columns(kind: str) -> list[str]:
 
 def _row(kind: str, record: dict[str, Any], decisions: dict[int, dict[str, Any]]) -> list[str]:
     """One table row; `decisions` maps a model version to its latest gate decision (for the models table)."""
-    from modelopsx.registry.hashes import short_hash
+    from modelopsx.hash_labels import short_hash
 
     created = str(record.get("created_at", ""))[:16].replace("T", " ")
     metrics = record.get("metrics") or {}
@@ -239,8 +239,8 @@ def show_champion(
 
     The champion is the model version of the latest promotion (or rollback).
     """
+    from modelopsx.hash_labels import DVC, TEST_SPLIT, labelled
     from modelopsx.registry.champion import champion
-    from modelopsx.registry.hashes import DVC, TEST_SPLIT, labelled
 
     record = champion(_registry(store), name)
     if record is None:
@@ -411,5 +411,47 @@ def _mirror_commands() -> typer.Typer:
 
     return mirror
 
+
+# `modelopsx dataset publish|list`: commands of the dataset group (modelopsx.data.cli), which sits below the
+# registry and so cannot import them; the top-level command mounts them there under these names.
+def publish_cmd(
+    dataset_dir: Path = typer.Argument(..., help="canonical dataset directory"),
+    name: str = typer.Option(..., "--name", help="dataset name in the registry"),
+    store: str | None = typer.Option(None, "--store", help=REGISTRY_STORE_HELP),
+    description: str | None = typer.Option(None, "--description", help="free text for the record"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+) -> None:
+    """Publish a dataset folder as a new registry version.
+
+    Validates it, pushes it to the store (DVC layout), records a new version and prints it.
+    """
+    from modelopsx.registry.datasets import publish_dataset
+
+    if not dataset_dir.is_dir():
+        raise UserError(
+            f"{dataset_dir} is not a directory", hint="pass a dataset dir (images/ + annotations.json)"
+        )
+    from modelopsx.hash_labels import CONTENT, DVC, labelled
+
+    record = publish_dataset(
+        dataset_dir, name, open_registry_store(store), quiet=quiet, description=description
+    )
+    if record.get("unchanged"):
+        typer.echo(f"{name}: unchanged, still version {record['version']}")
+    else:
+        hashes = f"{labelled(CONTENT, record.get('content_hash'))}, {labelled(DVC, record.get('dvc_hash'))}"
+        typer.echo(f"published {name} version {record['version']} ({hashes})")
+
+
+def dataset_list_cmd(
+    name: str | None = typer.Argument(None, help="dataset name; omit to list all datasets"),
+    store: str | None = typer.Option(None, "--store", help=REGISTRY_STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print records as JSON"),
+) -> None:
+    """List datasets, or the versions of one dataset."""
+    list_records("datasets", name, store, as_json)
+
+
+DATASET_COMMANDS: dict[str, Callable[..., None]] = {"publish": publish_cmd, "list": dataset_list_cmd}
 
 CLI = (registry_app, commands, _mirror_commands())

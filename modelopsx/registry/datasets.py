@@ -15,10 +15,15 @@ from modelopsx.registry.records import DatasetRecord
 from modelopsx.storage.base import ObjectStore
 
 
-def dataset_counts(dataset_dir: Path) -> dict[str, int]:
-    from modelopsx.data.format import load_dataset
+def dataset_counts(dataset_dir: Path, annotations: dict[str, Any] | None = None) -> dict[str, int]:
+    """The record's counts; `annotations`: annotations.json already parsed, when the caller has it."""
+    from modelopsx.data.format import ANNOTATIONS_FILE, dataset_from_json, load_dataset
 
-    ds = load_dataset(dataset_dir)
+    dataset_dir = Path(dataset_dir)
+    if annotations is None:
+        ds = load_dataset(dataset_dir)
+    else:
+        ds = dataset_from_json(annotations, dataset_dir, dataset_dir / ANNOTATIONS_FILE)
     ignored = sum(1 for b in ds.annotations if b.ignore or b.iscrowd)
     with_people = {b.image_id for b in ds.annotations if not (b.ignore or b.iscrowd)}
     return {
@@ -30,13 +35,13 @@ def dataset_counts(dataset_dir: Path) -> dict[str, int]:
     }
 
 
-def _validate(dataset_dir: Path) -> list[str]:
-    """Raise DatasetError when the dataset fails validation; return its warnings."""
+def _validate(dataset_dir: Path) -> tuple[list[str], dict[str, Any] | None]:
+    """Raise DatasetError when the dataset fails validation; return its warnings and parsed annotations."""
     try:
-        from modelopsx.data.validate import validate_dataset
+        from modelopsx.data.validate import validate_and_read
     except ImportError:  # the data area's validator is optional for the registry
-        return []
-    report = validate_dataset(dataset_dir)
+        return [], None
+    annotations, report = validate_and_read(dataset_dir)
     if not report.ok:
         errors = [str(e) for e in report.errors]
         shown = "; ".join(errors[:5]) + (f" (and {len(errors) - 5} more)" if len(errors) > 5 else "")
@@ -44,7 +49,7 @@ def _validate(dataset_dir: Path) -> list[str]:
             f"dataset {dataset_dir} failed validation: {shown}",
             hint=f"run `modelopsx dataset validate {dataset_dir}` for the full report and fix it",
         )
-    return [str(w) for w in report.warnings]
+    return [str(w) for w in report.warnings], annotations
 
 
 def publish_dataset(
@@ -64,9 +69,9 @@ def publish_dataset(
             f"{dataset_dir} is not a dataset directory (no annotations.json)",
             hint="publish a canonical dataset: images/ plus annotations.json",
         )
-    warnings = _validate(dataset_dir)
+    warnings, annotations = _validate(dataset_dir)  # annotations.json parsed once, for all three
     registry = Registry(store)
-    content_hash = dataset_version_hash(dataset_dir)
+    content_hash = dataset_version_hash(dataset_dir, annotations)
     latest = registry.latest("datasets", name)
     if latest is not None and latest.get("content_hash") == content_hash:
         return {**latest, "unchanged": True}
@@ -74,7 +79,7 @@ def publish_dataset(
     record = DatasetRecord(
         dvc_hash=dvc_hash,
         content_hash=content_hash,
-        counts=dataset_counts(dataset_dir),
+        counts=dataset_counts(dataset_dir, annotations),
         source=str(dataset_dir.resolve()),
         description=description,
     ).to_dict()

@@ -25,6 +25,7 @@ from typing import Any
 
 from modelopsx.errors import KeyExistsError, NotFoundError, StorageError, UserError
 from modelopsx.registry.head import BLOCK_SIZE, Head, LogIndex, block_of
+from modelopsx.retry import RetryPolicy
 from modelopsx.storage.base import ObjectStore
 
 KINDS = ("datasets", "models", "evaluations", "promotions")
@@ -167,10 +168,10 @@ class Registry:
         body.setdefault("created_at", datetime.now(UTC).isoformat())
         record_id = str(body.setdefault("record_id", uuid.uuid4().hex))
         rng = random.Random()
-        delay = self.backoff_s
+        backoff = RetryPolicy(self.max_attempts, base_s=self.backoff_s, cap_s=self.max_backoff_s)
         known = self._heads.get((kind, name))
         stale_hints: int | None = None  # a block the hints did not name yet: the writer names it
-        for _attempt in range(self.max_attempts):
+        for attempt in range(self.max_attempts):  # every turn that does not return lost a race
             if known is None:
                 head = index.find_head(None)
                 self._note_head(kind, name, head)
@@ -188,8 +189,7 @@ class Registry:
                     return self._appended(index, key, stored, stale_hints)
                 with self._lock:
                     self.stats["conflicts"] += 1
-                time.sleep(rng.uniform(0, delay))
-                delay = min(delay * 2, self.max_backoff_s)
+                time.sleep(backoff.delay(attempt, rng))
                 head = index.find_head(block_of(seq))  # seq exists: search forward from its block
                 self._note_head(kind, name, head)
                 known = head.seq

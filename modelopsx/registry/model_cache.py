@@ -18,7 +18,7 @@ from modelopsx.model.layout import MODEL_KERAS, is_model_dir
 from modelopsx.registry.champion import champion
 from modelopsx.registry.log import Registry
 from modelopsx.registry.models import materialize_model
-from modelopsx.storage.hashcache import cache_dir
+from modelopsx.settings import cache_dir
 
 _REFERENCE = re.compile(r"^(?P<name>[A-Za-z0-9][\w.-]*)@v?(?P<version>\d+)$")
 

@@ -6,7 +6,6 @@ Records are plain JSON objects on the store; these dataclasses only fix their sh
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -15,15 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import modelopsx
+from modelopsx import settings
 from modelopsx.errors import StorageError
 
 
 @lru_cache(maxsize=1)
 def git_commit() -> str | None:
     """The code's git commit: MODELOPSX_GIT_COMMIT (set in images), else `git rev-parse` in a checkout."""
-    env = os.environ.get("MODELOPSX_GIT_COMMIT")
-    if env:
-        return env
+    given = settings.git_commit()
+    if given:
+        return given
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],

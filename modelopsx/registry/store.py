@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from modelopsx.settings import registry_store_url
 from modelopsx.storage.base import ObjectStore
 
 
 def default_store_url() -> str:
-    from modelopsx.settings import BasinSettings, env
-
-    return env("REGISTRY_URL") or f"basin://{BasinSettings.from_env().store}"
+    return registry_store_url()
 
 
 def open_registry_store(store_url: str | None) -> ObjectStore:

@@ -13,20 +13,14 @@ import threading
 import time
 from pathlib import Path
 
+from modelopsx import settings
+
 RACY_NS = 2_000_000_000  # mtimes this close to the recording time are not trusted
-
-
-def cache_dir() -> Path:
-    explicit = os.environ.get("MODELOPSX_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "modelopsx"
 
 
 class HashCache:
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or cache_dir() / "cids.sqlite"
+        self.path = path or settings.cache_dir() / "cids.sqlite"
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         try:

@@ -1,4 +1,4 @@
-"""Retries with exponential backoff and full jitter for transient object-store failures.
+"""Which object-store failures are worth retrying; the backoff itself is modelopsx.retry's.
 
 Stores raise `TransientStorageError` for failures worth retrying (5xx, dropped connections, truncated
 bodies, timeouts); everything else is final. `IntegrityError` on a transfer is retried too, since a truncated
@@ -7,14 +7,13 @@ or garbled body shows up as a CID mismatch.
 
 from __future__ import annotations
 
-import random
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
+from modelopsx import retry
 from modelopsx.errors import IntegrityError, StorageError
+from modelopsx.retry import RetryCounter, RetryPolicy
 
 T = TypeVar("T")
 
@@ -31,31 +30,6 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TransientStorageError | IntegrityError)
 
 
-@dataclass
-class RetryPolicy:
-    attempts: int = 6
-    base_s: float = 0.05
-    cap_s: float = 2.0
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2**attempt)] (attempt counts from 0)."""
-        upper = min(self.cap_s, self.base_s * (2**attempt))
-        return (rng or random).uniform(0.0, upper)
-
-
-class RetryCounter:
-    """Thread-safe count of retries, shared by the workers of one sync."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.value = 0
-
-    def add(self, n: int = 1) -> None:
-        if n:
-            with self._lock:
-                self.value += n
-
-
 def call_with_retry(
     fn: Callable[[], T],
     policy: RetryPolicy | None = None,
@@ -63,15 +37,5 @@ def call_with_retry(
     retry_if: Callable[[BaseException], bool] = is_transient,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Call `fn` until it succeeds, retrying failures that `retry_if` accepts; re-raise the last one."""
-    policy = policy or RetryPolicy()
-    for attempt in range(policy.attempts):
-        try:
-            return fn()
-        except Exception as exc:
-            if attempt + 1 >= policy.attempts or not retry_if(exc):
-                raise
-            if counter is not None:
-                counter.add()
-            sleep(policy.delay(attempt))
-    raise AssertionError("unreachable")  # the loop either returns or raises
+    """Call `fn` until it succeeds, retrying the failures a store call may recover from (`is_transient`)."""
+    return retry.call_with_retry(fn, retry_if, policy, counter, sleep)

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from modelopsx.errors import IntegrityError, KeyExistsError, NotFoundError, ReadOnlyStoreError, StorageError
+from modelopsx.settings import variable
 from modelopsx.storage.base import Listing, ObjectInfo, ObjectStore, check_key
 from modelopsx.storage.cid import cid_of_bytes, verify_cid
 from modelopsx.storage.retry import (
@@ -500,7 +501,7 @@ class S3Store(ObjectStore):
                 raise
 
 
-def s3_from_env(bucket: str, prefix: str, env: Callable[[str], str | None] = os.environ.get) -> S3Store:
+def s3_from_env(bucket: str, prefix: str, env: Callable[[str], str | None] = variable) -> S3Store:
     """s3://bucket/prefix: endpoint from MODELOPSX_S3_ENDPOINT or AWS_ENDPOINT_URL(_S3), keys from the
     MODELOPSX_S3_* variables or boto3's usual chain (AWS_ACCESS_KEY_ID, profiles)."""
     endpoint = env("MODELOPSX_S3_ENDPOINT") or env("AWS_ENDPOINT_URL_S3") or env("AWS_ENDPOINT_URL")

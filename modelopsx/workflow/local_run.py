@@ -28,7 +28,7 @@ from typing import Any, TextIO
 from modelopsx.basin.local import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 from modelopsx.errors import DatasetError, PipelineError
 from modelopsx.gate import PROMOTE, Decision
-from modelopsx.settings import DEFAULT_STORE, ENV_PREFIX, state_dir
+from modelopsx.settings import DEFAULT_STORE, ENV_PREFIX, env, state_dir
 
 SYNTHETIC_DATASET = "synthetic"
 SYNTHETIC_IMAGES = 600
@@ -119,7 +119,7 @@ def _basin(state: Path, endpoint: str | None) -> Iterator[str]:
                 ENV_PREFIX + "BASIN_ENDPOINT": emulator.endpoint,
                 ENV_PREFIX + "BASIN_ACCESS_KEY": LOCAL_ACCESS_KEY,
                 ENV_PREFIX + "BASIN_SECRET_KEY": LOCAL_SECRET_KEY,
-                ENV_PREFIX + "BASIN_STORE": os.environ.get(ENV_PREFIX + "BASIN_STORE") or DEFAULT_STORE,
+                ENV_PREFIX + "BASIN_STORE": env("BASIN_STORE") or DEFAULT_STORE,
             }
         ):
             yield emulator.endpoint
@@ -503,7 +503,7 @@ def _steps_lines(steps: list[Step]) -> list[str]:
 
 
 def _dataset_text(dataset: dict[str, Any]) -> str:
-    from modelopsx.registry.hashes import CONTENT, DVC, labelled
+    from modelopsx.hash_labels import CONTENT, DVC, labelled
 
     images = (dataset.get("counts") or {}).get("images", "?")
     return (
@@ -563,7 +563,7 @@ def run_decision(summary: LocalRunSummary) -> Decision | None:
 
 def format_summary(summary: LocalRunSummary) -> str:
     from modelopsx.gate import render_lines
-    from modelopsx.registry.hashes import TEST_SPLIT, labelled
+    from modelopsx.hash_labels import TEST_SPLIT, labelled
 
     metrics = summary.metrics
     decision = run_decision(summary)

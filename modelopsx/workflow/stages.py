@@ -23,7 +23,7 @@ from modelopsx.model.layout import (
     read_evaluation_json,
     read_model_json,
 )
-from modelopsx.settings import BasinSettings
+from modelopsx.settings import BASIN_SECRET, BASIN_SECRET_ENV, registry_store_url
 
 if TYPE_CHECKING:
     from modelopsx.model.config import TrainConfig
@@ -40,8 +40,9 @@ SPLIT_NAMES = ("train", "val", "test")
 
 
 def basin_store_url() -> str:
-    """The object store (bucket root) that holds DVC objects and the registry."""
-    return f"basin://{BasinSettings.from_env().store}"
+    """The object store (bucket root) that holds DVC objects and the registry: the Basin store unless
+    $MODELOPSX_REGISTRY_URL names another, as for every registry command."""
+    return registry_store_url()
 
 
 def open_basin() -> ObjectStore:
@@ -212,7 +213,6 @@ def _train_on_cluster(
     placement: dict[str, Any],
 ) -> None:
     """Hand the training to a TrainJob; local starting weights travel through the store as one file."""
-    from modelopsx.pipelines.common import BASIN_SECRET, BASIN_SECRET_ENV
     from modelopsx.workflow import trainjob
 
     weights_file = None

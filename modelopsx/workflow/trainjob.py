@@ -29,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from modelopsx import settings
 from modelopsx.errors import PipelineError, UserError
 from modelopsx.model import distributed
 from modelopsx.model.layout import MODEL_JSON
@@ -150,7 +151,7 @@ def worker_main(env: Mapping[str, str] | None = None) -> int:
 
 def current_namespace() -> str:
     path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-    return path.read_text().strip() if path.is_file() else os.environ.get("MODELOPSX_NAMESPACE", "kubeflow")
+    return path.read_text().strip() if path.is_file() else (settings.env("NAMESPACE") or "kubeflow")
 
 
 def _kube_clients() -> tuple[Any, Any]:

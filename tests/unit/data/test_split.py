@@ -7,7 +7,7 @@ import pytest
 from modelopsx.data.format import Box, ImageRecord, load_dataset
 from modelopsx.data.split import assign_split, group_unit, split_dataset
 from modelopsx.errors import DatasetError
-from modelopsx.registry.hashes import short_hash
+from modelopsx.hash_labels import short_hash
 from tests.unit.data.data_io_fixtures import assert_clean_failure, make_dataset, run_cli, write_image
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import MANIFESTS, ROOT, render
+from tests.unit.deploy.conftest import MANIFESTS, ROOT, render
 
 OVERLAYS = [
     "basin/base",

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from modelopsx.workflow import image_check as ic
-
-from .conftest import ROOT
+from tests.unit.deploy.conftest import ROOT
 
 
 def test_reads_steps_image_and_secret_env_from_the_compiled_yaml() -> None:

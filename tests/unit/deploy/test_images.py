@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from modelopsx.workflow.images import DEFAULT_IMAGE
-
-from .conftest import ROOT, load_yaml
+from tests.unit.deploy.conftest import ROOT, load_yaml
 
 DOCKERFILES = [ROOT / "images" / "Dockerfile", ROOT / "images" / "Dockerfile.gpu"]
 

@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from .conftest import MANIFESTS, load_yaml, render
+from tests.unit.deploy.conftest import MANIFESTS, load_yaml, render
 
 K8S_VERSION = "1.32"
 OFFLINE_OVERLAYS = [

@@ -66,3 +66,16 @@ def test_a_model_without_its_evaluation_is_never_registered(
     (model / "model.json").unlink()
     with pytest.raises(ModelError, match="model.json does not exist"):
         stages.sync_to_basin(model, evaluation, "det", {})
+
+
+def test_stages_use_the_commands_registry_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from modelopsx.registry.store import default_store_url
+
+    monkeypatch.setenv("MODELOPSX_BASIN_STORE", "bucket")
+    monkeypatch.delenv("MODELOPSX_REGISTRY_URL", raising=False)
+    assert stages.basin_store_url() == default_store_url() == "basin://bucket"
+    monkeypatch.setenv("MODELOPSX_REGISTRY_URL", str(tmp_path / "store"))
+    assert stages.basin_store_url() == default_store_url() == str(tmp_path / "store")
+    registry = stages.open_registry()
+    registry.append("datasets", "d", {"note": "here"})
+    assert (tmp_path / "store" / "registry" / "datasets" / "d" / "00000001.json").is_file()
