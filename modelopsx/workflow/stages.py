@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelopsx.data.hashing import dataset_version_hash
 from modelopsx.errors import StorageError, UserError
-from modelopsx.gate import EvidenceError
+from modelopsx.gate.evidence import EvidenceError
 from modelopsx.model.layout import (
     DETECTIONS_JSON,
     EVALUATION_JSON,
@@ -383,7 +383,8 @@ def compare(
     keep decisions are on record too. Evidence that cannot be trusted (a missing or malformed evaluation or
     detections file, metrics out of range, no operating threshold, an evaluation of another test split) is
     an error: the step fails and nothing is deployed."""
-    from modelopsx.gate import GatePolicy, decision_digest
+    from modelopsx.gate.decision import decision_digest
+    from modelopsx.gate.policy import GatePolicy
     from modelopsx.registry.compare import compare_with_champion
     from modelopsx.registry.records import EvaluationRecord, Lineage
 
@@ -453,7 +454,7 @@ def deploy(
     model_dir: str | Path, decision_dir: str | Path, model_name: str, model_version: int, serving_uri: str
 ) -> dict[str, Any]:
     """Deploy a promote decision (registry.release re-checks it) to <serving_uri>/<model>/<promotion>/."""
-    from modelopsx.gate import DECISION_FILE
+    from modelopsx.gate.decision import DECISION_FILE
     from modelopsx.registry.release import deploy_decision
 
     uri = serving_uri or f"{basin_store_url()}/serving"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelopsx.errors import ModelError
-from modelopsx.gate import EvidenceError
+from modelopsx.gate.evidence import EvidenceError
 from modelopsx.workflow import stages
 from modelopsx.workflow.compile import stable_header
 from modelopsx.workflow.submit import cron_for_kfp
