@@ -1,5 +1,5 @@
 """What lives in a model folder (MODEL_DIR, the --out of `modelopsx train`) and in the evaluation folder
-beside it, and the one strict reader of their JSON files.
+beside it, the one strict reader of their JSON files, and the atomic writer of those training writes.
 
 A missing or damaged file is an error (ModelError unless the caller names its own type) saying which file
 and how to get it back, never an empty value: an empty model.json or evaluation.json would let a caller
@@ -8,6 +8,8 @@ register, rank or deploy a model with no facts behind it.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +73,17 @@ def read_evaluation_json(evaluation_dir: Path | str, error: type[UserError] = Mo
     if not isinstance(data.get("metrics"), dict):
         raise error(f"evaluation {path} has no metrics object", hint=EVALUATION_HINT)
     return data
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (a temporary file, then a rename): a crash leaves the old file or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)

@@ -1,4 +1,5 @@
-"""Training: tf.data pipeline + CenterNet targets, fine-tuning schedule, checkpoints, export, threshold.
+"""Training: tf.data pipeline + CenterNet targets, the fit in phases (model/schedule.py), checkpoints and
+resume; the chief then finishes the model (model/finish.py: threshold, exports, model.json).
 
 The same call runs on CPU (deterministic with a seed) and on GPUs (mixed precision, MirroredStrategy, XLA).
 """
@@ -8,10 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,33 +17,19 @@ from modelopsx.data.format import Dataset, load_dataset
 from modelopsx.errors import DatasetError, ModelError
 from modelopsx.model.config import TrainConfig
 from modelopsx.model.distributed import DistributedRun
+from modelopsx.model.finish import TrainResult, finish_training
 from modelopsx.model.layout import (
     BEST_WEIGHTS,
     CHECKPOINT_DIR,
     HISTORY_CSV,
     LAST_CHECKPOINT,
     MODEL_JSON,
-    MODEL_KERAS,
-    SAVED_MODEL_DIR,
     STATE_FILE,
+    write_json,
 )
+from modelopsx.model.schedule import EpochState, budget_schedule, phase_of, training_phases
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainResult:
-    model_dir: Path
-    score_threshold: float
-    epochs_run: int
-    history: list[dict[str, float]]
-    val_metrics: dict[str, float | None]
-    train_seconds: float
-    images_per_second: float
-    pretrained: bool
-    skipped_images: int = 0
-    initial_weights: str = "scratch"  # where training started: "imagenet", "scratch", or the weights' source
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def _pedestrian_count(dataset: Dataset) -> int:
@@ -83,18 +67,6 @@ def check_split(split_dir: Path) -> tuple[Dataset, Dataset]:
             hint="validation picks the score threshold and stops training early; re-split",
         )
     return train, val
-
-
-def _train_dataset_hash(split_dir: Path) -> str | None:
-    split_json = split_dir / "split.json"
-    if split_json.is_file():
-        try:
-            return json.loads(split_json.read_text()).get("hashes", {}).get("train")
-        except (ValueError, AttributeError):
-            pass
-    from modelopsx.data.hashing import dataset_version_hash
-
-    return dataset_version_hash(split_dir / "train")
 
 
 def configure_runtime(config: TrainConfig) -> tuple[Any, list[str]]:
@@ -143,93 +115,10 @@ def compile_model(model: Any, config: TrainConfig, base_lr: float, jit: bool) ->
     )
 
 
-class _EpochState:
-    """Shared across phases: start time (for the time budget) and per-epoch durations (throughput)."""
-
-    def __init__(self, started: float, images_per_epoch: int) -> None:
-        self.started = started
-        self.images_per_epoch = images_per_epoch
-        self.epoch_seconds: list[float] = []  # whole epochs, validation included (time budget)
-        self.train_seconds: list[float] = []  # training steps only (throughput)
-        self.time_limit_hit = False  # the time budget, not the epoch count, ended training
-
-
-def _budget_schedule(
-    config: TrainConfig,
-    state: _EpochState,
-    first: int,
-    last: int,
-    steps_per_epoch: int,
-    base_lr: float,
-    quiet: bool,
-) -> Any:
-    """Linear warm-up then cosine decay over the phase, set per batch. With a time budget the decay follows
-    the clock after the first epoch (progress = the larger of the step and the time fraction), so slow epochs
-    on a busy machine shorten the run without restarting the decay, and training stops when another epoch
-    would not fit. The first epoch is left out of the clock: it also traces the graph and fills the input
-    cache, which would otherwise spend a short budget's decay on a handful of steps."""
-    import keras
-
-    class BudgetCosine(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.epoch = first
-            self.epoch_start = 0.0
-            self.phase_start = 0.0
-            self.phase_budget = 0.0
-            self.phase_offset = 0.0
-
-        def _lr(self, step: int) -> float:
-            total = max((last - first) * steps_per_epoch, 1)
-            warmup = min(config.lr_warmup_steps, total // 4) if first == 0 else 0
-            if step < warmup:
-                return base_lr * (0.05 + 0.95 * step / warmup)
-            progress = (step - warmup) / max(total - warmup, 1)
-            if self.phase_budget > 0 and config.lr_follows_clock:
-                clock = (time.perf_counter() - self.phase_start) / self.phase_budget
-                progress = max(progress, self.phase_offset + (1.0 - self.phase_offset) * clock)
-            progress = min(progress, 1.0)
-            return base_lr * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            self.epoch = epoch
-            self.epoch_start = time.perf_counter()
-
-        def on_test_begin(self, logs: Any = None) -> None:
-            state.train_seconds.append(time.perf_counter() - self.epoch_start)
-
-        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
-            step = (self.epoch - first) * steps_per_epoch + batch
-            self.model.optimizer.learning_rate.assign(self._lr(step))
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            state.epoch_seconds.append(time.perf_counter() - self.epoch_start)
-            if logs is not None:
-                logs["learning_rate"] = float(self.model.optimizer.learning_rate.numpy())
-            limit = config.time_limit_s
-            if limit is None:
-                return
-            if self.phase_budget == 0.0:
-                # the clock starts now, from the step progress reached, for the budget that is left
-                self.phase_start = time.perf_counter()
-                self.phase_budget = max(limit - (self.phase_start - state.started), 1e-3)
-                self.phase_offset = min((epoch + 1 - first) / max(last - first, 1), 1.0)
-            remaining = limit - (time.perf_counter() - state.started)
-            # the first epoch also traces the graph and warms the input pipeline: plan from later ones
-            later = state.epoch_seconds[1:][-3:] or state.epoch_seconds
-            if remaining < sum(later) / len(later) and epoch + 1 < last:
-                state.time_limit_hit = True
-                if not quiet:
-                    print(f"time budget {limit:.0f}s: training ends after epoch {epoch + 1}", flush=True)
-                self.model.stop_training = True
-
-    return BudgetCosine()
-
-
 def _callbacks(
     out_dir: Path,
     config: TrainConfig,
-    state: _EpochState,
+    state: EpochState,
     phase: tuple[int, int, float],
     steps_per_epoch: int,
     best: float | None,
@@ -247,7 +136,7 @@ def _callbacks(
             # The whole model with its optimizer state, then the epoch counter (written last).
             self.model.save(ckpt / LAST_CHECKPOINT)
             best_now = checkpoint.best if math.isfinite(float(checkpoint.best)) else None
-            _write_json(
+            write_json(
                 ckpt / STATE_FILE,
                 {
                     "epoch": epoch + 1,
@@ -265,7 +154,7 @@ def _callbacks(
         initial_value_threshold=best,
     )
     callbacks = [
-        _budget_schedule(config, state, first, last, steps_per_epoch, base_lr, quiet),
+        budget_schedule(config, state, first, last, steps_per_epoch, base_lr, quiet),
         checkpoint,
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
         keras.callbacks.CSVLogger(str(out_dir / HISTORY_CSV), append=True),
@@ -273,19 +162,6 @@ def _callbacks(
         ResumableCheckpoint(),
     ]
     return callbacks, checkpoint
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
-    os.replace(tmp, path)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
 
 
 def _check_out_dir(out_dir: Path, resume: bool) -> dict[str, Any] | None:
@@ -339,7 +215,7 @@ def train_model(
         if saved.is_file():
             config = TrainConfig.from_json(json.loads(saved.read_text()))
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(out_dir / CHECKPOINT_DIR / "config.json", config.to_json())
+    write_json(out_dir / CHECKPOINT_DIR / "config.json", config.to_json())
 
     import keras
 
@@ -424,22 +300,18 @@ def train_model(
     if not quiet:
         print(f"initial weights: {initial_weights}", flush=True)
 
-    warmup_epochs = min(config.warmup_epochs, config.epochs - 1) if pretrained else 0
-    base_lr = config.scaled_learning_rate(global_batch)
-    phases = [(0, warmup_epochs, False, base_lr)] if warmup_epochs > 0 else []
-    tune_lr = base_lr * (config.fine_tune_lr_factor if pretrained else 1.0)
-    phases.append((warmup_epochs, config.epochs, True, tune_lr))
+    phases = training_phases(config, pretrained, global_batch)
 
     initial_epoch = int(state["epoch"]) if state else 0
     best = state.get("best_val_loss") if state else None
     started = time.perf_counter()
-    book = _EpochState(started, steps_per_epoch * global_batch)
+    book = EpochState(started, steps_per_epoch * global_batch)
     history: list[dict[str, float]] = _read_history(out_dir) if state else []
     verbose = 0 if quiet else 2
     for index, (first, last, trainable, base_lr) in enumerate(phases):
         if initial_epoch >= last:
             continue
-        resumed_here = state is not None and index == _phase_of(phases, initial_epoch)
+        resumed_here = state is not None and index == phase_of(phases, initial_epoch)
         with strategy.scope():
             if not resumed_here or backbone.trainable != trainable:
                 backbone.trainable = trainable
@@ -524,13 +396,6 @@ def train_model(
     return result
 
 
-def _phase_of(phases: list[tuple[int, int, bool, float]], epoch: int) -> int:
-    for index, (first, last, _, _) in enumerate(phases):
-        if first <= epoch < last:
-            return index
-    return len(phases) - 1
-
-
 def _history_rows(history: dict[str, list[float]], first_epoch: int) -> list[dict[str, float]]:
     n = len(history.get("loss", []))
     return [{"epoch": first_epoch + i + 1, **{k: float(v[i]) for k, v in history.items()}} for i in range(n)]
@@ -552,114 +417,3 @@ def _read_history(out_dir: Path) -> list[dict[str, float]]:
             values["epoch"] = values.get("epoch", 0.0) + 1  # CSVLogger counts from 0
             rows.append(values)
     return rows
-
-
-def finish_training(
-    model: Any,
-    config: TrainConfig,
-    split_dir: Path,
-    val_set: Dataset,
-    out_dir: Path,
-    history: list[dict[str, float]],
-    train_seconds: float,
-    images_per_second: float,
-    pretrained: bool,
-    quiet: bool,
-    gpu_count: int,
-    initial_weights: str = "scratch",
-    time_limit_hit: bool = False,
-) -> TrainResult:
-    """Choose the score threshold on validation, export the model and write model.json (last)."""
-    import keras
-
-    from modelopsx.evaluation.metrics import choose_score_threshold, evaluate_detections
-    from modelopsx.model.export import export_saved_model
-    from modelopsx.model.predict import predict_with_model
-
-    keras.mixed_precision.set_global_policy("float32")
-    inference = _float32_copy(model, config)
-    detections, skipped = predict_with_model(
-        inference, config, val_set.root, batch_size=config.batch_size, quiet=quiet
-    )
-    threshold = float(choose_score_threshold(val_set, detections))
-    val_result = evaluate_detections(val_set, detections, score_threshold=threshold)
-
-    keras_path = out_dir / MODEL_KERAS
-    inference.save(keras_path)
-    export_saved_model(inference, config, out_dir / SAVED_MODEL_DIR)
-    metadata: dict[str, Any] = {
-        "backbone": config.backbone,
-        "input_size": list(config.input_size),
-        "output_stride": config.output_stride,
-        "score_threshold": threshold,
-        "min_score": config.min_score,
-        "params": {**config.to_json(), "weights": None if initial_weights == "scratch" else initial_weights},
-        "train_dataset_hash": _train_dataset_hash(split_dir),
-        "split_dir": str(split_dir),
-        "pretrained": pretrained,
-        "initial_weights": initial_weights,
-        "history": history,
-        "val_metrics": val_result.metrics,
-        "train_seconds": round(train_seconds, 2),
-        "epochs_run": len(history),
-        "time_limit_hit": time_limit_hit,
-        "train_images_per_second": round(images_per_second, 2),
-        "skipped_images": _skipped_images(split_dir / "train"),
-        "val_skipped_images": skipped,
-        "gpus": gpu_count,
-        "versions": _versions(),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    _write_json(out_dir / MODEL_JSON, metadata)
-    if not quiet:
-        print(
-            f"score threshold {threshold:.3f} (max F1 on val); val ap50 {val_result.metrics.get('ap50')}",
-            flush=True,
-        )
-    return TrainResult(
-        model_dir=out_dir,
-        score_threshold=threshold,
-        epochs_run=len(history),
-        history=history,
-        val_metrics=val_result.metrics,
-        train_seconds=train_seconds,
-        images_per_second=images_per_second,
-        pretrained=pretrained,
-        initial_weights=initial_weights,
-        skipped_images=int(metadata["skipped_images"] or 0),
-        metadata=metadata,
-    )
-
-
-def _float32_copy(model: Any, config: TrainConfig) -> Any:
-    """A float32, strategy-free copy for export and inference (mixed-precision graphs serve worse on CPU)."""
-    from modelopsx.model.detector import build_detector
-
-    if model.dtype_policy.name == "float32" and not _in_strategy():
-        return model
-    copy, _, _ = build_detector(config, imagenet=False)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def _in_strategy() -> bool:
-    import tensorflow as tf
-
-    return tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1
-
-
-def _skipped_images(train_dir: Path) -> int | None:
-    """Unreadable training images the input pipeline left out (skipped and counted, never a crash)."""
-    try:
-        from modelopsx.data.tfdata import pipeline_info
-
-        return len(pipeline_info(train_dir)["skipped"])
-    except (KeyError, OSError):
-        return None
-
-
-def _versions() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
-
-    return {"tensorflow": tf.__version__, "keras": keras.__version__}

@@ -40,7 +40,7 @@ def _number(value: Any) -> str:
 
 def _decision_cell(decision: dict[str, Any] | None) -> str:
     """`keep vs HOG baseline`, `promote vs champion v1`, or "-" when never gated."""
-    from modelopsx.gate import reference_name
+    from modelopsx.gate.render import reference_name
 
     if not decision:
         return "-"
@@ -56,7 +56,7 @@ def _columns(kind: str) -> list[str]:
         return ["version", "created", "data", "f1", "precision", "recall", "decision", f"{TEST_SPLIT} hash"]
     if kind == "evaluations":
         from modelopsx.evaluation.metric_spec import confidence_label
-        from modelopsx.gate import CONFIDENCE
+        from modelopsx.gate.policy import CONFIDENCE
 
         return [
             "seq",
@@ -306,7 +306,7 @@ def repair_cmd(
 
 
 def _read_json_file(path: Path, what: str) -> Any:
-    from modelopsx.gate import EvidenceError
+    from modelopsx.gate.evidence import EvidenceError
     from modelopsx.jsonfile import read_json
 
     return read_json(path, f"{what} file", EvidenceError, "pass a metrics JSON written by evaluation")
@@ -354,7 +354,9 @@ def gate_cmd(
     the champion's recorded metrics are used as they are; the pipeline's compare step re-scores the champion
     on the current test split.
     """
-    from modelopsx.gate import GatePolicy, decide, metrics_from_json
+    from modelopsx.gate.decide import decide
+    from modelopsx.gate.evidence import metrics_from_json
+    from modelopsx.gate.policy import GatePolicy
 
     gate_policy = GatePolicy.load(policy)
     required = gate_policy.compared_metrics()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from modelopsx.errors import ModelError
-from modelopsx.model.layout import read_model_json
+from modelopsx.gate.evidence import EvidenceError
+from modelopsx.model.layout import read_evaluation_json, read_model_json
 from modelopsx.registry.log import Registry
 from modelopsx.registry.records import EvaluationRecord, Lineage, ModelRecord
 from modelopsx.storage.base import ObjectStore
@@ -61,6 +63,44 @@ def register_model(
     ).to_dict()
     seq = registry.append("models", model_name, record, seq_fields=("version",))
     return registry.get("models", model_name, seq)
+
+
+def register_evaluated_model(
+    open_store: Callable[[], ObjectStore],
+    model_name: str,
+    model_dir: Path,
+    evaluation_dir: Path,
+    lineage: Lineage,
+) -> dict[str, Any]:
+    """Mirror the model (registered as a new model version) and its evaluation folder (metrics, detections,
+    report) to the store `open_store` opens, in DVC's layout. Returns the model record plus
+    "evaluation_dvc_hash" and all CIDs. The store is opened only once both folders' facts are read."""
+    from modelopsx.storage.dvc_remote import push_directory
+
+    model, evaluation = Path(model_dir), Path(evaluation_dir)
+    # Never a model version without its evidence: a missing evaluation.json stops the sync before a push.
+    evaluation_json = read_evaluation_json(evaluation, EvidenceError)
+    initial_weights = read_model_json(model).get("initial_weights")
+    store = open_store()
+    evaluation_hash = push_directory(evaluation, store)
+    lineage.initial_weights = initial_weights
+    record = register_model(
+        Registry(store),
+        model_name,
+        model,
+        store,
+        evaluation_json["metrics"],
+        test_split_hash=evaluation_json.get("test_hash"),
+        lineage=lineage,
+    )
+    return {
+        **record,
+        "evaluation_dvc_hash": evaluation_hash,
+        "cids": {
+            **record.get("cids", {}),
+            **{f"evaluation/{k}": v for k, v in model_file_cids(evaluation).items()},
+        },
+    }
 
 
 def register_evaluation(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelopsx.errors import ReleaseError
-from modelopsx.gate import Decision, decision_digest, read_decision_json
+from modelopsx.gate.decision import Decision, decision_digest, read_decision_json
 from modelopsx.registry.champion import champion, promote_model
 from modelopsx.registry.deploy import check_serving_reachable, deploy_model, saved_model_dir
 from modelopsx.registry.log import Registry

@@ -83,7 +83,7 @@ def runs_command(
     """
     import json
 
-    from modelopsx.gate import text_table
+    from modelopsx.gate.render import text_table
     from modelopsx.settings import state_dir
     from modelopsx.workflow.local_run import past_runs
 

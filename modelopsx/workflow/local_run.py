@@ -27,7 +27,8 @@ from typing import Any, TextIO
 # The embedded emulator checks SigV4 like the real adapter with these loopback-only keys.
 from modelopsx.basin.local import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 from modelopsx.errors import DatasetError, PipelineError
-from modelopsx.gate import PROMOTE, Decision
+from modelopsx.gate.decision import Decision
+from modelopsx.gate.verdict import PROMOTE
 from modelopsx.settings import DEFAULT_STORE, ENV_PREFIX, env, state_dir
 
 SYNTHETIC_DATASET = "synthetic"
@@ -192,7 +193,7 @@ def check_run_arguments(dataset_dir: Path | None, dataset_name: str | None, para
     if name is not None:
         check_name(name)
     if "gate_policy" in params:
-        from modelopsx.gate import GatePolicy
+        from modelopsx.gate.policy import GatePolicy
 
         GatePolicy.from_json_string(str(params["gate_policy"]))
     if "train_workers" in params:
@@ -562,7 +563,7 @@ def run_decision(summary: LocalRunSummary) -> Decision | None:
 
 
 def format_summary(summary: LocalRunSummary) -> str:
-    from modelopsx.gate import render_lines
+    from modelopsx.gate.render import render_lines
     from modelopsx.hash_labels import TEST_SPLIT, labelled
 
     metrics = summary.metrics
@@ -642,7 +643,7 @@ RUNS_DIR = "runs"
 
 
 def run_record(summary: LocalRunSummary) -> dict[str, Any]:
-    from modelopsx.gate import plain_sentence
+    from modelopsx.gate.render import plain_sentence
 
     decision = run_decision(summary)
     return {

@@ -14,13 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from modelopsx.data.hashing import dataset_version_hash
 from modelopsx.errors import StorageError, UserError
-from modelopsx.gate import EvidenceError
 from modelopsx.model.layout import (
     DETECTIONS_JSON,
     EVALUATION_JSON,
     MODEL_KERAS,
     REPORT_DIR,
-    read_evaluation_json,
     read_model_json,
 )
 from modelopsx.settings import BASIN_SECRET, BASIN_SECRET_ENV, registry_store_url
@@ -334,35 +332,11 @@ def sync_to_basin(
 ) -> dict[str, Any]:
     """Mirror the model (registered as a new model version) and its evaluation folder (metrics, detections,
     report) to Basin in DVC's layout. Returns the model record plus "evaluation_dvc_hash" and all CIDs."""
-    from modelopsx.registry.log import Registry
-    from modelopsx.registry.models import model_file_cids, register_model
-    from modelopsx.storage.dvc_remote import push_directory
+    from modelopsx.registry.models import register_evaluated_model
 
-    model, evaluation = Path(model_dir), Path(evaluation_dir)
-    # Never a model version without its evidence: a missing evaluation.json stops the sync before a push.
-    evaluation_json = read_evaluation_json(evaluation, EvidenceError)
-    initial_weights = read_model_json(model).get("initial_weights")
-    store = open_basin()
-    evaluation_hash = push_directory(evaluation, store)
-    lineage = lineage_from(data_metadata, run_id)
-    lineage.initial_weights = initial_weights
-    record = register_model(
-        Registry(store),
-        model_name,
-        model,
-        store,
-        evaluation_json["metrics"],
-        test_split_hash=evaluation_json.get("test_hash"),
-        lineage=lineage,
+    return register_evaluated_model(
+        open_basin, model_name, Path(model_dir), Path(evaluation_dir), lineage_from(data_metadata, run_id)
     )
-    return {
-        **record,
-        "evaluation_dvc_hash": evaluation_hash,
-        "cids": {
-            **record.get("cids", {}),
-            **{f"evaluation/{k}": v for k, v in model_file_cids(evaluation).items()},
-        },
-    }
 
 
 # ------------------------------------------------------------------------------------------------ compare
@@ -377,70 +351,30 @@ def compare(
     gate_policy: str,
     out_dir: str | Path,
 ) -> dict[str, Any]:
-    """Gate the candidate against the champion (or, with none yet, the HOG baseline) on the same test split.
-
-    The decision goes to out_dir (decision.json, .md) and into an "evaluations" record of the candidate, so
-    keep decisions are on record too. Evidence that cannot be trusted (a missing or malformed evaluation or
-    detections file, metrics out of range, no operating threshold, an evaluation of another test split) is
-    an error: the step fails and nothing is deployed."""
-    from modelopsx.gate import GatePolicy, decision_digest
-    from modelopsx.registry.compare import compare_with_champion
-    from modelopsx.registry.records import EvaluationRecord, Lineage
+    """Gate the candidate against the champion (or, with none yet, the HOG baseline) on the same test split
+    (registry.gating): the decision goes to out_dir and into an "evaluations" record of the candidate;
+    evidence that cannot be trusted fails the step and nothing is deployed."""
+    from modelopsx.gate.policy import GatePolicy
+    from modelopsx.registry.gating import gate_candidate
 
     registry = open_registry()
-    evaluation, data = Path(evaluation_dir), Path(data_dir)
     policy = GatePolicy.from_json_string(gate_policy)
-    candidate = read_evaluation_json(evaluation, EvidenceError)
-    test_hash = dataset_version_hash(data / "test")
-    if candidate.get("test_hash") != test_hash:
-        raise EvidenceError(
-            f"the candidate's evaluation is of test split {str(candidate.get('test_hash'))[:12]}, "
-            f"not of this run's test split {test_hash[:12]}",
-            hint="evaluate and compare must read the same split artifact",
-        )
-    model_record = registry.get("models", model_name, model_version)
-    decision = compare_with_champion(
+    gated = gate_candidate(
         registry,
+        Path(evaluation_dir),
+        Path(data_dir),
         model_name,
-        candidate["metrics"],
-        data / "test",
-        test_hash,
+        model_version,
+        evaluation_dvc_hash,
         policy,
-        candidate_detections=evaluation / DETECTIONS_FILE,
-        candidate_score_threshold=candidate.get("score_threshold"),
-        candidate_info={
-            "model_name": model_name,
-            "model_version": model_version,
-            "model_dvc_hash": model_record.get("dvc_hash"),
-            "test_split_hash": test_hash,
-            "score_threshold": candidate.get("score_threshold"),
-            "initial_weights": (model_record.get("lineage") or {}).get("initial_weights"),
-        },
-        val_dir=data / "val",
+        Path(out_dir),
     )
-    decision.write(Path(out_dir))
-    record = EvaluationRecord(
-        model_name=model_name,
-        model_version=model_version,
-        test_split_hash=test_hash,
-        metrics=candidate["metrics"],
-        undefined=candidate.get("undefined", {}),
-        score_threshold=candidate.get("score_threshold"),
-        lineage=Lineage.from_dict(model_record.get("lineage")),
-    ).to_dict()
-    record.update(
-        {
-            "decision": decision.to_json(),
-            "decision_sha256": decision_digest(decision.to_json()),  # deploy matches its file against it
-            "artifacts_dvc_hash": evaluation_dvc_hash,
-        }
-    )
-    seq = registry.append("evaluations", model_name, record)
+    decision = gated.decision
     return {
         "decision": decision.decision,
         "reason": decision.reason,
         "markdown": decision.to_markdown(),
-        "evaluation_seq": seq,
+        "evaluation_seq": gated.evaluation_seq,
         "model_version": model_version,
         "champion_version": (decision.champion or {}).get("model_version"),
     }
@@ -453,7 +387,7 @@ def deploy(
     model_dir: str | Path, decision_dir: str | Path, model_name: str, model_version: int, serving_uri: str
 ) -> dict[str, Any]:
     """Deploy a promote decision (registry.release re-checks it) to <serving_uri>/<model>/<promotion>/."""
-    from modelopsx.gate import DECISION_FILE
+    from modelopsx.gate.decision import DECISION_FILE
     from modelopsx.registry.release import deploy_decision
 
     uri = serving_uri or f"{basin_store_url()}/serving"

@@ -11,7 +11,8 @@ import pytest
 from modelopsx.data.format import load_dataset
 from modelopsx.data.synth import generate_synthetic
 from modelopsx.evaluation.metrics import evaluate_detections
-from modelopsx.gate import EvidenceError, GatePolicy
+from modelopsx.gate.evidence import EvidenceError
+from modelopsx.gate.policy import GatePolicy
 from modelopsx.registry.champion import promote_model
 from modelopsx.registry.compare import compare_with_champion
 from modelopsx.registry.log import Registry

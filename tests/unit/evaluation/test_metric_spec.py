@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from modelopsx import gate
 from modelopsx.evaluation import bootstrap, metric_spec
+from modelopsx.gate import evidence as gate_evidence
+from modelopsx.gate import policy as gate_policy
 from modelopsx.model import sweep
 
 
@@ -18,9 +19,9 @@ def test_every_metric_has_a_direction_a_worst_value_and_a_meaning() -> None:
 
 
 def test_the_gate_the_sweep_and_the_bootstrap_read_the_same_spec() -> None:
-    assert gate.METRIC_DIRECTIONS is metric_spec.METRIC_DIRECTIONS
+    assert gate_evidence.METRIC_DIRECTIONS is metric_spec.METRIC_DIRECTIONS
     assert sweep.SELECTION_METRICS == bootstrap.BOOTSTRAP_METRICS == metric_spec.QUALITY_METRICS
-    assert gate.CONFIDENCE == metric_spec.DEFAULT_CONFIDENCE
+    assert gate_policy.CONFIDENCE == metric_spec.DEFAULT_CONFIDENCE
 
 
 def test_the_confidence_is_written_as_a_percentage() -> None:

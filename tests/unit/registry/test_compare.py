@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modelopsx.gate import EvidenceError
+from modelopsx.gate.evidence import EvidenceError
 from modelopsx.registry.compare import load_detections
 
 

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from modelopsx.cli import app
 from modelopsx.evaluation.report import RUN_SECTION_MARKER, insert_run_section
-from modelopsx.gate import GatePolicy, decide
+from modelopsx.gate.decide import decide
+from modelopsx.gate.policy import GatePolicy
 from modelopsx.workflow.local_run import (
     LocalRunSummary,
     _failure_details,
@@ -49,7 +50,7 @@ def test_progress_log_keeps_everything_and_echoes_task_ends(tmp_path: Path) -> N
 
 
 def test_the_gate_policy_parameter_bounds_the_bootstrap_before_the_run() -> None:
-    from modelopsx.gate import PolicyError
+    from modelopsx.gate.policy import PolicyError
     from modelopsx.workflow.local_run import check_run_arguments
 
     policy = json.dumps({"significance": {"metric": "f1", "n_resamples": 10**8}})

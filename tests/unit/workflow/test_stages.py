@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from modelopsx.errors import ModelError
-from modelopsx.gate import EvidenceError
 from modelopsx.workflow import stages
 from modelopsx.workflow.compile import stable_header
 from modelopsx.workflow.submit import cron_for_kfp
@@ -47,25 +44,6 @@ def test_unreachable_basin_endpoint_is_named() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(Exception, match=f"http://127.0.0.1:{port} is unreachable"):
         stages.require_reachable(f"http://127.0.0.1:{port}")
-
-
-def test_a_model_without_its_evaluation_is_never_registered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def no_store() -> None:
-        raise AssertionError("nothing may be pushed without the evidence")
-
-    monkeypatch.setattr(stages, "open_basin", no_store)
-    model, evaluation = tmp_path / "model", tmp_path / "evaluation"
-    model.mkdir()
-    evaluation.mkdir()
-    (model / "model.json").write_text(json.dumps({"initial_weights": "imagenet"}))
-    with pytest.raises(EvidenceError, match="evaluation.json does not exist"):
-        stages.sync_to_basin(model, evaluation, "det", {})
-    (evaluation / stages.EVALUATION_FILE).write_text(json.dumps({"metrics": {"f1": 0.5}}))
-    (model / "model.json").unlink()
-    with pytest.raises(ModelError, match="model.json does not exist"):
-        stages.sync_to_basin(model, evaluation, "det", {})
 
 
 def test_stages_use_the_commands_registry_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
