@@ -27,7 +27,7 @@ from modelopsx.evaluation.metrics import EvaluationResult
 from modelopsx.evaluation.plots import draw_samples, plot_miss_rate, plot_pr_curve
 
 if TYPE_CHECKING:
-    from modelopsx.gate import Decision
+    from modelopsx.gate.decision import Decision
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -164,7 +164,7 @@ def write_report(
 
 def run_section_html(facts: dict[str, str], decision: Decision | None) -> str:
     """A run's facts and its gate decision (the same sentence and table as the terminal's)."""
-    from modelopsx.gate import plain_sentence, table_header, table_rows
+    from modelopsx.gate.render import plain_sentence, table_header, table_rows
 
     verdict = decision.decision if decision is not None else ""
     parts = [f"<section class='run {html.escape(verdict)}'><h2>This run</h2>"]
