@@ -64,7 +64,7 @@ images:
 # emulator in the same image. Skips, saying why, where podman (or debootstrap, for a stand-in base when the
 # official one cannot be pulled) cannot run. Not in CI: see docs/kubernetes.md.
 image-check: setup
-	$(BIN)/python -m modelopsx.workflow.image_check --image $(IMAGE)
+	$(BIN)/python -m tests.image_check --image $(IMAGE)
 
 kind-load:
 	$(call need,kind,Install it: https://kind.sigs.k8s.io/docs/user/quick-start/#installation)

@@ -9,7 +9,6 @@ is promoted and deployed.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -19,23 +18,16 @@ from pathlib import Path
 import pytest
 
 from modelopsx.workflow.local_run import format_summary, past_runs, run_local
+from tests import tiny_run
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = {
-    "epochs": 1,
-    "input_height": 64,
-    "input_width": 96,
-    "batch_size": 4,
-    "augment_copies": 1,
-    "train_overrides": {"alpha": 0.35, "neck_channels": 16, "head_channels": 16, "lr_warmup_steps": 1},
-}
-NO_FLOOR = {"require_improvement": ["recall"], "significance": None, "baseline": "none"}
+TINY, IMAGES = tiny_run.PARAMS, tiny_run.IMAGES
 
 
 @pytest.mark.slow
 def test_first_run_faces_the_baseline_and_the_next_run_warm_starts_on_new_data(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    first = run_local(params=TINY, synthetic_images=24, new_batch=8, state=state, quiet=True)
+    first = run_local(params=TINY, synthetic_images=IMAGES, new_batch=8, state=state, quiet=True)
 
     assert first.model_version == 1
     assert first.decision == "keep", first.reason  # one epoch from scratch does not beat HOG
@@ -54,8 +46,8 @@ def test_first_run_faces_the_baseline_and_the_next_run_warm_starts_on_new_data(t
     assert "deploy: skipped (the gate decided keep, so there is nothing to deploy)" in text
     assert "This run" in first.report.read_text() and "95% interval" in first.report.read_text()
 
-    policy = {**TINY, "gate_policy": json.dumps(NO_FLOOR)}
-    second = run_local(params=policy, synthetic_images=24, new_batch=8, state=state, quiet=True)
+    promoting = tiny_run.promoting()
+    second = run_local(params=promoting, synthetic_images=IMAGES, new_batch=8, state=state, quiet=True)
 
     assert second.model_version == 2
     assert second.dataset["seq"] == first.dataset["seq"] + 1  # new data arrived as the next version
@@ -108,10 +100,9 @@ def test_a_two_trial_sweep_goes_through_the_same_release_path(tmp_path: Path) ->
     """`modelopsx run --pipeline sweep`: both trials train and evaluate, the best on validation is registered,
     gated and (under a policy without the baseline floor) deployed, like a single run."""
     trials = [{"learning_rate": 0.02}, {"learning_rate": 0.002}]
-    params = {**TINY, "trials": trials, "gate_policy": json.dumps(NO_FLOOR)}
-    summary = run_local(
-        params=params, synthetic_images=24, state=tmp_path / "state", quiet=True, pipeline="sweep"
-    )
+    params = {**tiny_run.promoting(), "trials": trials}
+    state = tmp_path / "state"
+    summary = run_local(params=params, synthetic_images=IMAGES, state=state, quiet=True, pipeline="sweep")
 
     assert summary.model_version == 1  # only the selected trial is registered
     assert summary.decision == "promote", summary.reason

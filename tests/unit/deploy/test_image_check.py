@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from modelopsx.workflow import image_check as ic
+from tests import image_check as ic
 from tests.unit.deploy.conftest import ROOT
 
 
@@ -87,7 +87,7 @@ def test_step_results_are_read_from_the_runner_log() -> None:
 def test_skips_with_a_clear_message_without_podman(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": str(tmp_path)}  # an empty PATH: no podman, no kubectl
     result = subprocess.run(
-        [sys.executable, "-m", "modelopsx.workflow.image_check"],
+        [sys.executable, "-m", "tests.image_check"],
         env=env,
         cwd=ROOT,
         capture_output=True,

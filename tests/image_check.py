@@ -5,7 +5,8 @@ the emulator started from the kind overlay's Deployment (read-only root), the se
 every step of the compiled CPU pipeline from the compiled YAML's own command and args (kfp.local's
 DockerRunner through podman's Docker-compatible API generates each executor input), and the model puller from
 the serving Deployment. Nothing is hard-coded that the manifests or the compiled YAML already say.
-Skips (exit 0, saying why) where podman, or debootstrap for a stand-in base, cannot run.
+Skips (exit 0, saying why) where podman, or debootstrap for a stand-in base, cannot run. A tool of the
+repository, not of the installed package: `python -m tests.image_check` from the repository's root.
 """
 
 from __future__ import annotations
@@ -28,24 +29,17 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from modelopsx.gate.decision import Decision
+from tests import tiny_run
+
+ROOT = Path(__file__).resolve().parents[1]
 COMPILED_CPU = ROOT / "pipelines" / "compiled" / "training_pipeline_cpu.yaml"
 STAND_IN_BASE = "localhost/modelopsx-base:python3.11-bookworm"
 BASIN_PORT = 8014
-# Small on purpose: this proves the image and the wiring, not the model (same sizes as the local-run test).
-SEED_IMAGES = "24"
-TINY_PARAMS: dict[str, Any] = {
-    "epochs": 1,
-    "input_height": 64,
-    "input_width": 96,
-    "batch_size": 4,
-    "augment_copies": 1,
-    "weights": "none",
-    "train_overrides": {"alpha": 0.35, "neck_channels": 16, "head_channels": 16, "lr_warmup_steps": 1},
-    # A one-epoch model does not beat the HOG floor of the default gate: without the floor the first model is
-    # promoted, so deploy and the model puller are exercised too.
-    "gate_policy": json.dumps({"require_improvement": ["recall"], "significance": None, "baseline": "none"}),
-}
+# Small on purpose: this proves the image and the wiring, not the model (the local-run test's tiny run, from
+# random weights, under the policy that promotes the first model so deploy and the model puller run too).
+SEED_IMAGES = str(tiny_run.IMAGES)
+TINY_PARAMS: dict[str, Any] = {**tiny_run.promoting(), "weights": "none"}
 ULIMITS = ("nofile=1024:1024", "nproc=1024:1024")
 
 
@@ -583,9 +577,10 @@ def check(image: str, runtime: str | None, keep: bool) -> int:
             raise CheckFailed(
                 f"pipeline steps failed: {', '.join(failed) or 'none ran'} (log: {work / 'pipeline.log'})"
             )
-        decision = _registry_json(podman, name, loopback, "evaluations", "pedestrian-detector")
-        promoted = decision[-1].get("decision", {}).get("decision") if decision else None
-        say(f"gate decision in the registry: {promoted}")
+        evaluations = _registry_json(podman, name, loopback, "evaluations", "pedestrian-detector")
+        gated = [e["decision"] for e in evaluations if e.get("decision")]
+        decision = Decision.from_json(gated[-1], where="in the image's registry") if gated else None
+        say(f"gate decision in the registry: {decision.decision if decision else None}")
 
         # 4. The model puller from the serving Deployment (its Secret is the Basin overlay's), one pass.
         deployment = find(serving, "Deployment", "pedestrian-detector-serving")
@@ -618,8 +613,9 @@ def check(image: str, runtime: str | None, keep: bool) -> int:
         )
         versions = sorted(p.parent.name for p in (models / puller_env["MODEL_NAME"]).glob("*/saved_model.pb"))
         say(f"model puller: {pulled.stdout.strip().splitlines()[-1:] or ['(no output)']}; served: {versions}")
-        if promoted != "promote":
-            raise CheckFailed(f"the gate decided {promoted!r}; this check's policy promotes the first model")
+        if decision is None or not decision.promote:
+            verdict = decision.decision if decision else None
+            raise CheckFailed(f"the gate decided {verdict!r}; this check's policy promotes the first model")
         if not versions:
             raise CheckFailed("the gate promoted but the model puller published no version")
         say(
