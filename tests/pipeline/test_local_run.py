@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from modelopsx.gate.verdict import Reference
 from modelopsx.workflow.local_run import format_summary, past_runs, run_local
 from tests import tiny_run
 
@@ -32,8 +33,8 @@ def test_first_run_faces_the_baseline_and_the_next_run_warm_starts_on_new_data(t
     assert first.model_version == 1
     assert first.decision == "keep", first.reason  # one epoch from scratch does not beat HOG
     decision = first.extra["decision"]
-    assert decision["champion"]["baseline"] == "hog"
-    assert [c["metric"] for c in decision["comparisons"]] == ["precision", "recall", "f1", "accuracy"]
+    assert decision.reference == Reference("baseline", baseline="hog")
+    assert [c.metric for c in decision.comparisons] == ["precision", "recall", "f1", "accuracy"]
     assert first.champion_version is None and not first.deployed
     assert not (state / "serving").exists()
     assert first.extra["training"]["initial_weights"] == "scratch"  # offline: ImageNet is never claimed
