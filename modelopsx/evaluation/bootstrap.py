@@ -19,7 +19,6 @@ import numpy as np
 from modelopsx.data.format import Dataset
 from modelopsx.errors import UserError
 from modelopsx.evaluation.inputs import load_ground_truth
-from modelopsx.evaluation.metric_spec import DEFAULT_CONFIDENCE, LOWER_IS_BETTER, QUALITY_METRICS
 from modelopsx.evaluation.metrics import (
     DEFAULT_SCORE_THRESHOLD,
     PreparedEvaluation,
@@ -27,6 +26,7 @@ from modelopsx.evaluation.metrics import (
     compute_metrics,
     prepare,
 )
+from modelopsx.metric_spec import DEFAULT_CONFIDENCE, LOWER_IS_BETTER, QUALITY_METRICS
 
 BOOTSTRAP_METRICS: tuple[str, ...] = QUALITY_METRICS
 _ELEMENTS_PER_BATCH = 400_000  # resamples x detections per batch: small enough to stay in cache

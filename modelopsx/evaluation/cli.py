@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from modelopsx.errors import UserError
-from modelopsx.evaluation.metric_spec import DEFAULT_CONFIDENCE, confidence_label
+from modelopsx.metric_spec import DEFAULT_CONFIDENCE, confidence_label
 
 commands = typer.Typer()  # top-level commands of this area
 
@@ -29,7 +29,7 @@ def _print_table(result: Any, baseline: Any | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from modelopsx.evaluation.metric_spec import METRIC_DOCS, METRIC_NAMES
+    from modelopsx.metric_spec import METRIC_DOCS, METRIC_NAMES
 
     table = Table(title="Evaluation", show_lines=False)
     table.add_column("metric", style="bold")

@@ -1,5 +1,5 @@
 """Detection metrics of one set of detections against a canonical ground truth (names, directions and
-meanings in metric_spec.py).
+meanings in modelopsx/metric_spec.py).
 
 Every metric is computed from per-detection match outcomes (see matching.py) and per-image counts, with
 optional image weights so that the bootstrap can re-weigh images without matching again.
@@ -24,8 +24,8 @@ from modelopsx.evaluation.inputs import (
     load_ground_truth_arrays,
 )
 from modelopsx.evaluation.matching import FP, IGNORED, TP, MatchResult, match_detections
-from modelopsx.evaluation.metric_spec import METRIC_NAMES
 from modelopsx.evaluation.miss_rate import SETUPS, log_average_miss_rate, match_setup, miss_rate_curve
+from modelopsx.metric_spec import METRIC_NAMES
 
 PR_IOU = 0.5
 DEFAULT_SCORE_THRESHOLD = 0.5  # used when no threshold can be chosen (no pedestrians or no true positive)

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelopsx.data.format import Dataset
-from modelopsx.evaluation.metric_spec import (
+from modelopsx.evaluation.metrics import EvaluationResult
+from modelopsx.evaluation.plots import draw_samples, plot_miss_rate, plot_pr_curve
+from modelopsx.metric_spec import (
     DEFAULT_CONFIDENCE,
     LOWER_IS_BETTER,
     METRIC_DOCS,
     METRIC_NAMES,
     confidence_label,
 )
-from modelopsx.evaluation.metrics import EvaluationResult
-from modelopsx.evaluation.plots import draw_samples, plot_miss_rate, plot_pr_curve
 
 if TYPE_CHECKING:
     from modelopsx.gate.decision import Decision

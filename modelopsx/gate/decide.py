@@ -12,11 +12,11 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from modelopsx.evaluation.metric_spec import METRIC_DIRECTIONS, confidence_label, worst_value
 from modelopsx.gate.decision import Check, Comparison, Decision, json_safe
 from modelopsx.gate.evidence import check_evidence
 from modelopsx.gate.policy import CONFIDENCE, ChangeThreshold, GatePolicy, SignificancePolicy, ValueThreshold
 from modelopsx.gate.verdict import KEEP, PROMOTE, Reference, Verdict
+from modelopsx.metric_spec import METRIC_DIRECTIONS, confidence_label, worst_value
 
 
 class SignificanceResult(Protocol):

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from modelopsx.errors import UserError
-from modelopsx.evaluation.metric_spec import METRIC_DIRECTIONS
 from modelopsx.gate.evidence import EvidenceError
 from modelopsx.gate.policy import CONFIDENCE
 from modelopsx.gate.render import fmt3, plain_sentence, render_lines, table_header, table_rows
 from modelopsx.gate.verdict import PROMOTE, VERDICTS, Reference, Verdict
+from modelopsx.metric_spec import METRIC_DIRECTIONS
 
 DECISION_FILE = "decision.json"  # what `Decision.write` writes and the release path reads, beside decision.md
 

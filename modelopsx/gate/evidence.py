@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelopsx.errors import UserError
-from modelopsx.evaluation.metric_spec import METRIC_DIRECTIONS
+from modelopsx.metric_spec import METRIC_DIRECTIONS
 
 
 class EvidenceError(UserError):

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from modelopsx.errors import UserError
-from modelopsx.evaluation.metric_spec import DEFAULT_CONFIDENCE, METRIC_DIRECTIONS, Direction
 from modelopsx.jsonfile import JSONContentError, parse_json
+from modelopsx.metric_spec import DEFAULT_CONFIDENCE, METRIC_DIRECTIONS, Direction
 
 DIRECTIONS: tuple[str, ...] = ("higher_is_better", "lower_is_better")
 DEFAULT_METRICS = ("accuracy", "precision", "recall")  # the promotion rule's metrics (see above)

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from modelopsx.evaluation.metric_spec import METRIC_DIRECTIONS, confidence_label, worst_value
 from modelopsx.gate.policy import CONFIDENCE
 from modelopsx.gate.verdict import PROMOTE, Reference
+from modelopsx.metric_spec import METRIC_DIRECTIONS, confidence_label, worst_value
 
 
 def fmt3(value: float | None) -> str:

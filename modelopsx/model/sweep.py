@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from modelopsx.errors import PipelineError
-from modelopsx.evaluation.metric_spec import LOWER_IS_BETTER, QUALITY_METRICS
+from modelopsx.metric_spec import LOWER_IS_BETTER, QUALITY_METRICS
 from modelopsx.model.config import TrainConfig
 from modelopsx.model.layout import read_model_json
 from modelopsx.model.settings import NAMED_SETTINGS

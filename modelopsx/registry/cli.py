@@ -55,8 +55,8 @@ def _columns(kind: str) -> list[str]:
     if kind == "models":
         return ["version", "created", "data", "f1", "precision", "recall", "decision", f"{TEST_SPLIT} hash"]
     if kind == "evaluations":
-        from modelopsx.evaluation.metric_spec import confidence_label
         from modelopsx.gate.policy import CONFIDENCE
+        from modelopsx.metric_spec import confidence_label
 
         return [
             "seq",

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelopsx.evaluation.metric_spec import worst_value
 from modelopsx.gate.decide import decide
 from modelopsx.gate.decision import Decision
 from modelopsx.gate.evidence import EvidenceError, check_evidence
 from modelopsx.gate.policy import CONFIDENCE, DEFAULT_SIGNIFICANCE_METRIC, GatePolicy, SignificancePolicy
+from modelopsx.metric_spec import worst_value
 from modelopsx.registry.baseline import DetectFn
 from modelopsx.registry.champion import champion
 from modelopsx.registry.log import Registry

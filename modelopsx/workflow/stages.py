@@ -264,9 +264,9 @@ def evaluate(
     from modelopsx.data.format import load_dataset
     from modelopsx.evaluation.bootstrap import bootstrap_intervals
     from modelopsx.evaluation.curves import CURVES_FILE, write_curves
-    from modelopsx.evaluation.metric_spec import DEFAULT_CONFIDENCE
     from modelopsx.evaluation.metrics import evaluate_detections
     from modelopsx.evaluation.report import write_report
+    from modelopsx.metric_spec import DEFAULT_CONFIDENCE
     from modelopsx.model.predict import predict_dataset
 
     model, test_dir, out = Path(model_dir), Path(data_dir) / "test", Path(out_dir)

@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "modelopsx.hash_labels",
         "modelopsx.netcheck",
         "modelopsx.tensorflow_logging",
-        "modelopsx.evaluation.metric_spec",  # the metrics' names and directions: the gate's vocabulary too
+        "modelopsx.metric_spec",  # the metrics' names and directions: the gate's vocabulary too
     ),
     ("modelopsx.data",),
     ("modelopsx.storage",),

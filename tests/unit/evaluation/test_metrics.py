@@ -3,12 +3,12 @@ import json
 import pytest
 
 from modelopsx.evaluation.inputs import DetectionsError
-from modelopsx.evaluation.metric_spec import METRIC_DOCS, METRIC_NAMES
 from modelopsx.evaluation.metrics import (
     DEFAULT_SCORE_THRESHOLD,
     choose_score_threshold,
     evaluate_detections,
 )
+from modelopsx.metric_spec import METRIC_DOCS, METRIC_NAMES
 from tests.unit.evaluation.factories import box, dataset, det
 
 PEOPLE = [box([0.0, 0.0, 10.0, 20.0]), box([100.0, 0.0, 10.0, 20.0])]

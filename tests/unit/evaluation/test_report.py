@@ -5,9 +5,9 @@ from pathlib import Path
 
 import cv2
 
-from modelopsx.evaluation.metric_spec import METRIC_DOCS
 from modelopsx.evaluation.metrics import evaluate_detections
 from modelopsx.evaluation.report import confusion_matrix, self_contained_html, write_report
+from modelopsx.metric_spec import METRIC_DOCS
 from tests.unit.evaluation.factories import box, dataset, det, random_case, write_images
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from modelopsx.evaluation import bootstrap, metric_spec
+from modelopsx import metric_spec
+from modelopsx.evaluation import bootstrap
 from modelopsx.gate import evidence as gate_evidence
 from modelopsx.gate import policy as gate_policy
 from modelopsx.model import sweep
