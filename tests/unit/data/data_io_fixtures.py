@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from modelopsx.data.format import Box, Dataset, ImageRecord
+from tests import cli_runner
+from tests.cli_runner import Ran
 
 
 def image_bytes(width: int, height: int, ext: str = ".jpg", seed: int = 0) -> bytes:
@@ -55,16 +54,11 @@ def make_dataset(
     return dataset
 
 
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modelopsx.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "400"},
-    )
+def run_cli(*args: str | Path) -> Ran:
+    return cli_runner.run_cli(*map(str, args), env={"COLUMNS": "400"})
 
 
-def assert_clean_failure(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+def assert_clean_failure(result: Ran, *fragments: str) -> None:
     """Non-zero exit, each fragment in the output, and no traceback."""
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
