@@ -9,17 +9,15 @@ is promoted and deployed.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from modelopsx.gate.verdict import Reference
 from modelopsx.workflow.local_run import format_summary, past_runs, run_local
-from tests import tiny_run
+from tests import cli_runner, tiny_run
+from tests.cli_runner import Ran
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY, IMAGES = tiny_run.PARAMS, tiny_run.IMAGES
@@ -64,10 +62,9 @@ def test_first_run_faces_the_baseline_and_the_next_run_warm_starts_on_new_data(t
     assert runs == [("keep", None), ("promote", 2)]
 
 
-def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MODELOPSX_HOME": str(tmp_path / "state")}
-    command = [sys.executable, "-m", "modelopsx.cli", "run", "--quiet", *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=180)
+def run_cli(tmp_path: Path, *args: str) -> Ran:
+    env = {"MODELOPSX_HOME": str(tmp_path / "state")}
+    return cli_runner.run_cli("run", "--quiet", *args, env=env, cwd=ROOT)
 
 
 def test_unknown_dataset_name_lists_what_exists(tmp_path: Path) -> None:

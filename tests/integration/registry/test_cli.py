@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +13,12 @@ from modelopsx.registry.champion import promote_model
 from modelopsx.registry.log import Registry
 from modelopsx.registry.models import register_model
 from modelopsx.storage.stores import open_store
+from tests.cli_runner import Ran, run_cli
 from tests.integration.registry.helpers import fake_model_dir
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modelopsx.cli", *args], capture_output=True, text=True, timeout=120
-    )
+def cli(*args: str) -> Ran:
+    return run_cli(*args)
 
 
 def ok(*args: str) -> str:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +11,8 @@ import cv2
 import numpy as np
 
 from modelopsx.data.format import Box, Dataset, ImageRecord
+from tests import cli_runner
+from tests.cli_runner import Ran
 
 
 def image_bytes(width: int, height: int, ext: str = ".jpg", seed: int = 0) -> bytes:
@@ -66,16 +65,11 @@ def edit_annotations(root: Path, fn: Callable[[dict[str, Any]], None]) -> None:
     path.write_text(json.dumps(data))
 
 
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modelopsx.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "400"},
-    )
+def run_cli(*args: str | Path) -> Ran:
+    return cli_runner.run_cli(*map(str, args), env={"COLUMNS": "400"})
 
 
-def assert_clean_failure(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+def assert_clean_failure(result: Ran, *fragments: str) -> None:
     """Non-zero exit, each fragment in the output, and no traceback."""
     output = result.stdout + result.stderr
     assert result.returncode != 0, output

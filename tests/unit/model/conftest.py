@@ -1,5 +1,6 @@
-"""A tiny synthetic split and one tiny trained model, shared by this folder's tests (module-scoped: the
-training runs once per test module that asks for it)."""
+"""A tiny synthetic split and one tiny trained model, shared by this folder's tests (session-scoped: the
+training runs once per test process; under `pytest -n 2 --dist loadgroup` the tests that use it carry
+TINY_MODEL_GROUP, so they land on one worker and only that worker trains it)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from modelopsx.model.config import TrainConfig
 
 TINY_SIZE = (128, 192)  # (height, width) of both the images and the model input
+# The xdist group of every test that uses `tiny_model`.
+TINY_MODEL_GROUP = pytest.mark.xdist_group("tiny-model")
 
 
 def tiny_config(**changes: object) -> TrainConfig:
@@ -46,12 +49,12 @@ def make_tiny_split(root: Path, n_images: int = 8) -> Path:
     return split
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_split(tmp_path_factory.mktemp("tiny"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_model(tiny_split: Path, tmp_path_factory: pytest.TempPathFactory):
     from modelopsx.model.train import train_model
 

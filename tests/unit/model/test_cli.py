@@ -1,24 +1,17 @@
-"""Bad inputs through the real CLI (subprocess): a clear message, exit code != 0, no traceback."""
+"""Bad inputs through the CLI's entry point (in-process): a clear message, exit code != 0, no traceback."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import Ran, run_cli
 from tests.unit.model.conftest import make_tiny_split
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modelopsx.cli", *args], capture_output=True, text=True, timeout=600
-    )
-
-
-def _fails_cleanly(result: subprocess.CompletedProcess[str], *phrases: str) -> None:
+def _fails_cleanly(result: Ran, *phrases: str) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     text = " ".join((result.stderr + result.stdout).split())  # rich wraps long lines

@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 
 from modelopsx.errors import ModelError
-from tests.unit.model.conftest import TINY_SIZE, tiny_config
+from tests.unit.model.conftest import TINY_MODEL_GROUP, TINY_SIZE, tiny_config
 
-# one worker under `pytest -n 2 --dist loadgroup`, so the module-scoped tiny model is trained once
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("model-train")]
 tf = pytest.importorskip("tensorflow")
 
 
@@ -26,6 +24,8 @@ def _iou(a: list[float], b: list[float]) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
+@pytest.mark.slow
+@TINY_MODEL_GROUP
 def test_tiny_model_overfits_and_finds_the_boxes(tiny_model, tiny_split: Path) -> None:
     from modelopsx.data.format import load_dataset
     from modelopsx.model.predict import predict_dataset
@@ -49,6 +49,8 @@ def test_tiny_model_overfits_and_finds_the_boxes(tiny_model, tiny_split: Path) -
     assert matched >= 0.8 * len(gt)
 
 
+@pytest.mark.slow
+@TINY_MODEL_GROUP
 def test_model_dir_layout_and_metadata(tiny_model) -> None:
     model_dir = tiny_model.model_dir
     assert (model_dir / "saved_model" / "saved_model.pb").is_file()
@@ -63,6 +65,8 @@ def test_model_dir_layout_and_metadata(tiny_model) -> None:
     assert meta["train_dataset_hash"] and len(meta["history"]) == 4
 
 
+@pytest.mark.slow
+@TINY_MODEL_GROUP
 def test_keras_save_load_gives_same_outputs(tiny_model, tmp_path: Path) -> None:
     import keras
 
@@ -73,6 +77,8 @@ def test_keras_save_load_gives_same_outputs(tiny_model, tmp_path: Path) -> None:
     np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-5)
 
 
+@pytest.mark.slow
+@TINY_MODEL_GROUP
 def test_saved_model_signature_answers_on_image_bytes(tiny_model, tiny_split: Path) -> None:
     from modelopsx.model.predict import predict_images
 
@@ -98,6 +104,8 @@ def test_saved_model_signature_answers_on_image_bytes(tiny_model, tiny_split: Pa
         assert np.abs(np.array([b for b, _ in served]) - [x, y, x + w, y + h]).max(axis=1).min() < 1.0
 
 
+@pytest.mark.slow
+@TINY_MODEL_GROUP
 def test_predict_on_images_without_people_returns_no_boxes(
     tiny_model, tiny_split: Path, tmp_path: Path
 ) -> None:
@@ -115,6 +123,8 @@ def test_predict_on_images_without_people_returns_no_boxes(
     assert len(list((tmp_path / "drawn").glob("*.jpg"))) == len(empty) + 1
 
 
+@pytest.mark.slow
+@TINY_MODEL_GROUP
 def test_predict_dataset_writes_coco_results(tiny_model, tiny_split: Path, tmp_path: Path) -> None:
     from modelopsx.model.predict import predict_dataset
 
@@ -131,6 +141,7 @@ class _Crash(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_training_resumes_from_checkpoint_and_skips_unreadable_images(
     tiny_split: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

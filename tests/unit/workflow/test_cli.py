@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests import cli_runner
+from tests.cli_runner import Ran
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"MODELOPSX_HOME": str(cwd / "state"), "COLUMNS": "300"}
-    return subprocess.run(
-        [sys.executable, "-m", "modelopsx.cli", "run", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+def run_cli(*args: str, cwd: Path) -> Ran:
+    env = {"MODELOPSX_HOME": str(cwd / "state"), "COLUMNS": "300"}
+    return cli_runner.run_cli("run", *args, env=env, cwd=cwd)
 
 
 @pytest.mark.parametrize(
